@@ -1,0 +1,48 @@
+# ec2guard — build, test and demo. `make demo` and `make test` do all setup on a fresh machine.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+ROOT        := $(abspath .)
+BIN         := $(ROOT)/bin
+# Heavy test parts are cached outside the clone, keyed by version, and linked into bin/ and .cache/.
+EC2GUARD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ec2guard
+export EC2GUARD_CACHE
+
+GO          ?= go
+# Packages whose code runs concurrently get the race detector in `make test`.
+RACE_PKGS   := ./pkg/...
+UNIT_PKGS   := ./pkg/... ./cmd/...
+
+.PHONY: all build demo test test-unit test-env test-integration lint fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+demo: build
+	@hack/demo.sh
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test-unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+# Prepares the real parts the integration tests use (cached; seconds after the first run).
+test-env:
+	@hack/test-env.sh
+
+test-integration: test-env
+	@source $(ROOT)/.cache/test-env.sh && $(GO) test -count=1 -timeout 25m ./test/...
+
+test: lint test-unit test-integration
+
+clean:
+	rm -rf $(BIN) $(ROOT)/.cache
