@@ -1,0 +1,93 @@
+package ec2
+
+import (
+	"flag"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var updateDocs = flag.Bool("update-docs", false, "rewrite docs/codes.md from the code table")
+
+const codesDocPath = "../../docs/codes.md"
+
+// codesMarkdown renders docs/codes.md from Codes().
+func codesMarkdown() string {
+	var b strings.Builder
+	b.WriteString(`# ec2guard validation codes
+
+Every finding of ` + "`ec2guard check`" + ` and of the admission webhook starts with one of these codes, followed
+by the field path where the value was written (` + "`spec.awsEc2...`" + ` or, for the legacy shape,
+` + "`spec.upstreamSpec.awsEc2...`" + `), what is wrong, and how to fix it:
+
+    EC2G101 spec.awsEc2.filters[1]: exactly one of key or kvPair must be set, this filter has neither; fix: ...
+
+Severity is the default: ` + "`error`" + ` rejects the Upstream, ` + "`warning`" + ` is reported only. EC2G301 (secret not
+found) is a warning in ` + "`ec2guard check`" + ` when the Secret is simply not among the input files. Codes are
+stable: a code is never reused for another rule.
+
+This file is generated from ` + "`pkg/ec2/codes.go`" + ` (` + "`go test ./pkg/ec2 -run TestCodesDoc -update-docs`" + `).
+
+| Code | Severity | Field | Rule | How to fix |
+| --- | --- | --- | --- | --- |
+`)
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	for _, c := range Codes() {
+		b.WriteString("| " + string(c.Code) + " | " + string(c.Severity) + " | `" + cell(c.Field) + "` | " + cell(c.Rule) + " | " + cell(c.Fix) + " |\n")
+	}
+	b.WriteString(`
+Filter semantics behind the EC2G1xx rules: all filters must hold (AND); tag keys and values are compared
+case-sensitively and exactly, as AWS does; ` + "`*`" + ` and ` + "`?`" + ` are literal. When sent to the EC2 API,
+` + "`key: K`" + ` becomes ` + "`tag-key=K`" + ` and ` + "`kvPair`" + ` becomes ` + "`tag:K=V`" + `, with ` + "`*`" + `, ` + "`?`" + ` and ` + "`\\`" + ` escaped by ` + "`\\`" + ` in
+the filter *values* (` + "`K`" + ` of ` + "`tag-key`" + `, ` + "`V`" + ` of ` + "`tag:K`" + `), where EC2 treats them as wildcards. EC2 documents
+wildcards only in filter values, so the key inside the filter *name* ` + "`tag:K`" + ` is sent as written (see EC2G113).
+
+Region patterns come from the AWS SDK for Go v2's partition metadata (` + "`pkg/ec2/partitions.json`" + `, a verbatim
+copy of the SDK's ` + "`internal/endpoints/awsrulesfn/partitions.json`" + `, kept in sync by a test).
+`)
+	return b.String()
+}
+
+func TestCodesDoc(t *testing.T) {
+	want := codesMarkdown()
+	if *updateDocs {
+		if err := os.WriteFile(codesDocPath, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(codesDocPath)
+	if err != nil {
+		t.Fatalf("%v (generate it with -update-docs)", err)
+	}
+	if string(got) != want {
+		t.Fatalf("%s is out of date: run go test ./pkg/ec2 -run TestCodesDoc -update-docs", codesDocPath)
+	}
+}
+
+func TestCodeTable(t *testing.T) {
+	re := regexp.MustCompile(`^EC2G\d{3}$`)
+	seen := map[Code]bool{}
+	for _, c := range Codes() {
+		if !re.MatchString(string(c.Code)) || seen[c.Code] {
+			t.Errorf("bad or duplicate code %q", c.Code)
+		}
+		seen[c.Code] = true
+		if c.Rule == "" || c.Fix == "" || c.Field == "" || (c.Severity != SeverityError && c.Severity != SeverityWarning) {
+			t.Errorf("%s: incomplete documentation %+v", c.Code, c)
+		}
+	}
+	// Every constant declared in codes.go is in the table.
+	src, err := os.ReadFile("codes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`Code = "(EC2G\d{3})"`).FindAllStringSubmatch(string(src), -1) {
+		if !seen[Code(m[1])] {
+			t.Errorf("code %s is declared but not documented in codeTable", m[1])
+		}
+	}
+	if _, ok := Code("EC2G999").Info(); ok {
+		t.Error("unknown code has info")
+	}
+}

@@ -1,0 +1,300 @@
+package ec2
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// upstreamDoc wraps an awsEc2 block (YAML) into a full Upstream in the given shape, as JSON.
+func upstreamDoc(t testing.TB, shape Shape, awsEc2 string) []byte {
+	t.Helper()
+	var block any
+	if err := yaml.Unmarshal([]byte(awsEc2), &block); err != nil {
+		t.Fatalf("test awsEc2 block: %v", err)
+	}
+	spec := map[string]any{}
+	if shape == ShapeLegacy {
+		spec["upstreamSpec"] = map[string]any{"awsEc2": block}
+	} else {
+		spec["awsEc2"] = block
+	}
+	obj := map[string]any{
+		"apiVersion": "gloo.solo.io/v1",
+		"kind":       "Upstream",
+		"metadata":   map[string]any{"name": "up", "namespace": "gloo-system"},
+		"spec":       spec,
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+const validBlock = `
+region: us-east-1
+secretRef: {name: gloo-tag-group1, namespace: default}
+filters:
+- key: gloo-id
+- kvPair: {key: gloo-tag, value: group1}
+- kvPair: {key: version, value: v1.2.3}
+`
+
+// want is a code expected at a field relative to the awsEc2 block ("" = the block itself; a leading
+// "/" = an absolute path).
+type want struct {
+	code  Code
+	field string
+}
+
+func (w want) path(shape Shape) string {
+	switch {
+	case strings.HasPrefix(w.field, "/"):
+		return w.field[1:]
+	case w.field == "":
+		return shape.Path().String()
+	case strings.HasPrefix(w.field, "["):
+		return shape.Path().String() + w.field
+	}
+	return shape.Path().String() + "." + w.field
+}
+
+func TestValidateRules(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("k", n) }
+	filters51 := "region: us-east-1\nsecretRef: {name: s, namespace: default}\nfilters:\n"
+	filters50 := filters51
+	for i := 0; i < 51; i++ {
+		line := fmt.Sprintf("- key: k%d\n", i)
+		filters51 += line
+		if i < 50 {
+			filters50 += line
+		}
+	}
+	base := "region: us-east-1\nsecretRef: {name: s, namespace: default}\n"
+	withFilters := func(f string) string { return base + "filters:\n" + f }
+
+	cases := []struct {
+		name  string
+		block string
+		// errs: exactly the error codes expected (at their fields); warns: warnings that must be present.
+		errs  []want
+		warns []want
+		// noWarn: warnings that must not be present.
+		noWarn []Code
+	}{
+		{name: "valid tutorial", block: validBlock},
+		{name: "valid full", block: base + `roleArn: arn:aws:iam::123456789012:role/team/gloo-reader
+port: 8080
+publicIp: true
+filters: [{key: a}]`},
+		{name: "valid port 65535 and 1", block: withFilters("- key: a\n") + "port: 65535\n"},
+		{name: "valid cn partition role", block: `region: cn-north-1
+secretRef: {name: s, namespace: default}
+roleArn: arn:aws-cn:iam::123456789012:role/r
+filters: [{key: a}]`},
+		{name: "valid gov region", block: "region: us-gov-west-1\nsecretRef: {name: s, namespace: default}\nfilters: [{key: a}]"},
+		{name: "valid literal wildcard chars in value", block: withFilters(`- kvPair: {key: a, value: "*x?\\y"}` + "\n")},
+		{name: "valid key 128 value 256", block: withFilters(fmt.Sprintf("- kvPair: {key: %s, value: %s}\n", long(128), strings.Repeat("v", 256)))},
+		{name: "valid 50 filters", block: filters50},
+		{name: "valid unicode key 128 runes", block: withFilters(fmt.Sprintf("- key: %s\n", strings.Repeat("é", 128)))},
+		{name: "valid no secretRef (pod identity)", block: "region: us-east-1\nfilters: [{key: a}]"},
+
+		{name: "EC2G001 port string", block: withFilters("- key: a\n") + `port: "80"`, errs: []want{{CodeWrongType, "port"}}},
+		{name: "EC2G001 filters string", block: base + "filters: x", errs: []want{{CodeWrongType, "filters"}}},
+		{name: "EC2G001 publicIp string", block: withFilters("- key: a\n") + `publicIp: "yes"`, errs: []want{{CodeWrongType, "publicIp"}}},
+		{name: "EC2G001 region number", block: "region: 5\nfilters: [{key: a}]", errs: []want{{CodeWrongType, "region"}}},
+		{name: "EC2G001 filter item string", block: withFilters("- a\n"), errs: []want{{CodeWrongType, "filters[0]"}}},
+		{name: "EC2G001 null filter item", block: withFilters("- key: a\n-\n"), errs: []want{{CodeWrongType, "filters[1]"}}},
+		{name: "EC2G001 kvPair string", block: withFilters("- kvPair: a=b\n"), errs: []want{{CodeWrongType, "filters[0].kvPair"}}},
+		{name: "EC2G001 key number", block: withFilters("- key: 5\n"), errs: []want{{CodeWrongType, "filters[0].key"}}},
+		{name: "EC2G001 secretRef string", block: "region: us-east-1\nsecretRef: s\nfilters: [{key: a}]", errs: []want{{CodeWrongType, "secretRef"}}},
+		{name: "EC2G001 awsEc2 list", block: "[1]", errs: []want{{CodeWrongType, ""}}},
+		{name: "EC2G004 misspelt filters", block: base + "fitlers: [{key: a}]", warns: []want{{CodeUnknownField, "fitlers"}, {CodeNoFilters, "filters"}}},
+		{name: "EC2G004 unknown in kvPair", block: withFilters("- kvPair: {key: a, vaule: b}\n"), warns: []want{{CodeUnknownField, "filters[0].kvPair.vaule"}, {CodeFilterEmptyValue, "filters[0].kvPair.value"}}},
+
+		{name: "EC2G101 both", block: withFilters("- key: a\n  kvPair: {key: a, value: b}\n"), errs: []want{{CodeFilterKeyOrKVPair, "filters[0]"}}},
+		{name: "EC2G101 neither", block: withFilters("- key: a\n- {}\n"), errs: []want{{CodeFilterKeyOrKVPair, "filters[1]"}}},
+		{name: "EC2G102 empty key", block: withFilters(`- key: ""` + "\n"), errs: []want{{CodeFilterKeyEmpty, "filters[0].key"}}},
+		{name: "EC2G102 empty kvPair key", block: withFilters(`- kvPair: {key: "", value: v}` + "\n"), errs: []want{{CodeFilterKeyEmpty, "filters[0].kvPair.key"}}},
+		{name: "EC2G103 key too long", block: withFilters(fmt.Sprintf("- key: %s\n", long(129))), errs: []want{{CodeFilterKeyTooLong, "filters[0].key"}}},
+		{name: "EC2G103 kvPair key too long", block: withFilters(fmt.Sprintf("- kvPair: {key: %s, value: v}\n", long(129))), errs: []want{{CodeFilterKeyTooLong, "filters[0].kvPair.key"}}},
+		{name: "EC2G104 value too long", block: withFilters(fmt.Sprintf("- kvPair: {key: k, value: %s}\n", strings.Repeat("v", 257))), errs: []want{{CodeFilterValueTooLong, "filters[0].kvPair.value"}}},
+		{name: "EC2G105 51 filters", block: filters51, errs: []want{{CodeTooManyFilters, "filters"}}},
+		{name: "EC2G106 conflict", block: withFilters("- kvPair: {key: env, value: prod}\n- kvPair: {key: env, value: dev}\n"), errs: []want{{CodeFilterConflict, "filters[1].kvPair.value"}}},
+		{name: "EC2G107 duplicate", block: withFilters("- kvPair: {key: env, value: prod}\n- key: a\n- kvPair: {key: env, value: prod}\n"), warns: []want{{CodeFilterDuplicate, "filters[2]"}}},
+		{name: "EC2G107 duplicate key", block: withFilters("- key: a\n- key: a\n"), warns: []want{{CodeFilterDuplicate, "filters[1]"}}},
+		{name: "EC2G108 redundant key", block: withFilters("- key: env\n- kvPair: {key: env, value: prod}\n"), warns: []want{{CodeFilterRedundantKey, "filters[0].key"}}},
+		{name: "EC2G109 empty value", block: withFilters(`- kvPair: {key: env, value: ""}` + "\n"), warns: []want{{CodeFilterEmptyValue, "filters[0].kvPair.value"}}},
+		{name: "EC2G110 case collision", block: withFilters("- key: Env\n- kvPair: {key: env, value: prod}\n"), warns: []want{{CodeFilterKeyCaseCollision, "filters[1]"}}, noWarn: []Code{CodeFilterRedundantKey}},
+		{name: "EC2G111 whitespace value", block: withFilters(`- kvPair: {key: env, value: "prod "}` + "\n"), warns: []want{{CodeFilterWhitespace, "filters[0].kvPair.value"}}},
+		{name: "EC2G111 whitespace key", block: withFilters(`- key: " env"` + "\n"), warns: []want{{CodeFilterWhitespace, "filters[0].key"}}},
+		{name: "EC2G112 no filters", block: base, warns: []want{{CodeNoFilters, "filters"}}},
+		{name: "EC2G112 empty filter list", block: base + "filters: []", warns: []want{{CodeNoFilters, "filters"}}},
+		{name: "EC2G113 wildcard key", block: withFilters(`- key: "team*"` + "\n"), warns: []want{{CodeFilterKeyWildcard, "filters[0].key"}}},
+
+		{name: "EC2G201 region missing", block: "filters: [{key: a}]", errs: []want{{CodeRegionRequired, "region"}}},
+		{name: "EC2G201 region empty", block: `region: ""` + "\nfilters: [{key: a}]", errs: []want{{CodeRegionRequired, "region"}}},
+		{name: "EC2G202 missing dash", block: "region: us-east1\nfilters: [{key: a}]", errs: []want{{CodeRegionInvalid, "region"}}},
+		{name: "EC2G202 availability zone", block: "region: us-east-1a\nfilters: [{key: a}]", errs: []want{{CodeRegionInvalid, "region"}}},
+		{name: "EC2G202 upper case", block: "region: US-EAST-1\nfilters: [{key: a}]", errs: []want{{CodeRegionInvalid, "region"}}},
+		{name: "EC2G202 pseudo region", block: "region: aws-global\nfilters: [{key: a}]", errs: []want{{CodeRegionInvalid, "region"}}},
+		{name: "EC2G202 nonsense", block: "region: mars-1\nfilters: [{key: a}]", errs: []want{{CodeRegionInvalid, "region"}}},
+		{name: "EC2G203 unknown region", block: "region: us-east-9\nfilters: [{key: a}]", warns: []want{{CodeRegionUnknown, "region"}}},
+		{name: "EC2G204 not an ARN", block: withFilters("- key: a\n") + "roleArn: my-role", errs: []want{{CodeRoleARNInvalid, "roleArn"}}},
+		{name: "EC2G205 user ARN", block: withFilters("- key: a\n") + "roleArn: arn:aws:iam::123456789012:user/bob", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G205 assumed role", block: withFilters("- key: a\n") + "roleArn: arn:aws:sts::123456789012:assumed-role/r/s", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G205 region in ARN", block: withFilters("- key: a\n") + "roleArn: arn:aws:iam:us-east-1:123456789012:role/r", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G205 bad account", block: withFilters("- key: a\n") + "roleArn: arn:aws:iam::12345:role/r", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G205 s3 ARN", block: withFilters("- key: a\n") + "roleArn: arn:aws:s3:::bucket", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G205 bad role name", block: withFilters("- key: a\n") + "roleArn: arn:aws:iam::123456789012:role/bad name", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G205 unknown partition", block: withFilters("- key: a\n") + "roleArn: arn:aws-moon:iam::123456789012:role/r", errs: []want{{CodeRoleARNNotRole, "roleArn"}}},
+		{name: "EC2G206 partition mismatch", block: withFilters("- key: a\n") + "roleArn: arn:aws-cn:iam::123456789012:role/r", errs: []want{{CodeRoleARNPartition, "roleArn"}}},
+		{name: "EC2G207 port too big", block: withFilters("- key: a\n") + "port: 70000", errs: []want{{CodePortRange, "port"}}},
+		{name: "EC2G207 port negative", block: withFilters("- key: a\n") + "port: -1", errs: []want{{CodePortRange, "port"}}},
+		{name: "EC2G207 port fraction", block: withFilters("- key: a\n") + "port: 80.5", errs: []want{{CodePortRange, "port"}}},
+		{name: "EC2G207 port huge", block: withFilters("- key: a\n") + "port: 99999999999", errs: []want{{CodePortRange, "port"}}},
+		{name: "EC2G208 port zero", block: withFilters("- key: a\n") + "port: 0", warns: []want{{CodePortZero, "port"}}},
+		{name: "EC2G209 secretRef without name", block: "region: us-east-1\nsecretRef: {namespace: default}\nfilters: [{key: a}]", errs: []want{{CodeSecretRefNameRequired, "secretRef.name"}}},
+		{name: "EC2G210 secretRef without namespace", block: "region: us-east-1\nsecretRef: {name: s}\nfilters: [{key: a}]", warns: []want{{CodeSecretRefNamespaceDefaulted, "secretRef.namespace"}}},
+		{name: "EC2G211 bad secret name", block: "region: us-east-1\nsecretRef: {name: Bad_Name, namespace: default}\nfilters: [{key: a}]", errs: []want{{CodeSecretRefInvalidName, "secretRef.name"}}},
+		{name: "EC2G211 bad namespace", block: "region: us-east-1\nsecretRef: {name: s, namespace: bad.ns}\nfilters: [{key: a}]", errs: []want{{CodeSecretRefInvalidName, "secretRef.namespace"}}},
+	}
+	for _, shape := range []Shape{ShapeV1, ShapeLegacy} {
+		for _, tc := range cases {
+			t.Run(shape.String()+"/"+tc.name, func(t *testing.T) {
+				u, err := DecodeJSON(upstreamDoc(t, shape, tc.block))
+				if err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+				if u.Shape != shape {
+					t.Fatalf("shape = %v, want %v", u.Shape, shape)
+				}
+				fs := u.Check()
+				errs, warns := u.Validate()
+				if len(errs) != len(fs)-len(warns) {
+					t.Fatalf("Validate split %d findings into %d errors and %d warnings", len(fs), len(errs), len(warns))
+				}
+				var gotErrs []want
+				for _, f := range fs {
+					if !strings.HasPrefix(f.String(), string(f.Code)+" "+f.Field+": ") {
+						t.Errorf("finding %q does not start with code and field", f)
+					}
+					if f.Severity == SeverityError {
+						gotErrs = append(gotErrs, want{f.Code, f.Field})
+					}
+				}
+				var wantErrs []want
+				for _, w := range tc.errs {
+					wantErrs = append(wantErrs, want{w.code, w.path(shape)})
+				}
+				if fmt.Sprint(gotErrs) != fmt.Sprint(wantErrs) {
+					t.Errorf("errors = %v, want %v\nall findings:\n%s", gotErrs, wantErrs, dump(fs))
+				}
+				for i, e := range errs {
+					if code, ok := CodeOf(e); !ok || code != gotErrs[i].code {
+						t.Errorf("field error %q: CodeOf = %q, %v", e.Error(), code, ok)
+					}
+					if e.Field != gotErrs[i].field {
+						t.Errorf("field error %q has field %q", e.Error(), e.Field)
+					}
+				}
+				for _, w := range tc.warns {
+					if !hasFinding(warns, w.code, w.path(shape)) {
+						t.Errorf("missing warning %s at %s\nall findings:\n%s", w.code, w.path(shape), dump(fs))
+					}
+				}
+				for _, c := range tc.noWarn {
+					if warns.Has(c) {
+						t.Errorf("unexpected warning %s\nall findings:\n%s", c, dump(fs))
+					}
+				}
+				if len(tc.errs) == 0 && len(tc.warns) == 0 && len(fs) != 0 {
+					t.Errorf("valid case has findings:\n%s", dump(fs))
+				}
+			})
+		}
+	}
+}
+
+func hasFinding(fs Findings, c Code, path string) bool {
+	for _, f := range fs {
+		if f.Code == c && f.Field == path {
+			return true
+		}
+	}
+	return false
+}
+
+func dump(fs Findings) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "  [%s] %s\n", f.Severity, f)
+	}
+	return b.String()
+}
+
+func TestValidateMessages(t *testing.T) {
+	cases := []struct {
+		block    string
+		contains []string
+	}{
+		{"region: us-east1\nfilters: [{key: a}]", []string{"EC2G202 spec.awsEc2.region:", "did you mean us-east-1?"}},
+		{"region: us-east-1a\nfilters: [{key: a}]", []string{"us-east-1a is an availability zone", "did you mean us-east-1"}},
+		{"region: US-EAST-1\nfilters: [{key: a}]", []string{"did you mean us-east-1"}},
+		{"region: aws-global\nfilters: [{key: a}]", []string{"global pseudo-region of partition aws", "e.g. us-east-1"}},
+		{"region: us-east-1\nfitlers: [{key: a}]", []string{`unknown field "fitlers"`, `did you mean "filters"?`}},
+		{"region: us-east-1\nroleArn: arn:aws:sts::123456789012:assumed-role/reader/sess\nfilters: [{key: a}]", []string{"arn:aws:iam::123456789012:role/reader"}},
+		{"region: us-east-1\nport: \"80\"\nfilters: [{key: a}]", []string{"must be an integer, not the string \"80\"", "port: 80"}},
+		{"region: us-east-1\nfilters:\n- key: a\n  kvPair: {key: a, value: b}", []string{"EC2G101 spec.awsEc2.filters[0]: exactly one of key or kvPair must be set"}},
+		{"region: us-east-1\nfilters:\n- kvPair: {key: env, value: prod}\n- kvPair: {key: env, value: dev}", []string{`"env" is required to be "dev" here but "prod" in filters[0]`}},
+	}
+	for _, tc := range cases {
+		u, err := DecodeJSON(upstreamDoc(t, ShapeV1, tc.block))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := dump(u.Check())
+		for _, s := range tc.contains {
+			if !strings.Contains(all, s) {
+				t.Errorf("block %q: findings do not contain %q:\n%s", tc.block, s, all)
+			}
+		}
+	}
+}
+
+func TestValidatePortTagAnnotation(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		bad   bool
+	}{{"port", false}, {"", true}, {"  ", true}, {strings.Repeat("p", 129), true}, {strings.Repeat("p", 128), false}} {
+		u, err := DecodeJSON(upstreamDoc(t, ShapeV1, validBlock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Annotations = map[string]string{AnnotationPortTag: tc.value}
+		errs, _ := u.Validate()
+		got := len(errs) == 1 && errs[0].Field == "metadata.annotations[ec2guard.io/port-tag]"
+		if got != tc.bad || (!tc.bad && len(errs) != 0) {
+			t.Errorf("port-tag %q: errors %v, want bad=%v", tc.value, errs, tc.bad)
+		}
+	}
+}
+
+func TestValidateProgrammaticSpec(t *testing.T) {
+	// A Spec built in Go (not decoded) is validated by the same rules.
+	u := &Upstream{Namespace: "ns", Name: "n", Shape: ShapeV1, Spec: Spec{
+		Region:  "eu-west-1",
+		Port:    70000,
+		Filters: []Filter{KeyFilter("a"), {}, KVFilter("b", "1"), KVFilter("b", "2")},
+	}}
+	fs := u.Check()
+	for _, w := range []want{{CodePortRange, "port"}, {CodeFilterKeyOrKVPair, "filters[1]"}, {CodeFilterConflict, "filters[3].kvPair.value"}} {
+		if !hasFinding(fs, w.code, w.path(ShapeV1)) {
+			t.Errorf("missing %v in\n%s", w, dump(fs))
+		}
+	}
+}
