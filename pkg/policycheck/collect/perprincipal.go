@@ -1,0 +1,335 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+)
+
+// Fetcher reads the policies of one IAM user or role, named by its IAM ARN.
+type Fetcher interface {
+	Fetch(ctx context.Context, principalARN string) (*Policies, error)
+}
+
+// PerPrincipal collects with per-principal IAM calls (GetUser/GetRole, the
+// List*Policies and Get*Policy calls, GetPolicy + GetPolicyVersion for each
+// managed policy at its default version).
+type PerPrincipal struct {
+	client IAMAPI
+	// reader describes the identity behind client for error messages.
+	reader string
+}
+
+// NewPerPrincipal returns a Fetcher over client; reader describes the
+// identity behind it ("secret ns/name", "the auditor identity").
+func NewPerPrincipal(client IAMAPI, reader string) *PerPrincipal {
+	return &PerPrincipal{client: client, reader: reader}
+}
+
+// Fetch implements Fetcher. A denied call gives *AccessDeniedError naming the
+// call, an unknown principal *NotFoundError.
+func (f *PerPrincipal) Fetch(ctx context.Context, principalARN string) (*Policies, error) {
+	ref, err := parsePrincipal(principalARN)
+	if err != nil {
+		return nil, err
+	}
+	r := &perRun{f: f, ctx: ctx, managed: map[string]managedDoc{}}
+	var pol *Policies
+	if ref.kind == "user" {
+		pol, err = r.user(ref)
+	} else {
+		pol, err = r.role(ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pol.Strategy = StrategyPerPrincipal
+	pol.CollectedAt = time.Now()
+	return pol, nil
+}
+
+// perRun is one Fetch: it remembers managed policies already read.
+type perRun struct {
+	f       *PerPrincipal
+	ctx     context.Context
+	managed map[string]managedDoc
+}
+
+type managedDoc struct {
+	name, version, json string
+}
+
+// wrap turns a call's error into a typed one naming the call.
+func (r *perRun) wrap(api, principal string, err error) error {
+	switch {
+	case IsAccessDenied(err):
+		return &AccessDeniedError{Reader: r.f.reader, API: api, Err: err}
+	case isNoSuchEntity(err):
+		return &NotFoundError{Principal: principal, Where: "IAM (" + api + ")", Err: err}
+	}
+	return fmt.Errorf("%s for %s: %w", api, principal, err)
+}
+
+func (r *perRun) user(ref principalRef) (*Policies, error) {
+	out, err := r.f.client.GetUser(r.ctx, &iam.GetUserInput{UserName: aws.String(ref.name)})
+	if err != nil {
+		return nil, r.wrap("iam:GetUser", ref.arn, err)
+	}
+	self := "user/" + ref.name
+	pol := &Policies{Principal: aws.ToString(out.User.Arn), PrincipalType: "user", Account: ref.account}
+	if pol.Principal == "" {
+		pol.Principal = ref.arn
+	}
+	if pol.Identity, err = r.inlineUser(ref); err != nil {
+		return nil, err
+	}
+	attached, err := r.attached("iam:ListAttachedUserPolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
+		o, err := r.f.client.ListAttachedUserPolicies(r.ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
+		if err != nil {
+			return nil, nil, err
+		}
+		return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
+	}, self)
+	if err != nil {
+		return nil, err
+	}
+	pol.Identity = append(pol.Identity, attached...)
+
+	groups, err := r.groups(ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		pol.Groups = append(pol.Groups, g)
+		docs, err := r.group(ref, g)
+		if err != nil {
+			return nil, err
+		}
+		pol.Identity = append(pol.Identity, docs...)
+	}
+	if out.User.PermissionsBoundary != nil {
+		b, err := r.managedDocument(aws.ToString(out.User.PermissionsBoundary.PermissionsBoundaryArn), ref.arn, PermissionsBoundary, self)
+		if err != nil {
+			return nil, err
+		}
+		pol.PermissionsBoundary = &b
+	}
+	return pol, nil
+}
+
+func (r *perRun) inlineUser(ref principalRef) ([]Document, error) {
+	var names []string
+	var marker *string
+	for {
+		o, err := r.f.client.ListUserPolicies(r.ctx, &iam.ListUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
+		if err != nil {
+			return nil, r.wrap("iam:ListUserPolicies", ref.arn, err)
+		}
+		names = append(names, o.PolicyNames...)
+		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
+			break
+		}
+	}
+	var docs []Document
+	for _, n := range names {
+		o, err := r.f.client.GetUserPolicy(r.ctx, &iam.GetUserPolicyInput{UserName: aws.String(ref.name), PolicyName: aws.String(n)})
+		if err != nil {
+			return nil, r.wrap("iam:GetUserPolicy", ref.arn, err)
+		}
+		d, err := inlineDocument(aws.ToString(o.PolicyDocument), n, "user/"+ref.name)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+func (r *perRun) groups(ref principalRef) ([]string, error) {
+	var names []string
+	var marker *string
+	for {
+		o, err := r.f.client.ListGroupsForUser(r.ctx, &iam.ListGroupsForUserInput{UserName: aws.String(ref.name), Marker: marker})
+		if err != nil {
+			return nil, r.wrap("iam:ListGroupsForUser", ref.arn, err)
+		}
+		for _, g := range o.Groups {
+			names = append(names, aws.ToString(g.GroupName))
+		}
+		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
+			return names, nil
+		}
+	}
+}
+
+func (r *perRun) group(ref principalRef, g string) ([]Document, error) {
+	self := "group/" + g
+	var names []string
+	var marker *string
+	for {
+		o, err := r.f.client.ListGroupPolicies(r.ctx, &iam.ListGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
+		if err != nil {
+			return nil, r.wrap("iam:ListGroupPolicies", ref.arn, err)
+		}
+		names = append(names, o.PolicyNames...)
+		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
+			break
+		}
+	}
+	var docs []Document
+	for _, n := range names {
+		o, err := r.f.client.GetGroupPolicy(r.ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(g), PolicyName: aws.String(n)})
+		if err != nil {
+			return nil, r.wrap("iam:GetGroupPolicy", ref.arn, err)
+		}
+		d, err := inlineDocument(aws.ToString(o.PolicyDocument), n, self)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	attached, err := r.attached("iam:ListAttachedGroupPolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
+		o, err := r.f.client.ListAttachedGroupPolicies(r.ctx, &iam.ListAttachedGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
+		if err != nil {
+			return nil, nil, err
+		}
+		return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
+	}, self)
+	if err != nil {
+		return nil, err
+	}
+	return append(docs, attached...), nil
+}
+
+func (r *perRun) role(ref principalRef) (*Policies, error) {
+	out, err := r.f.client.GetRole(r.ctx, &iam.GetRoleInput{RoleName: aws.String(ref.name)})
+	if err != nil {
+		return nil, r.wrap("iam:GetRole", ref.arn, err)
+	}
+	self := "role/" + ref.name
+	pol := &Policies{Principal: aws.ToString(out.Role.Arn), PrincipalType: "role", Account: ref.account}
+	if pol.Principal == "" {
+		pol.Principal = ref.arn
+	}
+	trust, err := decodeDocument(aws.ToString(out.Role.AssumeRolePolicyDocument), "trust policy of "+self)
+	if err != nil {
+		return nil, err
+	}
+	pol.TrustPolicy = &Document{Origin: Origin{Type: Trust, AttachedTo: self}, JSON: trust}
+
+	var names []string
+	var marker *string
+	for {
+		o, err := r.f.client.ListRolePolicies(r.ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
+		if err != nil {
+			return nil, r.wrap("iam:ListRolePolicies", ref.arn, err)
+		}
+		names = append(names, o.PolicyNames...)
+		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
+			break
+		}
+	}
+	for _, n := range names {
+		o, err := r.f.client.GetRolePolicy(r.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ref.name), PolicyName: aws.String(n)})
+		if err != nil {
+			return nil, r.wrap("iam:GetRolePolicy", ref.arn, err)
+		}
+		d, err := inlineDocument(aws.ToString(o.PolicyDocument), n, self)
+		if err != nil {
+			return nil, err
+		}
+		pol.Identity = append(pol.Identity, d)
+	}
+	attached, err := r.attached("iam:ListAttachedRolePolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
+		o, err := r.f.client.ListAttachedRolePolicies(r.ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
+		if err != nil {
+			return nil, nil, err
+		}
+		return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
+	}, self)
+	if err != nil {
+		return nil, err
+	}
+	pol.Identity = append(pol.Identity, attached...)
+	if out.Role.PermissionsBoundary != nil {
+		b, err := r.managedDocument(aws.ToString(out.Role.PermissionsBoundary.PermissionsBoundaryArn), ref.arn, PermissionsBoundary, self)
+		if err != nil {
+			return nil, err
+		}
+		pol.PermissionsBoundary = &b
+	}
+	return pol, nil
+}
+
+// attached lists attached managed policies page by page and reads each at
+// its default version.
+func (r *perRun) attached(api, principal string, page func(marker *string) ([]iamtypes.AttachedPolicy, *string, error), attachedTo string) ([]Document, error) {
+	var arns []string
+	var marker *string
+	for {
+		ps, next, err := page(marker)
+		if err != nil {
+			return nil, r.wrap(api, principal, err)
+		}
+		for _, p := range ps {
+			arns = append(arns, aws.ToString(p.PolicyArn))
+		}
+		if marker = next; marker == nil {
+			break
+		}
+	}
+	docs := make([]Document, 0, len(arns))
+	for _, a := range arns {
+		d, err := r.managedDocument(a, principal, Managed, attachedTo)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// managedDocument reads a managed policy at its default version (once per run).
+func (r *perRun) managedDocument(policyARN, principal string, t PolicyType, attachedTo string) (Document, error) {
+	m, ok := r.managed[policyARN]
+	if !ok {
+		p, err := r.f.client.GetPolicy(r.ctx, &iam.GetPolicyInput{PolicyArn: aws.String(policyARN)})
+		if err != nil {
+			return Document{}, r.wrap("iam:GetPolicy "+policyARN, principal, err)
+		}
+		v := aws.ToString(p.Policy.DefaultVersionId)
+		pv, err := r.f.client.GetPolicyVersion(r.ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(policyARN), VersionId: aws.String(v)})
+		if err != nil {
+			return Document{}, r.wrap("iam:GetPolicyVersion "+policyARN, principal, err)
+		}
+		doc, err := decodeDocument(aws.ToString(pv.PolicyVersion.Document), "managed policy "+policyARN)
+		if err != nil {
+			return Document{}, err
+		}
+		m = managedDoc{name: aws.ToString(p.Policy.PolicyName), version: v, json: doc}
+		r.managed[policyARN] = m
+	}
+	return Document{
+		Origin: Origin{Type: t, AttachedTo: attachedTo, Name: m.name, PolicyARN: policyARN, VersionID: m.version},
+		JSON:   m.json,
+	}, nil
+}
+
+func inlineDocument(raw, name, attachedTo string) (Document, error) {
+	doc, err := decodeDocument(raw, "inline policy "+name+" of "+attachedTo)
+	if err != nil {
+		return Document{}, err
+	}
+	return Document{Origin: Origin{Type: Inline, AttachedTo: attachedTo, Name: name}, JSON: doc}, nil
+}
+
+func nextMarker(truncated bool, marker *string) *string {
+	if !truncated || aws.ToString(marker) == "" {
+		return nil
+	}
+	return marker
+}
