@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+)
+
+// config is the webhook's configuration from its flags.
+type config struct {
+	kubeconfig string
+
+	webhookHost string
+	webhookPort int
+	certDir     string
+	certName    string
+	keyName     string
+	enableHTTP2 bool
+
+	metricsAddr string
+	healthAddr  string
+
+	secretNamespaces    []string
+	secretLabelSelector string
+
+	enforcement admission.Enforcement
+
+	iamDeadline   time.Duration
+	iamCacheTTL   time.Duration
+	iamUnknownTTL time.Duration
+	iamSources    []string
+	iamReader     string
+	iamAuditor    bool
+	iamCollection string
+
+	awsEndpoint string
+
+	logLevel  string
+	logFormat string
+
+	shutdownTimeout time.Duration
+}
+
+// enforcementFlag is one --enforce-CHECK flag.
+type enforcementFlag struct {
+	check admission.Check
+	cfg   *config
+}
+
+func (f *enforcementFlag) String() string {
+	if f.cfg == nil {
+		return string(admission.DefaultAction(f.check))
+	}
+	return string(f.cfg.enforcement.Action(f.check))
+}
+
+func (f *enforcementFlag) Set(v string) error {
+	a, err := admission.ParseAction(v)
+	if err != nil {
+		return err
+	}
+	e, err := f.cfg.enforcement.With(f.check, a)
+	if err != nil {
+		return err
+	}
+	f.cfg.enforcement = e
+	return nil
+}
+
+// listFlag is a comma-separated list.
+type listFlag struct{ list *[]string }
+
+func (f listFlag) String() string {
+	if f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f listFlag) Set(v string) error {
+	*f.list = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*f.list = append(*f.list, s)
+		}
+	}
+	return nil
+}
+
+// checkHelp says what each --enforce-CHECK flag covers.
+func checkHelp() map[admission.Check]string {
+	return map[admission.Check]string{
+		admission.CheckSpec:                "spec rule errors (EC2G0xx-2xx)",
+		admission.CheckSecret:              "missing, unreadable or malformed secret (EC2G3xx, EC2G403, EC2G404)",
+		admission.CheckSecretAccess:        "cross-namespace secret the requesting user may not get (EC2G401, EC2G402)",
+		admission.CheckCredentials:         "access key rejected by AWS, roleArn not assumable (EC2G504, EC2G505)",
+		admission.CheckIAMDeny:             "ec2:DescribeInstances denied, explicitly or implicitly (EC2G501, EC2G502)",
+		admission.CheckIAMUnknown:          "IAM decision unknown within --iam-deadline, sources disagree (EC2G503, EC2G506)",
+		admission.CheckPermissiveNoFilters: "consistency class permissive-credentials-no-filters (EC2G601)",
+	}
+}
+
+// parseFlags parses the command line. Errors name the flag and what is wrong.
+func parseFlags(args []string, output io.Writer) (*config, error) {
+	cfg := &config{enforcement: admission.DefaultEnforcement(), iamSources: []string{admission.SourceLocal}}
+	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(output, "Usage: webhook [flags]\n\nec2guard's admission webhook for Gloo EC2 Upstreams (docs/webhook.md).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+
+	fs.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then the in-cluster configuration)")
+	fs.StringVar(&cfg.webhookHost, "webhook-host", "", "address the webhook server listens on (default: all)")
+	fs.IntVar(&cfg.webhookPort, "webhook-port", 9443, "port of the webhook server (TLS)")
+	fs.StringVar(&cfg.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the serving certificate; reloaded when the files change")
+	fs.StringVar(&cfg.certName, "cert-name", "tls.crt", "serving certificate file in --cert-dir")
+	fs.StringVar(&cfg.keyName, "key-name", "tls.key", "serving key file in --cert-dir")
+	fs.BoolVar(&cfg.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook port (off by default: HTTP/2 rapid-reset and stream-cancellation attacks)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; \"0\" disables it")
+	fs.StringVar(&cfg.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" disables them")
+	fs.Var(listFlag{&cfg.secretNamespaces}, "secret-namespaces", "comma-separated namespaces to read (and cache) Secrets from; empty: all namespaces")
+	fs.StringVar(&cfg.secretLabelSelector, "secret-label-selector", "", "label selector limiting the cached Secrets (e.g. app=gloo); Secrets outside it read as missing")
+	help := checkHelp()
+	for _, c := range admission.Checks() {
+		fs.Var(&enforcementFlag{check: c, cfg: cfg}, "enforce-"+string(c),
+			fmt.Sprintf("deny, warn or off: %s", help[c]))
+	}
+	fs.DurationVar(&cfg.iamDeadline, "iam-deadline", admission.DefaultIAMDeadline, "longest one admission request waits on AWS; past it the IAM decision is unknown (keep it below the webhook configuration's timeoutSeconds)")
+	fs.DurationVar(&cfg.iamCacheTTL, "iam-cache-ttl", admission.DefaultIAMTTL, "how long an IAM result is reused for the same secret version, region and roleArn")
+	fs.DurationVar(&cfg.iamUnknownTTL, "iam-unknown-ttl", admission.DefaultIAMUnknownTTL, "how long an unknown IAM result is reused")
+	fs.Var(listFlag{&cfg.iamSources}, "iam-sources", "comma-separated IAM decision sources: local (engine over collected policies), aws-simulator (iam:SimulatePrincipalPolicy), dry-run (ec2:DescribeInstances DryRun)")
+	fs.StringVar(&cfg.iamReader, "iam-reader", collect.ReadWithUpstream, "whose credentials read IAM policies: upstream (the Upstream's own, then the auditor on AccessDenied) or auditor")
+	fs.BoolVar(&cfg.iamAuditor, "iam-auditor", false, "use the pod's own AWS identity (IRSA, pod identity, instance profile) as the auditor that reads IAM")
+	fs.StringVar(&cfg.iamCollection, "iam-collection", collect.StrategyPerPrincipal, "how the auditor reads IAM: per-principal or account-snapshot (GetAccountAuthorizationDetails, refreshed in the background)")
+	fs.StringVar(&cfg.awsEndpoint, "aws-endpoint", awsclients.EndpointFromEnv(), "AWS endpoint override, for an emulator only (tests, demo); default $"+awsclients.EndpointEnv)
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "info or debug")
+	fs.StringVar(&cfg.logFormat, "log-format", "json", "json or text")
+	fs.DurationVar(&cfg.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cfg, cfg.validate()
+}
+
+// validate checks the values that flag parsing alone cannot.
+func (c *config) validate() error {
+	var errs []error
+	if c.webhookPort < 1 || c.webhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port %d: must be 1-65535", c.webhookPort))
+	}
+	if c.iamDeadline <= 0 {
+		errs = append(errs, fmt.Errorf("--iam-deadline %s: must be positive", c.iamDeadline))
+	}
+	if c.iamCacheTTL <= 0 {
+		errs = append(errs, fmt.Errorf("--iam-cache-ttl %s: must be positive", c.iamCacheTTL))
+	}
+	if c.iamUnknownTTL <= 0 {
+		errs = append(errs, fmt.Errorf("--iam-unknown-ttl %s: must be positive", c.iamUnknownTTL))
+	}
+	if len(c.iamSources) == 0 {
+		errs = append(errs, errors.New("--iam-sources: at least one source is needed"))
+	}
+	for _, s := range c.iamSources {
+		if s != admission.SourceLocal && s != admission.SourceAWSSimulator && s != admission.SourceDryRun {
+			errs = append(errs, fmt.Errorf("--iam-sources: %q is not local, aws-simulator or dry-run", s))
+		}
+	}
+	switch c.iamReader {
+	case collect.ReadWithUpstream:
+	case collect.ReadWithAuditor:
+		if !c.iamAuditor {
+			errs = append(errs, errors.New("--iam-reader=auditor needs --iam-auditor (the pod's own AWS identity)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--iam-reader %q: must be upstream or auditor", c.iamReader))
+	}
+	switch c.iamCollection {
+	case collect.StrategyPerPrincipal:
+	case collect.StrategyAccountSnapshot:
+		if !c.iamAuditor {
+			errs = append(errs, errors.New("--iam-collection=account-snapshot needs --iam-auditor (the snapshot is read with the pod's own AWS identity)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--iam-collection %q: must be per-principal or account-snapshot", c.iamCollection))
+	}
+	if c.logLevel != "info" && c.logLevel != "debug" {
+		errs = append(errs, fmt.Errorf("--log-level %q: must be info or debug", c.logLevel))
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		errs = append(errs, fmt.Errorf("--log-format %q: must be json or text", c.logFormat))
+	}
+	if c.shutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout %s: must not be negative", c.shutdownTimeout))
+	}
+	return errors.Join(errs...)
+}

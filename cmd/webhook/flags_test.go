@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ec2guard/ec2guard/pkg/admission"
+)
+
+func TestParseFlagsDefaults(t *testing.T) {
+	t.Setenv("EC2GUARD_AWS_ENDPOINT", "")
+	cfg, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.webhookPort != 9443 || cfg.iamDeadline != 2*time.Second || cfg.iamCacheTTL != 5*time.Minute ||
+		strings.Join(cfg.iamSources, ",") != "local" || cfg.iamReader != "upstream" || cfg.awsEndpoint != "" ||
+		cfg.metricsAddr != ":8080" || cfg.healthAddr != ":8081" || cfg.enableHTTP2 || len(cfg.secretNamespaces) != 0 {
+		t.Errorf("defaults %+v", cfg)
+	}
+	if got, want := cfg.enforcement.String(), admission.DefaultEnforcement().String(); got != want {
+		t.Errorf("enforcement %s, want %s", got, want)
+	}
+}
+
+func TestParseFlagsValues(t *testing.T) {
+	cfg, err := parseFlags([]string{
+		"--webhook-port=10250", "--cert-dir=/certs", "--secret-namespaces=default, gloo-system",
+		"--enforce-iam-unknown=deny", "--enforce-permissive-no-filters=off", "--iam-deadline=1500ms",
+		"--iam-sources=local,dry-run", "--aws-endpoint=http://127.0.0.1:5000", "--log-format=text",
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.webhookPort != 10250 || cfg.certDir != "/certs" || strings.Join(cfg.secretNamespaces, "|") != "default|gloo-system" ||
+		cfg.iamDeadline != 1500*time.Millisecond || strings.Join(cfg.iamSources, ",") != "local,dry-run" ||
+		cfg.awsEndpoint != "http://127.0.0.1:5000" || cfg.logFormat != "text" {
+		t.Errorf("parsed %+v", cfg)
+	}
+	if cfg.enforcement.Action(admission.CheckIAMUnknown) != admission.Deny ||
+		cfg.enforcement.Action(admission.CheckPermissiveNoFilters) != admission.Off ||
+		cfg.enforcement.Action(admission.CheckSpec) != admission.Deny {
+		t.Errorf("enforcement %s", cfg.enforcement)
+	}
+}
+
+func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
+	cases := map[string][]string{
+		"enforce-spec":           {"--enforce-spec=block"},
+		"--iam-deadline":         {"--iam-deadline=0s"},
+		"--iam-sources":          {"--iam-sources=oracle"},
+		"--iam-reader=auditor":   {"--iam-reader=auditor"},
+		"account-snapshot":       {"--iam-collection=account-snapshot"},
+		"--webhook-port":         {"--webhook-port=0"},
+		"--log-level":            {"--log-level=trace"},
+		"unexpected arguments":   {"extra"},
+		"flag provided but not ": {"--no-such-flag"},
+	}
+	for want, args := range cases {
+		_, err := parseFlags(args, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: error %v, want one containing %q", args, err, want)
+		}
+	}
+}
+
+func TestParseFlagsHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseFlags([]string{"--help"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("error %v", err)
+	}
+	for _, want := range []string{"-enforce-iam-deny", "-iam-deadline", "-aws-endpoint", "-secret-namespaces", "-cert-dir"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %s", want)
+		}
+	}
+}

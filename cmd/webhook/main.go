@@ -1,0 +1,236 @@
+// Command webhook is ec2guard's admission webhook for Gloo EC2 Upstreams: it validates them (spec,
+// secret, cross-namespace secret access, IAM for ec2:DescribeInstances, consistency) and annotates
+// them with what it found. docs/webhook.md describes flags, metrics and messages.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+)
+
+// auditorRegion is the region of the auditor's clients (IAM is global; STS is regional).
+const auditorRegion = "us-east-1"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run parses the flags, runs the webhook until SIGTERM/SIGINT and returns the exit code.
+func run(args []string, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "webhook: %v\n", err)
+		return 2
+	}
+	slogger := newSlogger(cfg, stderr)
+	log := logr.FromSlogHandler(slogger.Handler())
+	ctrl.SetLogger(log)
+	klog.SetLogger(log)
+	if err := serve(ctrl.SetupSignalHandler(), cfg, log, slogger); err != nil {
+		log.Error(err, "webhook stopped")
+		return 1
+	}
+	log.Info("webhook stopped")
+	return 0
+}
+
+func newSlogger(cfg *config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if cfg.logLevel == "debug" {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: debugLevelName}
+	if cfg.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// debugLevelName prints every level below INFO as DEBUG: logr's V(n) arrives as slog level -n,
+// which slog would print as DEBUG+3 and the like.
+func debugLevelName(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		if l, ok := a.Value.Any().(slog.Level); ok && l < slog.LevelInfo {
+			a.Value = slog.StringValue("DEBUG")
+		}
+	}
+	return a
+}
+
+// serve builds the manager and the handlers and runs them until ctx ends.
+func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logger) error {
+	restCfg, err := restConfig(cfg.kubeconfig)
+	if err != nil {
+		return err
+	}
+	metrics, err := admission.NewMetrics(crmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	mgr, err := newManager(restCfg, cfg, log)
+	if err != nil {
+		return err
+	}
+	iam, err := newIAMEvaluator(ctx, cfg, mgr, metrics, log, slogger)
+	if err != nil {
+		return err
+	}
+	reviewer := &admission.Reviewer{
+		Secrets: &admission.CachedSecrets{Reader: mgr.GetClient(), Namespaces: cfg.secretNamespaces},
+		Access:  &admission.SubjectAccessReviewer{Client: mgr.GetClient()},
+		IAM:     iam,
+	}
+	handlers := admission.NewHandlers(
+		&admission.Validator{Reviewer: reviewer, Enforcement: cfg.enforcement, Metrics: metrics, Log: log.WithName("validate")},
+		&admission.Mutator{Reviewer: reviewer, Log: log.WithName("mutate")},
+		metrics)
+	if err := admission.Register(ctx, mgr, handlers); err != nil {
+		return err
+	}
+	log.Info("starting webhook", "port", cfg.webhookPort, "certDir", cfg.certDir,
+		"enforcement", cfg.enforcement.String(), "iamDeadline", cfg.iamDeadline.String(), "iamSources", cfg.iamSources,
+		"secretNamespaces", cfg.secretNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run the manager: %w", err)
+	}
+	return nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
+		return c, nil
+	}
+	c, err := crconfig.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("find the Kubernetes API (set --kubeconfig or $KUBECONFIG, or run in a cluster): %w", err)
+	}
+	return c, nil
+}
+
+// newManager builds the controller-runtime manager: the webhook server, the metrics and probe
+// endpoints, and a cache that holds only the Secrets ec2guard may read, stripped to the AWS keys.
+func newManager(restCfg *rest.Config, cfg *config, log logr.Logger) (manager.Manager, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("build the scheme: %w", err)
+	}
+	secrets := cache.ByObject{Transform: admission.StripSecret}
+	if len(cfg.secretNamespaces) > 0 {
+		secrets.Namespaces = map[string]cache.Config{}
+		for _, ns := range cfg.secretNamespaces {
+			secrets.Namespaces[ns] = cache.Config{}
+		}
+	}
+	if cfg.secretLabelSelector != "" {
+		sel, err := labels.Parse(cfg.secretLabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-label-selector %q: %w", cfg.secretLabelSelector, err)
+		}
+		secrets.Label = sel
+	}
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	if !cfg.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	shutdown := cfg.shutdownTimeout
+	mgr, err := ctrl.NewManager(restCfg, manager.Options{
+		Scheme:                  scheme,
+		Logger:                  log,
+		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:  cfg.healthAddr,
+		GracefulShutdownTimeout: &shutdown,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: cfg.webhookHost, Port: cfg.webhookPort,
+			CertDir: cfg.certDir, CertName: cfg.certName, KeyName: cfg.keyName,
+			TLSOpts: tlsOpts,
+		}),
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: secrets}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the manager: %w", err)
+	}
+	return mgr, nil
+}
+
+// newIAMEvaluator wires the AWS access layer, the policy collector and the IAM engine.
+func newIAMEvaluator(ctx context.Context, cfg *config, mgr manager.Manager, m *admission.Metrics, log logr.Logger, slogger *slog.Logger) (*admission.IAMEvaluator, error) {
+	httpClient := admission.NewCountingHTTPClient(awshttp.NewBuildableClient().WithTimeout(awsclients.DefaultHTTPTimeout), m)
+	factory, err := awsclients.NewFactory(awsclients.Options{
+		Endpoint:   cfg.awsEndpoint,
+		HTTPClient: httpClient,
+		// Few, short retries: the webhook has --iam-deadline, not the discoverer's patience.
+		Retry:  ec2api.RetryOptions{MaxAttempts: 2, MaxBackoff: 200 * time.Millisecond},
+		Logger: slogger.With("component", "awsclients"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	copts := collect.Options{ReadWith: cfg.iamReader, Logger: slogger.With("component", "collect")}
+	aws := &admission.FactoryAWS{Factory: factory}
+	if cfg.iamAuditor {
+		auditor, err := factory.Get(ctx, awsclients.Request{Region: auditorRegion})
+		if err != nil {
+			return nil, fmt.Errorf("the auditor identity (--iam-auditor): %w", err)
+		}
+		aws.Simulator = auditor.IAM
+		if cfg.iamCollection == collect.StrategyAccountSnapshot {
+			snap := collect.NewSnapshot(auditor.IAM, collect.SnapshotOptions{Reader: "the auditor identity", Logger: slogger.With("component", "snapshot")})
+			if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { snap.Run(ctx); return nil })); err != nil {
+				return nil, fmt.Errorf("add the IAM snapshot refresher: %w", err)
+			}
+			copts.Auditor = snap
+		} else {
+			copts.Auditor = collect.NewPerPrincipal(auditor.IAM, "the auditor identity")
+		}
+	}
+	collector, err := collect.New(copts)
+	if err != nil {
+		return nil, err
+	}
+	aws.Collector = collector
+	engine, err := policycheck.NewEngine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return admission.NewIAMEvaluator(aws, engine, admission.IAMOptions{
+		Sources: cfg.iamSources, Deadline: cfg.iamDeadline, TTL: cfg.iamCacheTTL, UnknownTTL: cfg.iamUnknownTTL,
+	}, m, log.WithName("iam"))
+}

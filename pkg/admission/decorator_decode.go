@@ -1,0 +1,36 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ec2guard/ec2guard/pkg/ec2"
+)
+
+// WithUpstream decodes the request's object into an ec2.Upstream and calls next. The namespace and
+// name come from the request when the object does not carry them (generateName, or a namespace
+// the API server fills in). An object that is not an EC2 Upstream is allowed untouched; one that is
+// not JSON is answered with HTTP 400.
+func WithUpstream(next UpstreamHandler) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		u, err := ec2.DecodeJSON(req.Object.Raw)
+		switch {
+		case errors.Is(err, ec2.ErrNotEC2) || errors.Is(err, ec2.ErrNotUpstream):
+			setKind(ctx, KindNonEC2)
+			return admission.Allowed("")
+		case err != nil:
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: %w", err))
+		}
+		if u.Namespace == "" {
+			u.Namespace = req.Namespace
+		}
+		if u.Name == "" {
+			u.Name = req.Name
+		}
+		return next.HandleUpstream(ctx, req, u)
+	})
+}

@@ -1,0 +1,416 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/go-logr/logr"
+
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+)
+
+// IAM decisions as written to the ec2guard.io/iam-decision annotation.
+const (
+	DecisionAllowed      = policycheck.Allowed
+	DecisionImplicitDeny = policycheck.ImplicitDeny
+	DecisionExplicitDeny = policycheck.ExplicitDeny
+	DecisionUnknown      = "unknown"
+)
+
+// IAM decision sources (SPEC.md), as written to ec2guard.io/iam-source; SourceNone when no source
+// decided.
+const (
+	SourceLocal        = collect.SourceLocal
+	SourceAWSSimulator = collect.SourceAWSSimulator
+	SourceDryRun       = collect.SourceDryRun
+	SourceNone         = "none"
+)
+
+// sourcePriority orders the sources by how much their answer is worth: the dry run is AWS itself,
+// the simulator sees every policy IAM holds, the local engine only the collected ones.
+func sourcePriority() []string { return []string{SourceDryRun, SourceAWSSimulator, SourceLocal} }
+
+// Defaults of IAMOptions.
+const (
+	DefaultIAMDeadline   = 2 * time.Second
+	DefaultIAMTTL        = 5 * time.Minute
+	DefaultIAMUnknownTTL = 10 * time.Second
+	DefaultIAMMaxEntries = 1024
+)
+
+// IAMOptions configures the IAM evaluation.
+type IAMOptions struct {
+	// Sources are the enabled decision sources (default: local only). aws-simulator and dry-run
+	// make AWS calls with the Upstream's credentials (or the auditor's, for the simulator).
+	Sources []string
+	// Deadline bounds the time one admission spends waiting on AWS (default 2s).
+	Deadline time.Duration
+	// TTL is how long a decided result is reused (default 5m); UnknownTTL the same for an
+	// undecided one (default 10s), so that the validating call reuses the mutating call's answer
+	// without fixing an outage in place for long.
+	TTL        time.Duration
+	UnknownTTL time.Duration
+	// MaxEntries bounds the number of cached results (default 1024).
+	MaxEntries int
+}
+
+// SourceResult is one source's answer.
+type SourceResult struct {
+	Source   string
+	Decision string
+	// Reason explains the decision or why the source could not decide.
+	Reason string
+}
+
+// CredentialsFailure says AWS rejected the credentials themselves: the access key is not valid, or
+// roleArn cannot be assumed.
+type CredentialsFailure struct {
+	Code    ec2.Code
+	Message string
+	Fix     string
+}
+
+// IAMResult is the IAM verdict for one credentials identity, region and roleArn. It is shared by
+// every request with the same key and must not be modified.
+type IAMResult struct {
+	// Principal is the IAM ARN whose policies decide ("" when unknown).
+	Principal string
+	// Decision is allowed, implicitDeny, explicitDeny or unknown; Source the source that decided
+	// (SourceNone when none did).
+	Decision string
+	Source   string
+	// Sources are every enabled source's answers, in priority order.
+	Sources []SourceResult
+	// Local is the engine's decision with its explanation, when the local source decided.
+	Local *policycheck.Decision
+	// Credentials is set when AWS rejected the key or the role.
+	Credentials *CredentialsFailure
+	// Unknown says why the decision is unknown.
+	Unknown string
+}
+
+// Known reports whether some source decided.
+func (r *IAMResult) Known() bool { return r.Decision != DecisionUnknown }
+
+// Denied reports whether the decision is an explicit or implicit deny.
+func (r *IAMResult) Denied() bool {
+	return r.Decision == DecisionImplicitDeny || r.Decision == DecisionExplicitDeny
+}
+
+// unknownResult is the result when nothing decided.
+func unknownResult(reason string) *IAMResult {
+	return &IAMResult{Decision: DecisionUnknown, Source: SourceNone, Unknown: reason}
+}
+
+// IAMEvaluator computes IAM results and caches them.
+type IAMEvaluator struct {
+	aws     AWS
+	engine  *policycheck.Engine
+	opts    IAMOptions
+	cache   *iamCache
+	metrics *Metrics
+	log     logr.Logger
+}
+
+// NewIAMEvaluator returns an evaluator over aws and engine (one engine per process).
+func NewIAMEvaluator(aws AWS, engine *policycheck.Engine, opts IAMOptions, m *Metrics, log logr.Logger) (*IAMEvaluator, error) {
+	if aws == nil || engine == nil {
+		return nil, errors.New("IAM evaluator: AWS access and the IAM engine are required")
+	}
+	if len(opts.Sources) == 0 {
+		opts.Sources = []string{SourceLocal}
+	}
+	for _, s := range opts.Sources {
+		if s != SourceLocal && s != SourceAWSSimulator && s != SourceDryRun {
+			return nil, fmt.Errorf("IAM source %q: must be %s, %s or %s", s, SourceLocal, SourceAWSSimulator, SourceDryRun)
+		}
+	}
+	if opts.Deadline <= 0 {
+		opts.Deadline = DefaultIAMDeadline
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultIAMTTL
+	}
+	if opts.UnknownTTL <= 0 {
+		opts.UnknownTTL = DefaultIAMUnknownTTL
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultIAMMaxEntries
+	}
+	c, err := newIAMCache(opts.MaxEntries, opts.TTL, opts.UnknownTTL, m)
+	if err != nil {
+		return nil, err
+	}
+	return &IAMEvaluator{aws: aws, engine: engine, opts: opts, cache: c, metrics: m, log: log}, nil
+}
+
+// Result returns the IAM result for the credentials, region and roleArn of r. It returns within the
+// deadline; past it the decision is unknown.
+func (e *IAMEvaluator) Result(ctx context.Context, r awsclients.Request) *IAMResult {
+	return e.cache.get(ctx, awsclients.KeyOf(r), e.opts.Deadline,
+		func(ctx context.Context) *IAMResult { return e.compute(ctx, r) },
+		unknownResult)
+}
+
+// compute asks the principal, then every enabled source in parallel. ctx ends at the deadline.
+func (e *IAMEvaluator) compute(ctx context.Context, r awsclients.Request) *IAMResult {
+	key := awsclients.KeyOf(r)
+	p, err := e.aws.Principal(ctx, r)
+	if err != nil {
+		res := e.principalFailed(ctx, r, err)
+		e.record(key, res)
+		return res
+	}
+	res := &IAMResult{Principal: p.ARN}
+	res.Sources, res.Local = e.runSources(ctx, r, p)
+	decide(res)
+	e.record(key, res)
+	return res
+}
+
+func (e *IAMEvaluator) record(key awsclients.Key, res *IAMResult) {
+	e.metrics.IAMDecision(res.Decision, res.Source)
+	e.log.V(1).Info("computed IAM result", "credentials", key.CredentialSource(), "region", key.Region,
+		"roleArn", key.RoleARN, "principal", res.Principal, "decision", res.Decision, "source", res.Source,
+		"credentialsRejected", res.Credentials != nil, "unknownReason", res.Unknown)
+}
+
+// principalFailed classifies a failure to resolve the principal.
+func (e *IAMEvaluator) principalFailed(ctx context.Context, r awsclients.Request, err error) *IAMResult {
+	var invalid *awsclients.InvalidCredentialsError
+	if errors.As(err, &invalid) || awsclients.IsInvalidCredentials(err) {
+		res := unknownResult("AWS rejected the access key")
+		res.Credentials = &CredentialsFailure{
+			Code:    CodeInvalidAccessKey,
+			Message: err.Error(),
+			Fix:     "put a valid, active access key of the intended IAM user into the secret (aws iam list-access-keys shows which keys exist)",
+		}
+		return res
+	}
+	var assume *awsclients.AssumeRoleError
+	if errors.As(err, &assume) && assume.Code != "" {
+		msg := assume.Error()
+		if why := e.explainAssumeRole(ctx, r); why != "" {
+			msg += "; " + why
+		}
+		res := unknownResult("roleArn cannot be assumed")
+		res.Credentials = &CredentialsFailure{
+			Code:    CodeAssumeRoleDenied,
+			Message: msg,
+			Fix: fmt.Sprintf("allow sts:AssumeRole on %s in the base identity's policies and trust the base identity in the role's trust policy, or fix roleArn",
+				r.RoleARN),
+		}
+		return res
+	}
+	e.log.V(1).Info("cannot resolve the AWS principal", "credentials", awsclients.KeyOf(r).CredentialSource(), "error", err.Error())
+	return unknownResult(e.awsFailureReason(ctx, err))
+}
+
+// awsFailureReason says briefly why AWS gave no answer: the deadline, an unreachable endpoint, or
+// the error itself.
+func (e *IAMEvaluator) awsFailureReason(ctx context.Context, err error) string {
+	var netErr *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return fmt.Sprintf("AWS did not answer within the IAM deadline of %s", e.opts.Deadline)
+	case errors.As(err, &netErr):
+		return fmt.Sprintf("AWS is unreachable (%s %s: %v)", netErr.Op, netErr.Addr, netErr.Err)
+	}
+	return fmt.Sprintf("cannot resolve the AWS principal: %v", err)
+}
+
+// explainAssumeRole evaluates sts:AssumeRole locally — the base identity's policies and the role's
+// trust policy — to say which side refuses. It returns "" when it cannot tell.
+func (e *IAMEvaluator) explainAssumeRole(ctx context.Context, r awsclients.Request) string {
+	base := r
+	base.RoleARN, base.SessionName = "", ""
+	bp, err := e.aws.Principal(ctx, base)
+	if err != nil {
+		return ""
+	}
+	basePolicies, err := e.aws.Policies(ctx, base, bp.ARN)
+	if err != nil {
+		return ""
+	}
+	in, err := policySetInput(basePolicies)
+	if err != nil {
+		return ""
+	}
+	if rolePolicies, err := e.aws.Policies(ctx, base, r.RoleARN); err == nil && rolePolicies.TrustPolicy != nil {
+		if np, err := namedPolicy(*rolePolicies.TrustPolicy); err == nil {
+			in.Resource = &np
+		}
+	}
+	ps, err := policycheck.NewPolicySet(in)
+	if err != nil {
+		return ""
+	}
+	account := ""
+	if a, err := arn.Parse(r.RoleARN); err == nil {
+		account = a.AccountID
+	}
+	d, err := e.engine.Evaluate(ctx, ps, policycheck.Request{
+		Principal: bp.ARN, Action: "sts:AssumeRole", Resource: r.RoleARN, ResourceAccount: account,
+		Context: map[string]any{"aws:PrincipalArn": bp.ARN, "aws:PrincipalAccount": bp.Account, "aws:RequestedRegion": r.Region},
+	})
+	if err != nil {
+		return ""
+	}
+	return "ec2guard's evaluation of sts:AssumeRole for " + bp.ARN + ": " + d.Summary()
+}
+
+// runSources runs every enabled source in parallel and returns their answers in priority order.
+func (e *IAMEvaluator) runSources(ctx context.Context, r awsclients.Request, p awsclients.Principal) ([]SourceResult, *policycheck.Decision) {
+	enabled := map[string]bool{}
+	for _, s := range e.opts.Sources {
+		enabled[s] = true
+	}
+	results := map[string]SourceResult{}
+	var local *policycheck.Decision
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	run := func(name string, f func() SourceResult) {
+		if !enabled[name] {
+			return
+		}
+		wg.Go(func() {
+			sr := f()
+			sr.Source = name
+			mu.Lock()
+			results[name] = sr
+			mu.Unlock()
+		})
+	}
+	run(SourceLocal, func() SourceResult {
+		sr, d := e.local(ctx, r, p)
+		mu.Lock()
+		local = d
+		mu.Unlock()
+		return sr
+	})
+	run(SourceDryRun, func() SourceResult { return fromCollect(e.aws.DryRun(ctx, r)) })
+	run(SourceAWSSimulator, func() SourceResult { return fromCollect(e.aws.Simulate(ctx, r, p.ARN)) })
+	wg.Wait()
+
+	out := make([]SourceResult, 0, len(results))
+	for _, s := range sourcePriority() {
+		if sr, ok := results[s]; ok {
+			out = append(out, sr)
+		}
+	}
+	return out, local
+}
+
+// local is the local source: the engine over the collected policies.
+func (e *IAMEvaluator) local(ctx context.Context, r awsclients.Request, p awsclients.Principal) (SourceResult, *policycheck.Decision) {
+	pols, err := e.aws.Policies(ctx, r, p.ARN)
+	if err != nil {
+		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot collect the IAM policies of %s: %v", p.ARN, err)}, nil
+	}
+	in, err := policySetInput(pols)
+	if err != nil {
+		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot read the IAM policies of %s: %v", p.ARN, err)}, nil
+	}
+	ps, err := policycheck.NewPolicySet(in)
+	if err != nil {
+		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot evaluate the IAM policies of %s: %v", p.ARN, err)}, nil
+	}
+	d, err := e.engine.Evaluate(ctx, ps, policycheck.DescribeInstancesRequest(p.ARN, p.Account, r.Region))
+	if err != nil {
+		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("evaluating ec2:DescribeInstances for %s: %v", p.ARN, err)}, nil
+	}
+	return SourceResult{Decision: d.Result, Reason: d.Summary()}, &d
+}
+
+// decide sets the decision from the first source, in priority order, that decided.
+func decide(res *IAMResult) {
+	res.Decision, res.Source = DecisionUnknown, SourceNone
+	var reasons []string
+	for _, sr := range res.Sources {
+		if sr.Decision != DecisionUnknown {
+			res.Decision, res.Source = sr.Decision, sr.Source
+			break
+		}
+		reasons = append(reasons, sr.Source+": "+sr.Reason)
+	}
+	if res.Decision == DecisionUnknown {
+		res.Unknown = strings.Join(reasons, "; ")
+		if res.Unknown == "" {
+			res.Unknown = "no IAM source is enabled"
+		}
+	}
+}
+
+// Disagreement returns the first pair of decided sources that disagree on allowed vs denied.
+func (r *IAMResult) Disagreement() (a, b SourceResult, ok bool) {
+	var decided []SourceResult
+	for _, sr := range r.Sources {
+		if sr.Decision != DecisionUnknown {
+			decided = append(decided, sr)
+		}
+	}
+	for i := 1; i < len(decided); i++ {
+		if (decided[0].Decision == DecisionAllowed) != (decided[i].Decision == DecisionAllowed) {
+			return decided[0], decided[i], true
+		}
+	}
+	return SourceResult{}, SourceResult{}, false
+}
+
+// fromCollect converts a collect source result.
+func fromCollect(r collect.Result) SourceResult {
+	sr := SourceResult{Source: r.Source, Decision: DecisionUnknown, Reason: r.Reason}
+	switch r.Decision {
+	case collect.Allowed:
+		sr.Decision = DecisionAllowed
+	case collect.Denied:
+		sr.Decision = DecisionImplicitDeny
+		if r.Detail == collect.DetailExplicitDeny {
+			sr.Decision = DecisionExplicitDeny
+		}
+	}
+	return sr
+}
+
+// policySetInput parses collected documents into the engine's input (identity policies and the
+// permissions boundary).
+func policySetInput(p *collect.Policies) (policycheck.PolicySetInput, error) {
+	var in policycheck.PolicySetInput
+	var errs []error
+	for _, d := range p.Identity {
+		np, err := namedPolicy(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		in.Identity = append(in.Identity, np)
+	}
+	if p.PermissionsBoundary != nil {
+		np, err := namedPolicy(*p.PermissionsBoundary)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			in.Boundary = &np
+		}
+	}
+	return in, errors.Join(errs...)
+}
+
+// namedPolicy parses one collected document; its name says where it came from.
+func namedPolicy(d collect.Document) (policycheck.NamedPolicy, error) {
+	name := d.Origin.String()
+	pol, err := policycheck.ParsePolicy(name, []byte(d.JSON))
+	if err != nil {
+		return policycheck.NamedPolicy{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return policycheck.NamedPolicy{Name: name, Policy: pol}, nil
+}

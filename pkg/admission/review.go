@@ -1,0 +1,151 @@
+package admission
+
+import (
+	"context"
+	"strings"
+
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
+)
+
+// ConsistencyUnknown is the ec2guard.io/consistency value when the IAM decision is unknown.
+const ConsistencyUnknown = "unknown"
+
+// PrincipalUnknown is the ec2guard.io/principal value when the principal could not be resolved.
+const PrincipalUnknown = "unknown"
+
+// IAMSource gives the IAM result for a set of credentials; *IAMEvaluator implements it.
+type IAMSource interface {
+	Result(ctx context.Context, r awsclients.Request) *IAMResult
+}
+
+// Reviewer runs the checks. It is shared by the validating and the mutating handler.
+type Reviewer struct {
+	Secrets SecretReader
+	Access  AccessReviewer
+	IAM     IAMSource
+}
+
+// Review is everything the checks found about one Upstream.
+type Review struct {
+	// Problems in check order.
+	Problems []Problem
+	// IAM is nil when the IAM check could not run (spec or secret errors).
+	IAM *IAMResult
+	// Consistency is the consistency class, or ConsistencyUnknown.
+	Consistency string
+	// Ran holds the checks that ran (a check that passed ran and found nothing).
+	Ran map[Check]bool
+}
+
+// inputs are the spec and secret results and, when they allow it, the AWS request for IAM.
+type inputs struct {
+	problems []Problem
+	ran      map[Check]bool
+	request  *awsclients.Request // nil when IAM cannot be evaluated
+}
+
+// gather runs the spec and secret checks and builds the AWS request. The secret is checked whatever
+// the spec says, so that a denial lists every problem; IAM needs both to be usable.
+func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream) inputs {
+	in := inputs{ran: map[Check]bool{CheckSpec: true}}
+	spec := checkSpec(u)
+	in.problems = append(in.problems, spec...)
+	iamOK := !blocksIAM(u, spec)
+
+	var secret *awsclients.SecretVersion
+	if ref, ok := u.SecretName(); ok && ref.Name != "" {
+		s, err := rv.Secrets.Secret(ctx, ref)
+		creds, problems := checkSecret(u, s, err)
+		in.ran[CheckSecret] = true
+		in.problems = append(in.problems, problems...)
+		if hasErrors(problems) || s == nil {
+			iamOK = false
+		} else {
+			secret = awsclients.NewSecretVersion(s, creds)
+		}
+	}
+	if iamOK {
+		in.request = &awsclients.Request{Region: u.Spec.Region, Secret: secret, RoleARN: u.Spec.RoleARN}
+	}
+	return in
+}
+
+// Validate runs every check for a validating request.
+func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstream) Review {
+	in := rv.gather(ctx, u)
+	r := Review{Problems: in.problems, Consistency: ConsistencyUnknown, Ran: in.ran}
+	access, ran := checkSecretAccess(ctx, rv.Access, req, u)
+	r.Problems = append(r.Problems, access...)
+	r.Ran[CheckSecretAccess] = ran
+	if in.request == nil {
+		return r
+	}
+	for _, c := range []Check{CheckCredentials, CheckIAMDeny, CheckIAMUnknown, CheckPermissiveNoFilters} {
+		r.Ran[c] = true
+	}
+	r.IAM = rv.IAM.Result(ctx, *in.request)
+	r.Consistency = consistencyClass(r.IAM, len(u.Spec.Filters) > 0)
+	field := iamField(u)
+	r.Problems = append(r.Problems, checkCredentials(r.IAM, field)...)
+	r.Problems = append(r.Problems, checkIAMDeny(r.IAM, u.Spec.Region, field)...)
+	r.Problems = append(r.Problems, checkIAMUnknown(r.IAM, field)...)
+	r.Problems = append(r.Problems, checkPermissiveNoFilters(r.Consistency, u.Path().Child("filters").String())...)
+	return r
+}
+
+// Annotations computes the four ec2guard.io annotations for a mutating request.
+func (rv *Reviewer) Annotations(ctx context.Context, u *ec2.Upstream) map[string]string {
+	in := rv.gather(ctx, u)
+	var res *IAMResult
+	if in.request != nil {
+		res = rv.IAM.Result(ctx, *in.request)
+	}
+	return annotationsFor(res, consistencyClass(res, len(u.Spec.Filters) > 0))
+}
+
+// consistencyClass puts the Upstream into its SPEC.md class. Credentials that AWS rejects or that
+// may not list instances are credentials-deny. For allowed credentials the class comes from
+// policycheck.Classify with an empty Scope: pinning ec2:DescribeInstances to the Upstream's own
+// region narrows nothing the Upstream lists (discovery asks that region only), and whether an
+// account holds only the intended instances is nothing IAM can show — so the credentials count as
+// permissive and the filters decide between the two permissive classes.
+func consistencyClass(res *IAMResult, hasFilters bool) string {
+	switch {
+	case res == nil:
+		return ConsistencyUnknown
+	case res.Credentials != nil || res.Denied():
+		return string(policycheck.CredentialsDeny)
+	case !res.Known():
+		return ConsistencyUnknown
+	}
+	return string(policycheck.Classify(policycheck.Decision{Result: policycheck.Allowed}, hasFilters, policycheck.Scope{}))
+}
+
+// blocksIAM reports whether a spec error makes the IAM check meaningless: the region, roleArn or
+// secretRef cannot be used.
+func blocksIAM(u *ec2.Upstream, spec []Problem) bool {
+	p := u.Path()
+	prefixes := []string{p.Child("region").String(), p.Child("roleArn").String(), p.Child("secretRef").String()}
+	for _, pr := range spec {
+		if pr.Severity != ec2.SeverityError {
+			continue
+		}
+		for _, prefix := range prefixes {
+			if pr.Field == prefix || strings.HasPrefix(pr.Field, prefix+".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasErrors(ps []Problem) bool {
+	for _, p := range ps {
+		if p.Severity == ec2.SeverityError {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,77 @@
+package admission
+
+import (
+	"context"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
+)
+
+func TestConsistencyClass(t *testing.T) {
+	rejected := unknownResult("x")
+	rejected.Credentials = &CredentialsFailure{Code: CodeInvalidAccessKey}
+	allowed := &IAMResult{Decision: DecisionAllowed}
+	cases := []struct {
+		res     *IAMResult
+		filters bool
+		want    string
+	}{
+		{nil, true, ConsistencyUnknown},
+		{unknownResult("down"), true, ConsistencyUnknown},
+		{rejected, true, string(policycheck.CredentialsDeny)},
+		{&IAMResult{Decision: DecisionImplicitDeny}, false, string(policycheck.CredentialsDeny)},
+		{&IAMResult{Decision: DecisionExplicitDeny}, true, string(policycheck.CredentialsDeny)},
+		{allowed, true, string(policycheck.PermissiveCredentialsDiscerningFilters)},
+		{allowed, false, string(policycheck.PermissiveCredentialsNoFilters)},
+	}
+	for i, tc := range cases {
+		if got := consistencyClass(tc.res, tc.filters); got != tc.want {
+			t.Errorf("case %d: %s, want %s", i, got, tc.want)
+		}
+	}
+}
+
+func TestReviewSkipsIAMWhenRegionOrSecretUnusable(t *testing.T) {
+	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
+	rv := &Reviewer{Secrets: newFakeSecrets(testSecret()), Access: adminAccess(), IAM: testEvaluator(t, aws, nil, IAMOptions{})}
+	badRegion := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
+		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["region"] = "mars-1"
+	}))
+	r := rv.Validate(context.Background(), requestInfo{}, badRegion)
+	if r.IAM != nil || r.Ran[CheckIAMDeny] || !r.Ran[CheckSecret] || !r.Ran[CheckSpec] || aws.Calls("principal") != 0 {
+		t.Errorf("bad region: IAM %+v, ran %v, %d AWS calls", r.IAM, r.Ran, aws.Calls("principal"))
+	}
+	badFilter := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
+		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["filters"] = []any{map[string]any{"key": ""}}
+	}))
+	r = rv.Validate(context.Background(), requestInfo{}, badFilter)
+	if r.IAM == nil || r.IAM.Decision != DecisionAllowed || !r.Ran[CheckIAMDeny] {
+		t.Errorf("a filter error should not stop the IAM check: %+v", r)
+	}
+}
+
+// A denial lists every problem: the secret is checked even when the region is bad.
+func TestReviewChecksTheSecretDespiteSpecErrors(t *testing.T) {
+	rv := &Reviewer{Secrets: newFakeSecrets(), Access: adminAccess(), IAM: testEvaluator(t, newFakeAWS("{}"), nil, IAMOptions{})}
+	u := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
+		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["region"] = ""
+	}))
+	r := rv.Validate(context.Background(), requestInfo{user: authenticationv1.UserInfo{Username: "admin"}}, u)
+	if got := problemCodes(r.Problems); got != "EC2G201,EC2G301" {
+		t.Errorf("problems %s, want EC2G201,EC2G301", got)
+	}
+}
+
+func TestReviewPodIdentityWithoutSecret(t *testing.T) {
+	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
+	rv := &Reviewer{Secrets: newFakeSecrets(), Access: adminAccess(), IAM: testEvaluator(t, aws, nil, IAMOptions{})}
+	u := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
+		delete(obj["spec"].(map[string]any)["awsEc2"].(map[string]any), "secretRef")
+	}))
+	ann := rv.Annotations(context.Background(), u)
+	if ann[AnnotationIAMDecision] != DecisionAllowed || ann[AnnotationPrincipal] != testUser {
+		t.Errorf("annotations %v", ann)
+	}
+}

@@ -1,0 +1,111 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ec2guard/ec2guard/pkg/ec2"
+)
+
+// Validator is the validating handler: it runs every check and applies each problem's enforcement
+// action. Dry-run requests get the same verdict (the checks have no side effects).
+type Validator struct {
+	Reviewer    *Reviewer
+	Enforcement Enforcement
+	Metrics     *Metrics
+	Log         logr.Logger
+}
+
+var _ UpstreamHandler = (*Validator)(nil)
+
+// HandleUpstream implements UpstreamHandler.
+func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, u *ec2.Upstream) admission.Response {
+	review := v.Reviewer.Validate(ctx, requestInfoOf(req, u), u)
+	denials, warnings := v.enforce(review)
+	log := v.Log.WithValues("upstream", u.Key(), "operation", req.Operation, "user", req.UserInfo.Username,
+		"dryRun", req.DryRun != nil && *req.DryRun, "consistency", review.Consistency)
+	if review.IAM != nil {
+		log = log.WithValues("principal", review.IAM.Principal, "iamDecision", review.IAM.Decision, "iamSource", review.IAM.Source)
+	}
+	if len(denials) > 0 {
+		log.Info("denied Upstream", "codes", codes(denials), "warnings", len(warnings))
+		return admission.Denied(denialMessage(u, denials)).WithWarnings(warnings...)
+	}
+	log.V(1).Info("allowed Upstream", "warnings", len(warnings))
+	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// enforce applies the enforcement actions, counts every check result and returns the problems that
+// deny and the warnings (deduplicated, in check order).
+func (v *Validator) enforce(r Review) (denials []Problem, warnings []string) {
+	seen := map[string]bool{}
+	found := map[Check]bool{}
+	for _, p := range r.Problems {
+		outcome := p.Outcome(v.Enforcement.Action(p.Check))
+		v.Metrics.CheckResult(p.Check, p.Code, string(outcome))
+		found[p.Check] = true
+		switch outcome {
+		case Deny:
+			denials = append(denials, p)
+		case Warn:
+			if w := p.Warning(); !seen[w] {
+				seen[w] = true
+				warnings = append(warnings, w)
+			}
+		}
+	}
+	for _, c := range Checks() {
+		if r.Ran[c] && !found[c] {
+			v.Metrics.CheckResult(c, "", OutcomePass)
+		}
+	}
+	return denials, warnings
+}
+
+// denialMessage lists every denying problem, one per line: `CODE field: what is wrong — how to fix`.
+func denialMessage(u *ec2.Upstream, denials []Problem) string {
+	var b strings.Builder
+	noun := "problem"
+	if len(denials) > 1 {
+		noun = "problems"
+	}
+	fmt.Fprintf(&b, "ec2guard: EC2 Upstream %s has %d %s:", u.Key(), len(denials), noun)
+	for _, p := range denials {
+		b.WriteString("\n")
+		b.WriteString(p.DenialLine())
+	}
+	return b.String()
+}
+
+// requestInfoOf extracts the requesting user and, on UPDATE, the old object's secret reference.
+func requestInfoOf(req admission.Request, u *ec2.Upstream) requestInfo {
+	info := requestInfo{user: req.UserInfo}
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return info
+	}
+	old, err := ec2.DecodeJSON(req.OldObject.Raw)
+	if err != nil {
+		return info
+	}
+	if old.Namespace == "" {
+		old.Namespace = u.Namespace
+	}
+	if ref, ok := old.SecretName(); ok {
+		info.oldSecret = &types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+	}
+	return info
+}
+
+func codes(ps []Problem) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.Code)
+	}
+	return out
+}

@@ -1,0 +1,118 @@
+package policycheck
+
+import (
+	"context"
+	"fmt"
+)
+
+// ConsistencyClass is how an EC2 Upstream's credentials and filters relate (SPEC.md "Consistency
+// classes"); it becomes the ec2guard.io/consistency annotation.
+type ConsistencyClass string
+
+// The five classes.
+const (
+	CredentialsDeny                         ConsistencyClass = "credentials-deny"
+	PermissiveCredentialsDiscerningFilters  ConsistencyClass = "permissive-credentials-discerning-filters"
+	RestrictiveCredentialsNoFilters         ConsistencyClass = "restrictive-credentials-no-filters"
+	RestrictiveCredentialsDiscerningFilters ConsistencyClass = "restrictive-credentials-discerning-filters"
+	PermissiveCredentialsNoFilters          ConsistencyClass = "permissive-credentials-no-filters"
+)
+
+// Scope says what limits the credentials besides the filters. ec2:DescribeInstances supports no
+// resource-level permissions and no tag conditions, so IAM can only narrow what the credentials
+// see by account or by region:
+//   - RegionPinned: the policies allow DescribeInstances in the Upstream's region but not in a
+//     region nobody named (see CredentialScope, which measures it with the engine);
+//   - DedicatedAccount: the credentials belong to an account that holds only the instances meant
+//     for this Upstream (an operator's statement; nothing in IAM can show it).
+type Scope struct {
+	RegionPinned     bool `json:"regionPinned"`
+	DedicatedAccount bool `json:"dedicatedAccount"`
+}
+
+// Restrictive reports whether the credentials alone bound what the Upstream routes to.
+func (s Scope) Restrictive() bool { return s.RegionPinned || s.DedicatedAccount }
+
+// Classify puts an Upstream into its consistency class. It needs:
+//   - the IAM decision for ec2:DescribeInstances in the Upstream's region (anything but allowed
+//     means the credentials cannot list instances: credentials-deny);
+//   - hasFilters: whether the Upstream has at least one filter;
+//   - scope: whether the credentials are restricted by region or account (see Scope).
+func Classify(d Decision, hasFilters bool, scope Scope) ConsistencyClass {
+	switch {
+	case !d.IsAllowed():
+		return CredentialsDeny
+	case scope.Restrictive() && hasFilters:
+		return RestrictiveCredentialsDiscerningFilters
+	case scope.Restrictive():
+		return RestrictiveCredentialsNoFilters
+	case hasFilters:
+		return PermissiveCredentialsDiscerningFilters
+	default:
+		return PermissiveCredentialsNoFilters
+	}
+}
+
+// probeRegion is a region name no policy can have listed; a policy that allows the Upstream's
+// region but not this one is pinned to regions.
+const probeRegion = "zz-ec2guard-probe-1"
+
+// CredentialScope measures whether the policy set pins DescribeInstances to regions: it evaluates
+// the same request for a region no policy names. dedicatedAccount is passed through.
+func (e *Engine) CredentialScope(ctx context.Context, ps *PolicySet, principalARN, account string, dedicatedAccount bool) (Scope, error) {
+	probe, err := e.Evaluate(ctx, ps, DescribeInstancesRequest(principalARN, account, probeRegion))
+	if err != nil {
+		return Scope{}, fmt.Errorf("probing region pinning: %w", err)
+	}
+	return Scope{RegionPinned: !probe.IsAllowed(), DedicatedAccount: dedicatedAccount}, nil
+}
+
+// UpstreamFacts is what the IAM part of an Upstream check needs.
+type UpstreamFacts struct {
+	// Principal is the ARN the Upstream's credentials resolve to. Offline (no AWS), use
+	// OfflinePrincipal.
+	Principal string
+	// Account owning the instances; empty means the principal's account.
+	Account string
+	// Region of the Upstream.
+	Region string
+	// HasFilters is true when the Upstream has at least one filter.
+	HasFilters bool
+	// DedicatedAccount: see Scope.
+	DedicatedAccount bool
+}
+
+// OfflinePrincipal stands for the Upstream's principal when policies are checked offline and the
+// real principal is unknown.
+const OfflinePrincipal = "arn:aws:iam::111122223333:user/ec2guard-offline"
+
+// UpstreamVerdict is the IAM part of an Upstream's verdict.
+type UpstreamVerdict struct {
+	Decision    Decision         `json:"decision"`
+	Scope       Scope            `json:"scope"`
+	Consistency ConsistencyClass `json:"consistency"`
+	// Summary explains the decision, naming statements and fixes.
+	Summary string `json:"summary"`
+}
+
+// CheckUpstream evaluates ec2:DescribeInstances for an Upstream and classifies it. It is the one
+// function `ec2guard check --policy`, the webhook and the discoverer share.
+func (e *Engine) CheckUpstream(ctx context.Context, ps *PolicySet, u UpstreamFacts) (UpstreamVerdict, error) {
+	principal := u.Principal
+	if principal == "" {
+		principal = OfflinePrincipal
+	}
+	d, err := e.Evaluate(ctx, ps, DescribeInstancesRequest(principal, u.Account, u.Region))
+	if err != nil {
+		return UpstreamVerdict{}, err
+	}
+	v := UpstreamVerdict{Decision: d, Summary: d.Summary()}
+	if d.IsAllowed() {
+		v.Scope, err = e.CredentialScope(ctx, ps, principal, u.Account, u.DedicatedAccount)
+		if err != nil {
+			return UpstreamVerdict{}, err
+		}
+	}
+	v.Consistency = Classify(d, u.HasFilters, v.Scope)
+	return v, nil
+}

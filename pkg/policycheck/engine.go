@@ -1,0 +1,244 @@
+package policycheck
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+//go:embed rego/*.rego
+var regoFS embed.FS
+
+// regoQuery is the one entry point of the Rego.
+const regoQuery = "data.ec2guard.iam.result"
+
+// Decision results.
+const (
+	Allowed      = "allowed"
+	ExplicitDeny = "explicitDeny"
+	ImplicitDeny = "implicitDeny"
+)
+
+// Decision is the engine's answer with its explanation.
+type Decision struct {
+	// Result is "allowed", "explicitDeny" or "implicitDeny".
+	Result string `json:"decision"`
+	// Action and Resource as evaluated (a wildcard-only action is evaluated against "*").
+	Action   string `json:"action"`
+	Resource string `json:"resource"`
+	// MatchedStatements are the statements that apply to the request (Allow and Deny).
+	MatchedStatements []StatementRef `json:"matchedStatements"`
+	// Findings explain what made statements ineffective and how to fix them.
+	Findings []Finding `json:"findings"`
+	// IgnoredContextKeys are request context keys the action never carries; AWS ignores them.
+	IgnoredContextKeys []string `json:"ignoredContextKeys,omitempty"`
+	// Notes are remarks on how the request was read (e.g. a resource replaced by "*").
+	Notes []string `json:"notes,omitempty"`
+}
+
+// IsAllowed reports whether the result is "allowed".
+func (d Decision) IsAllowed() bool { return d.Result == Allowed }
+
+// Option configures an Engine.
+type Option func(*engineConfig)
+
+type engineConfig struct {
+	catalog   Catalog
+	cacheSize int
+}
+
+// WithCatalog sets the action metadata (default: the generated iam-data catalog).
+func WithCatalog(c Catalog) Option { return func(e *engineConfig) { e.catalog = c } }
+
+// WithDecisionCache sets how many decisions are cached, keyed by (policy-set hash, request);
+// 0 disables the cache. Default 4096.
+func WithDecisionCache(n int) Option { return func(e *engineConfig) { e.cacheSize = n } }
+
+// Engine evaluates requests against policy sets. It is safe for concurrent use; create one per
+// process and share it.
+type Engine struct {
+	catalog  Catalog
+	prepared rego.PreparedEvalQuery
+	cache    *lru.Cache[string, Decision]
+}
+
+// NewEngine compiles the embedded Rego once and prepares the query.
+func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
+	cfg := engineConfig{cacheSize: 4096}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.catalog == nil {
+		c, err := DefaultCatalog()
+		if err != nil {
+			return nil, fmt.Errorf("loading the IAM action catalog: %w", err)
+		}
+		cfg.catalog = c
+	}
+	modules, err := regoModules()
+	if err != nil {
+		return nil, err
+	}
+	opts2 := []func(*rego.Rego){rego.Query(regoQuery)}
+	for name, src := range modules {
+		opts2 = append(opts2, rego.Module(name, src))
+	}
+	pq, err := rego.New(opts2...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the IAM Rego: %w", err)
+	}
+	e := &Engine{catalog: cfg.catalog, prepared: pq}
+	if cfg.cacheSize > 0 {
+		c, err := lru.New[string, Decision](cfg.cacheSize)
+		if err != nil {
+			return nil, fmt.Errorf("creating the decision cache: %w", err)
+		}
+		e.cache = c
+	}
+	return e, nil
+}
+
+// regoModules returns the embedded evaluation modules (test files excluded).
+func regoModules() (map[string]string, error) {
+	out := map[string]string{}
+	err := fs.WalkDir(regoFS, "rego", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.rego") {
+			return err
+		}
+		b, err := regoFS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out[path] = string(b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded Rego: %w", err)
+	}
+	return out, nil
+}
+
+// Catalog returns the action metadata the engine uses.
+func (e *Engine) Catalog() Catalog { return e.catalog }
+
+// Evaluate decides the request against the policy set.
+func (e *Engine) Evaluate(ctx context.Context, ps *PolicySet, r Request) (Decision, error) {
+	if ps == nil {
+		return Decision{}, errors.New("evaluate: no policy set")
+	}
+	p, err := prepareRequest(e.catalog, r)
+	if err != nil {
+		return Decision{}, err
+	}
+	var key string
+	if e.cache != nil {
+		key = p.cacheKey(ps.hash)
+		if d, ok := e.cache.Get(key); ok {
+			return d.clone(), nil
+		}
+	}
+	d, err := e.eval(ctx, ps, p)
+	if err != nil {
+		return Decision{}, err
+	}
+	if e.cache != nil {
+		e.cache.Add(key, d.clone())
+	}
+	return d, nil
+}
+
+type regoResult struct {
+	Decision string        `json:"decision"`
+	Matched  []int         `json:"matched"`
+	Findings []regoFinding `json:"findings"`
+}
+
+type regoFinding struct {
+	Code   string `json:"code"`
+	I      int    `json:"i"`
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+func (e *Engine) eval(ctx context.Context, ps *PolicySet, p *preparedRequest) (Decision, error) {
+	input := ast.NewObject(
+		ast.Item(ast.StringTerm("req"), ast.NewTerm(p.astValue(ps.unsupportedKeys(p.action, p.meta)))),
+		ast.Item(ast.StringTerm("ps"), ast.NewTerm(ps.doc)),
+	)
+	rs, err := e.prepared.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return Decision{}, fmt.Errorf("evaluating %s: %w", p.action, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{}, fmt.Errorf("evaluating %s: the Rego returned no result", p.action)
+	}
+	raw, err := json.Marshal(rs[0].Expressions[0].Value)
+	if err != nil {
+		return Decision{}, fmt.Errorf("reading the Rego result: %w", err)
+	}
+	var res regoResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return Decision{}, fmt.Errorf("reading the Rego result: %w", err)
+	}
+	d := Decision{
+		Result:             res.Decision,
+		Action:             actionLabel(p),
+		Resource:           p.resource,
+		MatchedStatements:  []StatementRef{},
+		IgnoredContextKeys: p.ignored,
+		Notes:              p.notes,
+	}
+	for _, i := range res.Matched {
+		if i < 0 || i >= len(ps.refs) {
+			return Decision{}, fmt.Errorf("reading the Rego result: statement index %d out of range", i)
+		}
+		d.MatchedStatements = append(d.MatchedStatements, ps.refs[i])
+	}
+	d.Findings = buildFindings(ps, p, res.Findings, d.Result)
+	return d, nil
+}
+
+func (d Decision) clone() Decision {
+	c := d
+	c.MatchedStatements = append([]StatementRef(nil), d.MatchedStatements...)
+	c.Findings = append([]Finding(nil), d.Findings...)
+	c.IgnoredContextKeys = append([]string(nil), d.IgnoredContextKeys...)
+	c.Notes = append([]string(nil), d.Notes...)
+	if c.MatchedStatements == nil {
+		c.MatchedStatements = []StatementRef{}
+	}
+	if c.Findings == nil {
+		c.Findings = []Finding{}
+	}
+	return c
+}
+
+// sortFindings orders findings by statement then code for stable output.
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		ai, bi := -1, -1
+		if a.Statement != nil {
+			ai = a.order
+		}
+		if b.Statement != nil {
+			bi = b.order
+		}
+		if ai != bi {
+			return ai < bi
+		}
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.Key < b.Key
+	})
+}

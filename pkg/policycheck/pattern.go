@@ -1,0 +1,288 @@
+package policycheck
+
+import (
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file compiles the strings of a policy (actions, resource ARNs, condition values) into a form
+// the Rego evaluates quickly. It only translates syntax — which characters are wildcards and where a
+// `${...}` variable starts — and never decides whether a request matches: that happens in Rego.
+//
+// A matcher is an object with one literal reading:
+//
+//	{"any": true}     the pattern "*" (matches everything)
+//	{"x": "..."}      no wildcards: compared for equality
+//	{"p": "..."}      one trailing "*": a prefix test
+//	{"re": "^...$"}   anything else: an anchored regular expression
+//
+// plus, when the text contains a policy variable, its variable reading under "t": a list of tokens
+// ["l", regex-literal] | ["w", regex-fragment] | ["v", lower-case key, default-or-null] from which
+// the Rego assembles a regular expression once the variables are substituted. The Rego chooses the
+// reading from the policy's Version (variables work only under 2012-10-17).
+
+// patternMode says how wildcards behave in a string.
+type patternMode int
+
+const (
+	// modeFlat: "*" and "?" are wildcards over the whole string (StringLike).
+	modeFlat patternMode = iota
+	// modeSegmented: ARN matching; "*"/"?" stay inside one of the first five colon-separated
+	// segments, and match freely in the resource part (Resource element, ArnLike).
+	modeSegmented
+	// modeLiteral: no wildcards (StringEquals); variables still apply.
+	modeLiteral
+)
+
+type patternOpts struct {
+	mode patternMode
+	// lower folds the pattern to lower case (actions).
+	lower bool
+	// ci makes the match case-insensitive (StringEqualsIgnoreCase).
+	ci bool
+	// anyStar turns the exact pattern "*" into {"any": true}.
+	anyStar bool
+}
+
+// variableRE finds `${...}` tokens the way IAM (and iam-simulate) tokenizes them: up to the first "}".
+func hasVariableSyntax(s string) bool {
+	i := strings.Index(s, "${")
+	return i >= 0 && strings.Contains(s[i+2:], "}")
+}
+
+type token struct {
+	kind string // "l" literal text, "*" or "?" wildcard, "v" variable
+	text string // literal text, or variable name for "v"
+	def  *string
+}
+
+// tokenize splits s into literal text, wildcards and (when vars is true) variables.
+func tokenize(s string, vars, wildcards bool) []token {
+	var out []token
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			out = append(out, token{kind: "l", text: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case wildcards && (c == '*' || c == '?'):
+			flush()
+			out = append(out, token{kind: string(c)})
+			i++
+		case vars && c == '$' && i+1 < len(s) && s[i+1] == '{':
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				lit.WriteByte(c)
+				i++
+				continue
+			}
+			inner := s[i+2 : i+2+end]
+			i += end + 3
+			switch inner {
+			case "*", "?", "$":
+				lit.WriteString(inner)
+				continue
+			}
+			flush()
+			t := token{kind: "v"}
+			parts := strings.Split(inner, ", ")
+			if len(parts) == 2 && len(parts[1]) >= 2 && strings.HasPrefix(parts[1], "'") && strings.HasSuffix(parts[1], "'") {
+				d := parts[1][1 : len(parts[1])-1]
+				t.def = &d
+			}
+			t.text = strings.ToLower(strings.TrimSpace(parts[0]))
+			out = append(out, t)
+		default:
+			lit.WriteByte(c)
+			i++
+		}
+	}
+	flush()
+	return out
+}
+
+// wildcardFragment returns the regex for a wildcard in the given colon-segment.
+func wildcardFragment(mode patternMode, w string, segment int) string {
+	inPrefix := mode == modeSegmented && segment < 5
+	switch {
+	case w == "*" && inPrefix:
+		return `[^:]*`
+	case w == "*":
+		return `.*`
+	case inPrefix:
+		return `[^:]`
+	default:
+		return `.`
+	}
+}
+
+// regexTokens turns tokens into regex fragments, tracking the ARN segment for wildcards. Variables
+// are kept as ["v", key, default] for the Rego to substitute.
+func regexTokens(toks []token, o patternOpts) []any {
+	var out []any
+	if o.ci {
+		out = append(out, []any{"l", "(?i)"})
+	}
+	segment := 0
+	for _, t := range toks {
+		switch t.kind {
+		case "l":
+			out = append(out, []any{"l", regexp.QuoteMeta(t.text)})
+			segment += strings.Count(t.text, ":")
+		case "*", "?":
+			out = append(out, []any{"w", wildcardFragment(o.mode, t.kind, segment)})
+		case "v":
+			var def any
+			if t.def != nil {
+				def = *t.def
+			}
+			out = append(out, []any{"v", t.text, def})
+		}
+	}
+	return out
+}
+
+// compileMatcher builds the matcher object for one policy string.
+func compileMatcher(raw string, o patternOpts) map[string]any {
+	s := raw
+	if o.lower {
+		s = strings.ToLower(raw)
+	}
+	m := map[string]any{}
+	wild := o.mode != modeLiteral
+	if o.anyStar && s == "*" {
+		m["any"] = true
+	} else {
+		toks := tokenize(s, false, wild)
+		m2 := literalReading(s, toks, o)
+		for k, v := range m2 {
+			m[k] = v
+		}
+	}
+	if hasVariableSyntax(s) {
+		m["t"] = regexTokens(tokenize(s, true, wild), o)
+	}
+	return m
+}
+
+func literalReading(s string, toks []token, o patternOpts) map[string]any {
+	nWild := 0
+	for _, t := range toks {
+		if t.kind != "l" {
+			nWild++
+		}
+	}
+	if !o.ci {
+		if nWild == 0 {
+			return map[string]any{"x": s}
+		}
+		last := toks[len(toks)-1]
+		if nWild == 1 && last.kind == "*" {
+			prefix := s[:len(s)-1]
+			if o.mode != modeSegmented || strings.Count(prefix, ":") >= 5 {
+				return map[string]any{"p": prefix}
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for _, t := range regexTokens(toks, o) {
+		b.WriteString(t.([]any)[1].(string))
+	}
+	b.WriteString("$")
+	return map[string]any{"re": b.String()}
+}
+
+// Typed condition values. The Rego compares request values against these.
+
+var numberRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+
+func numericValue(raw string) map[string]any {
+	m := map[string]any{"s": raw}
+	if numberRE.MatchString(raw) {
+		if f, err := strconv.ParseFloat(raw, 64); err == nil {
+			m["n"] = f
+		}
+	}
+	return m
+}
+
+var epochRE = regexp.MustCompile(`^-?[0-9]+$`)
+
+// parseDateNanos parses the date forms IAM accepts in policies: epoch seconds, RFC 3339 date-times
+// and plain dates. It mirrors parse_date in the Rego (used for request values).
+func parseDateNanos(raw string) (int64, bool) {
+	if epochRE.MatchString(raw) {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n > 9_000_000_000 || n < -9_000_000_000 {
+			return 0, false
+		}
+		return n * int64(time.Second), true
+	}
+	if t, err := time.Parse(time.RFC3339Nano, raw); err == nil {
+		return t.UnixNano(), true
+	}
+	if t, err := time.Parse("2006-01-02", raw); err == nil {
+		return t.UnixNano(), true
+	}
+	return 0, false
+}
+
+func dateValue(raw string) map[string]any {
+	m := map[string]any{"s": raw}
+	if n, ok := parseDateNanos(raw); ok {
+		m["n"] = n
+	}
+	return m
+}
+
+func ipValue(raw string) map[string]any {
+	m := map[string]any{"s": raw}
+	if strings.Contains(raw, "/") {
+		if _, _, err := net.ParseCIDR(raw); err == nil {
+			m["cidr"] = raw
+		}
+		return m
+	}
+	if ip := net.ParseIP(raw); ip != nil {
+		if ip.To4() != nil && !strings.Contains(raw, ":") {
+			m["cidr"] = raw + "/32"
+		} else {
+			m["cidr"] = raw + "/128"
+		}
+	}
+	return m
+}
+
+// conditionValue compiles one condition value for its operator family.
+func conditionValue(base, raw string) map[string]any {
+	switch base {
+	case "StringEquals", "StringNotEquals":
+		return compileMatcher(raw, patternOpts{mode: modeLiteral})
+	case "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase":
+		return compileMatcher(raw, patternOpts{mode: modeLiteral, ci: true})
+	case "StringLike", "StringNotLike":
+		return compileMatcher(raw, patternOpts{mode: modeFlat, anyStar: true})
+	case "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike":
+		return compileMatcher(raw, patternOpts{mode: modeSegmented})
+	case "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
+		"NumericGreaterThan", "NumericGreaterThanEquals":
+		return numericValue(raw)
+	case "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan",
+		"DateGreaterThanEquals":
+		return dateValue(raw)
+	case "IpAddress", "NotIpAddress":
+		return ipValue(raw)
+	case "Bool", "Null":
+		return map[string]any{"s": strings.ToLower(raw)}
+	default: // BinaryEquals
+		return map[string]any{"s": raw}
+	}
+}
