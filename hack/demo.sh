@@ -63,8 +63,12 @@ else
   unexpected=$((unexpected + 1))
 fi
 
-run_case "The sample upstream from the plugin notes, without its secret, with the sample IAM policy" 0 \
-  -f examples/seed-upstream-legacy.yaml --policy examples/seed-policy.json
+run_case "IAM: the tutorial upstream with the design notes' sample policy (scoped to instance ARNs and a tag condition)" 1 \
+  -f examples/seed-upstream-demo.yaml -f examples/seed-secret.yaml --policy examples/seed-policy.json
+run_case "IAM: the same with the fixed policy (Resource \"*\", region pinned with aws:RequestedRegion)" 0 \
+  -f examples/seed-upstream-demo.yaml -f examples/seed-secret.yaml --policy examples/fixed-policy.json
+run_case "IAM: the fixed policy for an upstream in eu-west-1 (the policy pins us-east-1)" 1 \
+  -f examples/seed-upstream-demo-eu-west-1.yaml -f examples/seed-secret.yaml --policy examples/fixed-policy.json
 
 for f in examples/broken/*.yaml; do
   title=$(sed -n '1s/^# //p' "$f")

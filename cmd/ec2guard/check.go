@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,9 +32,12 @@ them; other kinds are ignored with a note), a directory (its *.yaml, *.yml and *
 for standard input. A Secret referenced by an Upstream is checked when it is among the inputs;
 otherwise that is a warning (EC2G301).
 
---policy FILE gives an IAM policy document (JSON) for the IAM check. The IAM engine is not built
-yet: policy files are read and must be valid JSON, but IAM is reported as not evaluated
-("iam": {"decision": "not-evaluated", "source": "none"}, "consistency": "unknown").
+--policy FILE gives an IAM identity policy document (JSON) of the Upstream's principal; every file
+given applies to every Upstream. With policies, ec2:DescribeInstances in each Upstream's region is
+evaluated by the same engine the webhook uses ("source": "local") and the consistency class is set;
+an implicit or explicit deny rejects the Upstream with the statements and the fix. Without --policy,
+IAM is reported as not evaluated ("iam": {"decision": "not-evaluated", "source": "none"},
+"consistency": "unknown"): nothing is guessed.
 
 Exit codes: 0 every EC2 Upstream accepted, 1 at least one rejected, 2 usage or input error.
 Codes: docs/codes.md.
@@ -41,7 +45,7 @@ Codes: docs/codes.md.
 Flags:
 `
 
-// Values reported while the IAM engine is not wired in.
+// Values reported when IAM is not evaluated (no --policy).
 const (
 	iamNotEvaluated    = "not-evaluated"
 	iamSourceNone      = "none"
@@ -79,12 +83,12 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ec2guard check: %v\n", err)
 		return 2
 	}
-	policies, err := readPolicies(opts.policies)
+	iam, err := newOfflineIAM(context.Background(), opts.policies)
 	if err != nil {
 		fmt.Fprintf(stderr, "ec2guard check: %v\n", err)
 		return 2
 	}
-	verdicts := checkUpstreams(in, policies)
+	verdicts := checkUpstreams(context.Background(), in, iam)
 	if opts.output == "json" {
 		for _, s := range in.skipped {
 			fmt.Fprintf(stderr, "ec2guard check: %s: not an EC2 upstream, skipped\n", s)
@@ -94,7 +98,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 	} else {
-		writeText(stdout, in, verdicts, len(policies))
+		writeText(stdout, in, verdicts, iam)
 	}
 	for _, v := range verdicts {
 		if !v.allowed() {
@@ -424,52 +428,6 @@ func (in *inputs) addSecret(obj map[string]any, loc location, notes io.Writer) e
 	return nil
 }
 
-// ---- policies and the IAM seam ----
-
-// policyDoc is one --policy file.
-type policyDoc struct {
-	file string
-	raw  json.RawMessage
-}
-
-// readPolicies reads the --policy files; each must be a JSON object.
-func readPolicies(files []string) ([]policyDoc, error) {
-	var out []policyDoc
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, inputErrorf("read policy %s: %v", f, err)
-		}
-		var obj map[string]any
-		if err := json.Unmarshal(b, &obj); err != nil {
-			return nil, inputErrorf("policy %s is not a JSON policy document: %v", f, err)
-		}
-		out = append(out, policyDoc{file: f, raw: b})
-	}
-	return out, nil
-}
-
-// iamResult is the IAM decision for ec2:DescribeInstances in the Upstream's region.
-type iamResult struct {
-	Decision    string // allowed, implicitDeny, explicitDeny, unknown, or not-evaluated
-	Source      string // local, aws-simulator, dry-run, or none
-	Consistency string // a SPEC.md consistency class, or unknown
-	Findings    ec2.Findings
-	Note        string
-}
-
-// evaluateIAM is the one place where the IAM engine (pkg/policycheck) plugs into `check`: given the
-// Upstream, the credentials read from its secret (if any) and the --policy documents, it decides
-// ec2:DescribeInstances in the Upstream's region and classifies consistency. The engine is not built
-// yet, so it decides nothing and says so; it never invents a decision.
-func evaluateIAM(u *ec2.Upstream, _ *ec2.Credentials, policies []policyDoc) iamResult {
-	note := "IAM not evaluated: the IAM engine is not built yet"
-	if len(policies) > 0 {
-		note += fmt.Sprintf(" (%d --policy file(s) read, not evaluated)", len(policies))
-	}
-	return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown, Note: note}
-}
-
 // ---- verdicts ----
 
 // verdict is the result for one EC2 Upstream.
@@ -494,27 +452,23 @@ func (v verdict) counts() (errs, warns int) {
 }
 
 // checkUpstreams runs the spec, secret and IAM checks for every EC2 Upstream.
-func checkUpstreams(in *inputs, policies []policyDoc) []verdict {
+func checkUpstreams(ctx context.Context, in *inputs, iam *offlineIAM) []verdict {
 	out := make([]verdict, 0, len(in.upstreams))
 	for _, ui := range in.upstreams {
 		u := ui.upstream
 		v := verdict{in: ui, findings: u.Check()}
-		var creds *ec2.Credentials
 		if nn, ok := u.SecretName(); ok {
 			secret := in.secrets[nn]
-			c, fs := u.CheckSecret(secret, ec2.SeverityWarning)
+			_, fs := u.CheckSecret(secret, ec2.SeverityWarning)
 			if secret == nil && len(fs) == 1 {
 				fs[0].Message = fmt.Sprintf("secret %s is not among the inputs, so it was not checked", nn)
 				fs[0].Fix = fmt.Sprintf("pass its manifest with -f, or make sure it exists (glooctl create secret aws --name %s --namespace %s ...)", nn.Name, nn.Namespace)
 			}
 			v.findings = append(v.findings, fs...)
-			if secret != nil {
-				creds = &c
-			}
 		} else if u.Spec.SecretRef == nil {
 			v.notes = append(v.notes, "no secretRef: the pod's own AWS identity is used (not checked offline)")
 		}
-		v.iam = evaluateIAM(u, creds, policies)
+		v.iam = iam.evaluate(ctx, u)
 		v.findings = append(v.findings, v.iam.Findings...)
 		if v.iam.Note != "" {
 			v.notes = append(v.notes, v.iam.Note)
@@ -535,7 +489,7 @@ func upstreamName(u *ec2.Upstream) string {
 }
 
 // writeText prints one line per finding, a verdict line per Upstream and a summary.
-func writeText(w io.Writer, in *inputs, verdicts []verdict, npolicies int) {
+func writeText(w io.Writer, in *inputs, verdicts []verdict, iam *offlineIAM) {
 	bw := bufio.NewWriter(w)
 	defer bw.Flush()
 	for _, s := range in.skipped {
@@ -579,10 +533,7 @@ func writeText(w io.Writer, in *inputs, verdicts []verdict, npolicies int) {
 		summary += fmt.Sprintf("; %s skipped", plural(len(in.skipped), "non-EC2 upstream"))
 	}
 	if len(verdicts) > 0 {
-		summary += "; IAM not evaluated"
-		if npolicies > 0 {
-			summary += fmt.Sprintf(" (%s read)", plural(npolicies, "policy file"))
-		}
+		summary += "; " + iam.describe()
 	}
 	fmt.Fprintln(bw, summary)
 }

@@ -182,7 +182,7 @@ func ec2Codes() []string {
 
 func TestCheckJSONShape(t *testing.T) {
 	_, out, _ := runCheckTest(t, "", "-f", examplesDir+"/broken/EC2G106-conflicting-values.yaml", "-f", examplesDir+"/broken/EC2G107-duplicate-filter.yaml",
-		"-f", seedSecret, "--policy", examplesDir+"/seed-policy.json", "-o", "json")
+		"-f", seedSecret, "--policy", examplesDir+"/fixed-policy.json", "-o", "json")
 	var generic map[string]any
 	if err := json.Unmarshal([]byte(out), &generic); err != nil {
 		t.Fatal(err)
@@ -279,7 +279,7 @@ func TestCheckUsageAndInputErrors(t *testing.T) {
 		{"bad yaml absolute line", []string{"-f", "testdata/bad-yaml.yaml"}, 2, "line 12"},
 		{"scalar document", []string{"-f", "testdata/scalar.yaml"}, 2, "testdata/scalar.yaml: document 1 (line 1): not a Kubernetes object"},
 		{"bad secret", []string{"-f", "testdata/bad-base64-secret.yaml"}, 2, "Secret default/s is malformed"},
-		{"bad policy", []string{"-f", seedSecret, "--policy", "testdata/bad-policy.json"}, 2, "policy testdata/bad-policy.json is not a JSON policy document"},
+		{"bad policy", []string{"-f", seedSecret, "--policy", "testdata/bad-policy.json"}, 2, "policy testdata/bad-policy.json: not valid JSON"},
 		{"missing policy", []string{"-f", seedSecret, "--policy", "testdata/nope.json"}, 2, "read policy testdata/nope.json"},
 		{"stdin twice", []string{"-f", "-", "-f", "-"}, 2, "-f - given more than once"},
 	}
@@ -297,14 +297,91 @@ func TestCheckUsageAndInputErrors(t *testing.T) {
 	}
 }
 
-func TestCheckPolicyAcceptedButNotEvaluated(t *testing.T) {
-	code, out, _ := runCheckTest(t, "", "-f", examplesDir+"/seed-upstream-demo.yaml", "-f", seedSecret, "--policy", examplesDir+"/seed-policy.json")
-	if code != 0 || !strings.Contains(out, "IAM not evaluated: the IAM engine is not built yet (1 --policy file(s) read, not evaluated)") {
+func TestCheckWithoutPolicyDoesNotEvaluateIAM(t *testing.T) {
+	code, out, _ := runCheckTest(t, "", "-f", examplesDir+"/seed-upstream-demo.yaml", "-f", seedSecret)
+	if code != 0 || !strings.Contains(out, "IAM not evaluated: pass the principal's policies with --policy") {
 		t.Errorf("exit %d\n%s", code, out)
 	}
-	_, res := checkJSON(t, "-f", examplesDir+"/seed-upstream-demo.yaml", "-f", seedSecret, "--policy", examplesDir+"/fixed-policy.json")
-	if res.Results[0].IAM != (jsonIAM{Decision: "not-evaluated", Source: "none"}) {
-		t.Errorf("iam = %+v", res.Results[0].IAM)
+	_, res := checkJSON(t, "-f", examplesDir+"/seed-upstream-demo.yaml", "-f", seedSecret)
+	if res.Results[0].IAM != (jsonIAM{Decision: "not-evaluated", Source: "none"}) || res.Results[0].Consistency != "unknown" {
+		t.Errorf("iam = %+v, consistency %q", res.Results[0].IAM, res.Results[0].Consistency)
+	}
+}
+
+// The issue #4 acceptance cases: the design notes' policy is rejected with the explanation, the
+// fixed policy is accepted in its region and rejected with REGION_MISMATCH outside it.
+func TestCheckPolicyEvaluatesIAM(t *testing.T) {
+	upstreamIn := func(t *testing.T, region string) string {
+		b, err := os.ReadFile(examplesDir + "/seed-upstream-demo.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "upstream.yaml")
+		if err := os.WriteFile(f, []byte(strings.ReplaceAll(string(b), "us-east-1", region)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cases := []struct {
+		name, region, policy string
+		code                 int
+		decision             string
+		consistency          string
+		errCodes             []string
+		text                 []string
+	}{
+		{"seed policy", "us-east-1", "seed-policy.json", 1, "implicitDeny", "credentials-deny",
+			[]string{"EC2G501", "RESOURCE_MISMATCH", "UNSUPPORTED_CONDITION_KEY"},
+			[]string{`statement #0`, `supports no resource-level permissions`, `"Resource": "*"`, `aws:RequestedRegion`, `never carry`, `keep tag scoping in the Upstream's filters`}},
+		{"fixed policy", "us-east-1", "fixed-policy.json", 0, "allowed", "permissive-credentials-discerning-filters", nil, nil},
+		{"fixed policy other region", "eu-west-1", "fixed-policy.json", 1, "implicitDeny", "credentials-deny",
+			[]string{"EC2G501", "REGION_MISMATCH"}, []string{`DescribeInstancesInOneRegion`, `"eu-west-1"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, res := checkJSON(t, "-f", upstreamIn(t, tc.region), "-f", seedSecret, "--policy", examplesDir+"/"+tc.policy)
+			if code != tc.code || len(res.Results) != 1 {
+				t.Fatalf("exit %d, results %+v", code, res.Results)
+			}
+			r := res.Results[0]
+			if r.IAM != (jsonIAM{Decision: tc.decision, Source: "local"}) || r.Consistency != tc.consistency {
+				t.Errorf("iam %+v consistency %q, want %s/local %s", r.IAM, r.Consistency, tc.decision, tc.consistency)
+			}
+			var codes []string
+			var all strings.Builder
+			for _, e := range r.Errors {
+				codes = append(codes, e.Code)
+				all.WriteString(e.Message + "\n")
+			}
+			if !reflect.DeepEqual(codes, tc.errCodes) {
+				t.Errorf("error codes %v, want %v", codes, tc.errCodes)
+			}
+			for _, want := range tc.text {
+				if !strings.Contains(all.String(), want) {
+					t.Errorf("messages lack %q:\n%s", want, all.String())
+				}
+			}
+		})
+	}
+}
+
+func TestCheckPolicyNoFiltersWarns(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "nofilters.yaml")
+	doc := "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {name: all, namespace: gloo-system}\n" +
+		"spec:\n  awsEc2:\n    region: us-east-1\n    secretRef: {name: gloo-tag-group1, namespace: default}\n"
+	if err := os.WriteFile(f, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, res := checkJSON(t, "-f", f, "-f", seedSecret, "--policy", examplesDir+"/fixed-policy.json")
+	if code != 0 || res.Results[0].Consistency != "permissive-credentials-no-filters" {
+		t.Fatalf("exit %d %+v", code, res.Results)
+	}
+	found := false
+	for _, w := range res.Results[0].Warnings {
+		found = found || strings.HasPrefix(w, "EC2G601 spec.awsEc2.filters:")
+	}
+	if !found {
+		t.Errorf("no EC2G601 warning: %q", res.Results[0].Warnings)
 	}
 }
 

@@ -107,10 +107,9 @@ func (rv *Reviewer) Annotations(ctx context.Context, u *ec2.Upstream) map[string
 
 // consistencyClass puts the Upstream into its SPEC.md class. Credentials that AWS rejects or that
 // may not list instances are credentials-deny. For allowed credentials the class comes from
-// policycheck.Classify with an empty Scope: pinning ec2:DescribeInstances to the Upstream's own
-// region narrows nothing the Upstream lists (discovery asks that region only), and whether an
-// account holds only the intended instances is nothing IAM can show — so the credentials count as
-// permissive and the filters decide between the two permissive classes.
+// policycheck.Classify with an empty Scope: a region pin narrows nothing the Upstream lists (see
+// policycheck.Scope), and whether an account holds only the intended instances is nothing the
+// webhook can see — so the filters decide between the two permissive classes.
 func consistencyClass(res *IAMResult, hasFilters bool) string {
 	switch {
 	case res == nil:

@@ -20,18 +20,20 @@ const (
 
 // Scope says what limits the credentials besides the filters. ec2:DescribeInstances supports no
 // resource-level permissions and no tag conditions, so IAM can only narrow what the credentials
-// see by account or by region:
-//   - RegionPinned: the policies allow DescribeInstances in the Upstream's region but not in a
-//     region nobody named (see CredentialScope, which measures it with the engine);
+// see by account or by region — and discovery only ever lists the Upstream's own region, so a
+// region pin that allows that region narrows nothing the Upstream routes to. What is left:
 //   - DedicatedAccount: the credentials belong to an account that holds only the instances meant
-//     for this Upstream (an operator's statement; nothing in IAM can show it).
+//     for this Upstream (an operator's statement or the discoverer's observation that the
+//     credentials see exactly what the filters select; nothing in IAM can show it);
+//   - RegionPinned is recorded for the report (the policy pins DescribeInstances to regions, see
+//     CredentialScope) but does not make the credentials restrictive.
 type Scope struct {
 	RegionPinned     bool `json:"regionPinned"`
 	DedicatedAccount bool `json:"dedicatedAccount"`
 }
 
 // Restrictive reports whether the credentials alone bound what the Upstream routes to.
-func (s Scope) Restrictive() bool { return s.RegionPinned || s.DedicatedAccount }
+func (s Scope) Restrictive() bool { return s.DedicatedAccount }
 
 // Classify puts an Upstream into its consistency class. It needs:
 //   - the IAM decision for ec2:DescribeInstances in the Upstream's region (anything but allowed

@@ -19,7 +19,10 @@ func TestClassify(t *testing.T) {
 		{Decision{Result: ExplicitDeny}, false, Scope{}, CredentialsDeny},
 		{allowed, true, Scope{}, PermissiveCredentialsDiscerningFilters},
 		{allowed, false, Scope{}, PermissiveCredentialsNoFilters},
-		{allowed, false, Scope{RegionPinned: true}, RestrictiveCredentialsNoFilters},
+		// A region pin never narrows what the Upstream's own-region listing returns.
+		{allowed, false, Scope{RegionPinned: true}, PermissiveCredentialsNoFilters},
+		{allowed, true, Scope{RegionPinned: true}, PermissiveCredentialsDiscerningFilters},
+		{allowed, false, Scope{DedicatedAccount: true}, RestrictiveCredentialsNoFilters},
 		{allowed, true, Scope{DedicatedAccount: true}, RestrictiveCredentialsDiscerningFilters},
 	}
 	for _, tc := range cases {
@@ -46,8 +49,8 @@ func TestCheckUpstreamExamples(t *testing.T) {
 		codes   []string
 	}{
 		{"seed", seed, "us-east-1", true, CredentialsDeny, []string{CodeResourceMismatch, CodeUnsupportedConditionKey}},
-		{"fixed", fixed, "us-east-1", true, RestrictiveCredentialsDiscerningFilters, nil},
-		{"fixed no filters", fixed, "us-east-1", false, RestrictiveCredentialsNoFilters, nil},
+		{"fixed", fixed, "us-east-1", true, PermissiveCredentialsDiscerningFilters, nil},
+		{"fixed no filters", fixed, "us-east-1", false, PermissiveCredentialsNoFilters, nil},
 		{"fixed other region", fixed, "eu-west-1", true, CredentialsDeny, []string{CodeRegionMismatch}},
 		{"any region", star, "eu-west-1", true, PermissiveCredentialsDiscerningFilters, nil},
 		{"any region no filters", star, "eu-west-1", false, PermissiveCredentialsNoFilters, nil},
@@ -58,6 +61,9 @@ func TestCheckUpstreamExamples(t *testing.T) {
 			v, err := e.CheckUpstream(ctx, tc.ps, UpstreamFacts{Region: tc.region, HasFilters: tc.filters})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.ps == fixed && tc.region == "us-east-1" && !v.Scope.RegionPinned {
+				t.Errorf("the fixed policy pins the region, scope %+v", v.Scope)
 			}
 			if v.Consistency != tc.want {
 				t.Errorf("consistency %s, want %s (%s)", v.Consistency, tc.want, v.Summary)
