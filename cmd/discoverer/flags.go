@@ -1,0 +1,211 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovery"
+)
+
+// IAM reader choices.
+const (
+	readWithUpstream            = "upstream"
+	readWithAuditor             = "auditor"
+	readWithUpstreamThenAuditor = "upstream-then-auditor"
+)
+
+// config is everything the flags set.
+type config struct {
+	kubeconfig string
+
+	interval               time.Duration
+	jitter                 float64
+	groupTimeout           time.Duration
+	maxBackoff             time.Duration
+	maxConcurrentRefreshes int
+
+	publish             string
+	portTag             string
+	zoneHints           bool
+	annotationHeartbeat time.Duration
+
+	awsEndpoint string
+
+	discoverFromTags  bool
+	discoverSecret    string
+	discoverRegions   string
+	discoverNamespace string
+
+	iamAudit     bool
+	iamReadWith  string
+	iamPolicyTTL time.Duration
+
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	leaderElectionID        string
+	shutdownTimeout         time.Duration
+
+	logLevel  string
+	logFormat string
+}
+
+// parseFlags reads and checks the command line. It returns flag.ErrHelp for -h.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("discoverer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster configuration or $KUBECONFIG)")
+
+	fs.DurationVar(&c.interval, "interval", discovery.DefaultInterval, "refresh interval of every credential group")
+	fs.Float64Var(&c.jitter, "jitter", discovery.DefaultJitter, "spread of the refresh interval, as a fraction (0 <= j < 1)")
+	fs.DurationVar(&c.groupTimeout, "group-timeout", discovery.DefaultTimeout, "deadline of one credential group's listing (and, separately, of its publication)")
+	fs.DurationVar(&c.maxBackoff, "max-backoff", 0, "longest wait between attempts of a failing credential group (0: "+discovery.DefaultMaxBackoff.String()+", or --interval when longer)")
+	fs.IntVar(&c.maxConcurrentRefreshes, "max-concurrent-refreshes", discovery.DefaultMaxConcurrentRefreshes, "credential groups refreshed at once")
+
+	fs.StringVar(&c.publish, "publish", discovery.PublishEndpointSlices, "publishing mode: endpointslices (a Service and EndpointSlices per EC2 Upstream) or none")
+	fs.StringVar(&c.portTag, "port-tag", "", "default instance tag whose value is the instance's port (the ec2guard.io/port-tag annotation overrides it)")
+	fs.BoolVar(&c.zoneHints, "zone-hints", true, "add hints.forZones (the instance's availability zone) to every endpoint")
+	fs.DurationVar(&c.annotationHeartbeat, "annotation-heartbeat", 0, "renew lastRefresh of an unchanged ec2guard.io/discovered annotation this often (0: write it only when its content changes)")
+
+	fs.StringVar(&c.awsEndpoint, "aws-endpoint", awsclients.EndpointFromEnv(), "AWS endpoint override, for an emulator only (env "+awsclients.EndpointEnv+")")
+
+	fs.BoolVar(&c.discoverFromTags, "discover-from-tags", false, "generate EC2 Upstreams for instances tagged "+discovery.TagUpstream+"=<name>")
+	fs.StringVar(&c.discoverSecret, "discover-secret", "", "namespace/name of the Gloo AWS secret used by --discover-from-tags")
+	fs.StringVar(&c.discoverRegions, "discover-regions", "", "comma-separated regions searched by --discover-from-tags")
+	fs.StringVar(&c.discoverNamespace, "discover-namespace", "", "namespace of generated Upstreams whose instances carry no "+discovery.TagNamespace+" tag (default: the secret's)")
+
+	fs.BoolVar(&c.iamAudit, "iam-audit", true, "re-evaluate each credential group's IAM policies with the IAM engine on every refresh")
+	fs.StringVar(&c.iamReadWith, "iam-read-with", readWithUpstream, "who reads IAM policies: upstream (the Upstream's credentials), auditor (the pod's own identity), upstream-then-auditor")
+	fs.DurationVar(&c.iamPolicyTTL, "iam-policy-ttl", 5*time.Minute, "how long collected IAM policies are reused")
+
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader: only the leader discovers and writes")
+	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
+	fs.StringVar(&c.leaderElectionID, "leader-election-id", "ec2guard-discoverer", "name of the leader election lease")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight refreshes")
+
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, c.check()
+}
+
+// check reports every bad flag at once.
+func (c config) check() error {
+	var errs []error
+	if c.interval <= 0 {
+		errs = append(errs, fmt.Errorf("--interval %s: must be positive", c.interval))
+	}
+	if c.jitter < 0 || c.jitter >= 1 {
+		errs = append(errs, fmt.Errorf("--jitter %g: must be at least 0 and less than 1", c.jitter))
+	}
+	if c.groupTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--group-timeout %s: must be positive", c.groupTimeout))
+	}
+	if c.maxBackoff != 0 && c.maxBackoff < c.interval {
+		errs = append(errs, fmt.Errorf("--max-backoff %s: must be at least --interval %s", c.maxBackoff, c.interval))
+	}
+	if c.maxConcurrentRefreshes < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-refreshes %d: must be at least 1", c.maxConcurrentRefreshes))
+	}
+	if c.publish != discovery.PublishEndpointSlices && c.publish != discovery.PublishNone {
+		errs = append(errs, fmt.Errorf("--publish %q: must be %s or %s", c.publish, discovery.PublishEndpointSlices, discovery.PublishNone))
+	}
+	if c.annotationHeartbeat < 0 {
+		errs = append(errs, fmt.Errorf("--annotation-heartbeat %s: must not be negative", c.annotationHeartbeat))
+	}
+	if c.portTag != "" && (strings.TrimSpace(c.portTag) != c.portTag || len(c.portTag) > 128) {
+		errs = append(errs, fmt.Errorf("--port-tag %q: must be a tag key (at most 128 characters, no outer white space)", c.portTag))
+	}
+	switch c.iamReadWith {
+	case readWithUpstream, readWithAuditor, readWithUpstreamThenAuditor:
+	default:
+		errs = append(errs, fmt.Errorf("--iam-read-with %q: must be %s, %s or %s", c.iamReadWith, readWithUpstream, readWithAuditor, readWithUpstreamThenAuditor))
+	}
+	if c.iamPolicyTTL <= 0 {
+		errs = append(errs, fmt.Errorf("--iam-policy-ttl %s: must be positive", c.iamPolicyTTL))
+	}
+	if _, err := c.slogLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.logFormat != "json" && c.logFormat != "text" {
+		errs = append(errs, fmt.Errorf("--log-format %q: must be json or text", c.logFormat))
+	}
+	if c.discoverFromTags {
+		if _, err := c.tagSource(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.discoverSecret != "" || c.discoverRegions != "" || c.discoverNamespace != "" {
+		errs = append(errs, errors.New("--discover-secret, --discover-regions and --discover-namespace need --discover-from-tags"))
+	}
+	return errors.Join(errs...)
+}
+
+// tagSource is the discover-from-tags configuration.
+func (c config) tagSource() (discovery.TagSource, error) {
+	ns, name, ok := strings.Cut(c.discoverSecret, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return discovery.TagSource{}, fmt.Errorf("--discover-secret %q: must be namespace/name of a Gloo AWS secret (required by --discover-from-tags)", c.discoverSecret)
+	}
+	var regions []string
+	for r := range strings.SplitSeq(c.discoverRegions, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			regions = append(regions, r)
+		}
+	}
+	if len(regions) == 0 {
+		return discovery.TagSource{}, errors.New("--discover-regions: at least one region is required by --discover-from-tags")
+	}
+	return discovery.TagSource{
+		Secret:           types.NamespacedName{Namespace: ns, Name: name},
+		Regions:          regions,
+		DefaultNamespace: c.discoverNamespace,
+	}, nil
+}
+
+func (c config) slogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return l, fmt.Errorf("--log-level %q: must be debug, info, warn or error", c.logLevel)
+	}
+	return l, nil
+}
+
+// options are the discoverer's options from the flags.
+func (c config) options() (discovery.Options, error) {
+	o := discovery.Options{
+		Loop: discovery.LoopOptions{
+			Interval: c.interval, Jitter: c.jitter, Timeout: c.groupTimeout, MaxBackoff: c.maxBackoff,
+		},
+		MaxConcurrentRefreshes: c.maxConcurrentRefreshes,
+		Publish:                c.publish,
+		DefaultPortTag:         c.portTag,
+		ZoneHints:              c.zoneHints,
+		AnnotationHeartbeat:    c.annotationHeartbeat,
+	}
+	if c.discoverFromTags {
+		src, err := c.tagSource()
+		if err != nil {
+			return o, err
+		}
+		o.TagSources = []discovery.TagSource{src}
+	}
+	return o, nil
+}

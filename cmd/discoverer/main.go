@@ -1,0 +1,188 @@
+// Command discoverer is ec2guard's discovery sidecar: it lists the running instances of every
+// EC2 Upstream's credential group on an interval, publishes them as a selector-less Service and
+// EndpointSlices per Upstream, re-audits IAM and annotates each Upstream with what it found.
+// See docs/discoverer.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+)
+
+// auditorRegion is where the pod's own identity reads IAM (a global service).
+const auditorRegion = "us-east-1"
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "discoverer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	ctx := ctrl.SetupSignalHandler()
+
+	restCfg, err := restConfig(cfg.kubeconfig)
+	if err != nil {
+		return err
+	}
+	mgr, err := newManager(restCfg, cfg)
+	if err != nil {
+		return err
+	}
+	d, err := newDiscoverer(ctx, cfg, mgr, log)
+	if err != nil {
+		return err
+	}
+	if err := d.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("caches", d.ReadyCheck); err != nil {
+		return fmt.Errorf("add readiness check: %w", err)
+	}
+	log.Info("starting discoverer manager", "leaderElection", cfg.leaderElect, "metrics", cfg.metricsAddr, "probes", cfg.probeAddr)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	return nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	level, _ := cfg.slogLevel() // checked by parseFlags
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
+		return c, nil
+	}
+	c, err := ctrl.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes configuration: %w", err)
+	}
+	return c, nil
+}
+
+func newManager(restCfg *rest.Config, cfg config) (ctrl.Manager, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("scheme: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         discovery.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: cfg.metricsAddr},
+		HealthProbeBindAddress:        cfg.probeAddr,
+		LeaderElection:                cfg.leaderElect,
+		LeaderElectionID:              cfg.leaderElectionID,
+		LeaderElectionNamespace:       cfg.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &cfg.shutdownTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("manager: %w", err)
+	}
+	return mgr, nil
+}
+
+// newDiscoverer wires the discoverer: AWS clients (adaptive retries, endpoint override), the IAM
+// engine and policy collector, metrics in controller-runtime's registry, the manager's cache and
+// client.
+func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, log *slog.Logger) (*discovery.Discoverer, error) {
+	opts, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	factory, err := awsclients.NewFactory(awsclients.Options{
+		Endpoint: cfg.awsEndpoint,
+		Retry:    ec2api.RetryOptions{Adaptive: true},
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := discovery.NewMetrics(ctrlmetrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	var auditor *discovery.Auditor
+	if cfg.iamAudit {
+		if auditor, err = newAuditor(ctx, cfg, factory, log); err != nil {
+			return nil, err
+		}
+	}
+	return discovery.New(discovery.Deps{
+		Reader:    mgr.GetCache(),
+		APIReader: mgr.GetAPIReader(),
+		Writer:    mgr.GetClient(),
+		Informers: mgr.GetCache(),
+		AWS:       factory,
+		Auditor:   auditor,
+		Metrics:   metrics,
+		Log:       logr.FromSlogHandler(log.Handler()).WithName("discoverer"),
+	}, opts)
+}
+
+func newAuditor(ctx context.Context, cfg config, factory *awsclients.Factory, log *slog.Logger) (*discovery.Auditor, error) {
+	engine, err := policycheck.NewEngine(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("IAM engine: %w", err)
+	}
+	co := collect.Options{TTL: cfg.iamPolicyTTL, Logger: log, ReadWith: collect.ReadWithUpstream}
+	if cfg.iamReadWith != readWithUpstream {
+		own, err := factory.Get(ctx, awsclients.Request{Region: auditorRegion})
+		if err != nil {
+			return nil, fmt.Errorf("the pod's own AWS identity for reading IAM: %w", err)
+		}
+		co.Auditor = collect.NewPerPrincipal(own.IAM, "the discoverer's own AWS identity")
+		if cfg.iamReadWith == readWithAuditor {
+			co.ReadWith = collect.ReadWithAuditor
+		}
+	}
+	collector, err := collect.New(co)
+	if err != nil {
+		return nil, fmt.Errorf("IAM policy collector: %w", err)
+	}
+	return discovery.NewAuditor(engine, collector), nil
+}
