@@ -9,8 +9,6 @@ EC2GUARD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ec2guard
 export EC2GUARD_CACHE
 
 GO          ?= go
-# Packages whose code runs concurrently get the race detector in `make test`.
-RACE_PKGS   := ./pkg/...
 UNIT_PKGS   := ./pkg/... ./cmd/...
 
 .PHONY: all build demo test test-unit test-env test-integration lint fmt vet clean
@@ -32,6 +30,7 @@ fmt:
 vet:
 	$(GO) vet ./...
 
+# Unit tests run with the race detector (the webhook, discoverer and caches are concurrent).
 test-unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 

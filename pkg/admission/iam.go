@@ -241,12 +241,12 @@ func (e *IAMEvaluator) explainAssumeRole(ctx context.Context, r awsclients.Reque
 	if err != nil {
 		return ""
 	}
-	in, err := policySetInput(basePolicies)
+	in, err := basePolicies.PolicySetInput()
 	if err != nil {
 		return ""
 	}
 	if rolePolicies, err := e.aws.Policies(ctx, base, r.RoleARN); err == nil && rolePolicies.TrustPolicy != nil {
-		if np, err := namedPolicy(*rolePolicies.TrustPolicy); err == nil {
+		if np, err := rolePolicies.TrustPolicy.NamedPolicy(); err == nil {
 			in.Resource = &np
 		}
 	}
@@ -316,7 +316,7 @@ func (e *IAMEvaluator) local(ctx context.Context, r awsclients.Request, p awscli
 	if err != nil {
 		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot collect the IAM policies of %s: %v", p.ARN, err)}, nil
 	}
-	in, err := policySetInput(pols)
+	in, err := pols.PolicySetInput()
 	if err != nil {
 		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot read the IAM policies of %s: %v", p.ARN, err)}, nil
 	}
@@ -381,36 +381,3 @@ func fromCollect(r collect.Result) SourceResult {
 	return sr
 }
 
-// policySetInput parses collected documents into the engine's input (identity policies and the
-// permissions boundary).
-func policySetInput(p *collect.Policies) (policycheck.PolicySetInput, error) {
-	var in policycheck.PolicySetInput
-	var errs []error
-	for _, d := range p.Identity {
-		np, err := namedPolicy(d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		in.Identity = append(in.Identity, np)
-	}
-	if p.PermissionsBoundary != nil {
-		np, err := namedPolicy(*p.PermissionsBoundary)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			in.Boundary = &np
-		}
-	}
-	return in, errors.Join(errs...)
-}
-
-// namedPolicy parses one collected document; its name says where it came from.
-func namedPolicy(d collect.Document) (policycheck.NamedPolicy, error) {
-	name := d.Origin.String()
-	pol, err := policycheck.ParsePolicy(name, []byte(d.JSON))
-	if err != nil {
-		return policycheck.NamedPolicy{}, fmt.Errorf("%s: %w", name, err)
-	}
-	return policycheck.NamedPolicy{Name: name, Policy: pol}, nil
-}

@@ -141,7 +141,7 @@ func (a *Auditor) local(ctx context.Context, clients *awsclients.Clients, region
 		d.Reason = fmt.Sprintf("cannot collect the policies of %s: %s", p.ARN, ErrorSummary(err))
 		return d, p.ARN, nil
 	}
-	in, err := policySetInput(pols)
+	in, err := pols.PolicySetInput()
 	if err != nil {
 		d.Reason = fmt.Sprintf("cannot read the policies of %s: %v", p.ARN, err)
 		return d, p.ARN, nil
@@ -168,35 +168,3 @@ func (a *Auditor) local(ctx context.Context, clients *awsclients.Clients, region
 	return d, p.ARN, &scope
 }
 
-// policySetInput parses collected documents into the engine's input: identity policies and the
-// permissions boundary. (pkg/admission has the same conversion; it belongs in policycheck.)
-func policySetInput(p *collect.Policies) (policycheck.PolicySetInput, error) {
-	var in policycheck.PolicySetInput
-	var errs []error
-	for _, d := range p.Identity {
-		np, err := namedPolicy(d)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		in.Identity = append(in.Identity, np)
-	}
-	if p.PermissionsBoundary != nil {
-		np, err := namedPolicy(*p.PermissionsBoundary)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			in.Boundary = &np
-		}
-	}
-	return in, errors.Join(errs...)
-}
-
-func namedPolicy(d collect.Document) (policycheck.NamedPolicy, error) {
-	name := d.Origin.String()
-	pol, err := policycheck.ParsePolicy(name, []byte(d.JSON))
-	if err != nil {
-		return policycheck.NamedPolicy{}, fmt.Errorf("%s: %w", name, err)
-	}
-	return policycheck.NamedPolicy{Name: name, Policy: pol}, nil
-}
