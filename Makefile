@@ -9,7 +9,7 @@ EC2GUARD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ec2guard
 export EC2GUARD_CACHE
 
 GO          ?= go
-UNIT_PKGS   := ./pkg/... ./cmd/...
+UNIT_PKGS   := ./pkg/... ./internal/... ./cmd/...
 
 .PHONY: all build demo test test-unit test-env test-integration lint fmt vet clean
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"io"
 	"log/slog"
 	"os"
@@ -21,12 +22,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -93,7 +92,7 @@ func debugLevelName(_ []string, a slog.Attr) slog.Attr {
 
 // serve builds the manager and the handlers and runs them until ctx ends.
 func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logger) error {
-	restCfg, err := restConfig(cfg.kubeconfig)
+	restCfg, err := kubeconfig.Load(cfg.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -128,21 +127,6 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 		return fmt.Errorf("run the manager: %w", err)
 	}
 	return nil
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-		if err != nil {
-			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
-		}
-		return c, nil
-	}
-	c, err := crconfig.GetConfig()
-	if err != nil {
-		return nil, fmt.Errorf("find the Kubernetes API (set --kubeconfig or $KUBECONFIG, or run in a cluster): %w", err)
-	}
-	return c, nil
 }
 
 // newManager builds the controller-runtime manager: the webhook server, the metrics and probe
