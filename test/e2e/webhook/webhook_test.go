@@ -94,6 +94,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	t.Run("AWS down: created with iam-decision unknown and a warning", x.awsDown)
 	t.Run("AWS hung: created with iam-decision unknown within the deadline", x.awsHung)
 	t.Run("metrics and logs", x.metricsAndLogs)
+	t.Run("serving certificate reloaded from disk", x.certReloaded)
 }
 
 func (x *e2e) seedAWS() {
