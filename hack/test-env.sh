@@ -14,6 +14,7 @@ trap 'rm -f "$tmp"' EXIT
   "$root/hack/k8s-assets.sh"
   "$root/hack/moto.sh"
   "$root/hack/oracle.sh"
+  "$root/hack/helm.sh"
 } >"$tmp"
 mv "$tmp" "$out"
 trap - EXIT
