@@ -380,4 +380,3 @@ func fromCollect(r collect.Result) SourceResult {
 	}
 	return sr
 }
-

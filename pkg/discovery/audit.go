@@ -167,4 +167,3 @@ func (a *Auditor) local(ctx context.Context, clients *awsclients.Clients, region
 	}
 	return d, p.ARN, &scope
 }
-
