@@ -45,6 +45,7 @@ type config struct {
 	discoverNamespace string
 
 	iamAudit     bool
+	reports      bool
 	iamReadWith  string
 	iamPolicyTTL time.Duration
 
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.discoverNamespace, "discover-namespace", "", "namespace of generated Upstreams whose instances carry no "+discovery.TagNamespace+" tag (default: the secret's)")
 
 	fs.BoolVar(&c.iamAudit, "iam-audit", true, "re-evaluate each credential group's IAM policies with the IAM engine on every refresh")
+	fs.BoolVar(&c.reports, "reports", true, "write an OpenReports Report (openreports.io/v1alpha1) per EC2 Upstream; skipped when the CRD is not installed")
 	fs.StringVar(&c.iamReadWith, "iam-read-with", readWithUpstream, "who reads IAM policies: upstream (the Upstream's credentials), auditor (the pod's own identity), upstream-then-auditor")
 	fs.DurationVar(&c.iamPolicyTTL, "iam-policy-ttl", 5*time.Minute, "how long collected IAM policies are reused")
 

@@ -24,8 +24,18 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Loop.Interval != 30*time.Second || o.Loop.Jitter != discovery.DefaultJitter || o.Publish != discovery.PublishEndpointSlices ||
-		!o.ZoneHints || o.AnnotationHeartbeat != 0 || len(o.TagSources) != 0 || !c.leaderElect || !c.iamAudit {
+		!o.ZoneHints || o.AnnotationHeartbeat != 0 || len(o.TagSources) != 0 || !c.leaderElect || !c.iamAudit || !c.reports {
 		t.Fatalf("defaults = %+v / %+v", c, o)
+	}
+}
+
+func TestParseFlagsReportsOff(t *testing.T) {
+	c, err := parseFlags([]string{"--reports=false"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.reports {
+		t.Fatal("--reports=false left reports on")
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+	"github.com/ec2guard/ec2guard/pkg/report"
 )
 
 // auditorRegion is where the pod's own identity reads IAM (a global service).
@@ -137,7 +138,8 @@ func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, log *slog.
 			return nil, err
 		}
 	}
-	return discovery.New(discovery.Deps{
+	dlog := logr.FromSlogHandler(log.Handler()).WithName("discoverer")
+	deps := discovery.Deps{
 		Reader:    mgr.GetCache(),
 		APIReader: mgr.GetAPIReader(),
 		Writer:    mgr.GetClient(),
@@ -145,8 +147,12 @@ func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, log *slog.
 		AWS:       factory,
 		Auditor:   auditor,
 		Metrics:   metrics,
-		Log:       logr.FromSlogHandler(log.Handler()).WithName("discoverer"),
-	}, opts)
+		Log:       dlog,
+	}
+	if cfg.reports {
+		deps.Reports = report.NewWriter(mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), metrics, nil, dlog.WithName("reports"))
+	}
+	return discovery.New(deps, opts)
 }
 
 func newAuditor(ctx context.Context, cfg config, factory *awsclients.Factory, log *slog.Logger) (*discovery.Auditor, error) {

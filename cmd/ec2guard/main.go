@@ -14,6 +14,7 @@ Usage:
   ec2guard check -f FILE [-f FILE...] [--policy FILE...] [-o text|json]
   ec2guard simulate --policy FILE... --action A --resource R [--context k=v...] [-o json]
   ec2guard simulate --batch FILE.jsonl
+  ec2guard report (-f FILE... | [--kubeconfig PATH] [-n NS | -A]) [-o table|json|markdown|html]
 
 Exit codes: 0 accepted, 1 rejected, 2 usage or input error.
 `
@@ -33,6 +34,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdin, stdout, stderr)
 	case "simulate":
 		return runSimulate(args[1:], stdin, stdout, stderr)
+	case "report":
+		return runReport(args[1:], stdin, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

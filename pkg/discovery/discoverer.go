@@ -94,8 +94,8 @@ type RefreshReport struct {
 	Instances int
 	// Upstreams is the number of Upstreams in the group.
 	Upstreams int
-	// Writes counts Kubernetes API writes (Services, EndpointSlices, annotations, generated
-	// Upstreams); PublishErr joins their errors.
+	// Writes counts Kubernetes API writes (Services, EndpointSlices, annotations, consistency
+	// reports, generated Upstreams); PublishErr joins their errors.
 	Writes     int
 	PublishErr error
 }
@@ -125,8 +125,22 @@ type Deps struct {
 	AWS *awsclients.Factory
 	// Auditor re-evaluates IAM; nil keeps only the listing's own outcome as IAM source.
 	Auditor *Auditor
+	// Reports, when set, receives every Upstream's audit (pkg/report's consistency reports).
+	Reports ReportSink
 	Metrics *Metrics
 	Log     logr.Logger
+}
+
+// ReportSink keeps a consistency report per EC2 Upstream (implemented by pkg/report.Writer). Its
+// methods return the number of Kubernetes API writes they made; like the annotation, a report is
+// written only when its content changed.
+type ReportSink interface {
+	// Write records the audit of an Upstream after a refresh or re-match.
+	Write(ctx context.Context, t *Target, st Status) (int, error)
+	// Delete removes the report of an Upstream that went away.
+	Delete(ctx context.Context, key types.NamespacedName) (int, error)
+	// DeleteOrphans removes the reports of Upstreams whose UID is not live (at start).
+	DeleteOrphans(ctx context.Context, live map[types.UID]bool) (int, error)
 }
 
 // Discoverer discovers the instances of every EC2 Upstream, one credential group at a time, and
@@ -402,25 +416,43 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 			rep.Writes += w
 			errs = append(errs, err)
 		}
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.Delete(ctx, key)
+			rep.Writes += w
+			errs = append(errs, err)
+		}
 		d.deps.Log.Info("upstream removed; deleted what was published for it", "upstream", key.String())
 	}
-	if first && d.publisher != nil {
+	if first && (d.publisher != nil || d.deps.Reports != nil) {
 		live := make(map[types.UID]bool, len(targets))
 		for _, t := range targets {
 			live[t.UID] = true
 		}
-		w, err := d.publisher.DeleteOrphans(ctx, live)
-		rep.Writes += w
-		errs = append(errs, err)
+		if d.publisher != nil {
+			w, err := d.publisher.DeleteOrphans(ctx, live)
+			rep.Writes += w
+			errs = append(errs, err)
+		}
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.DeleteOrphans(ctx, live)
+			rep.Writes += w
+			errs = append(errs, err)
+		}
 	}
 	for key, t := range targets {
 		if t.Invalid == "" || t.SameDiscovery(d.targets[key]) {
 			continue
 		}
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
-		w, err := d.annotator.Write(ctx, key, t.UID, Status{LastError: "invalid upstream, not discovered: " + t.Invalid})
+		st := Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
+		w, err := d.annotator.Write(ctx, key, t.UID, st)
 		rep.Writes += w
 		errs = append(errs, err)
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.Write(ctx, t, st)
+			rep.Writes += w
+			errs = append(errs, err)
+		}
 	}
 
 	all := make([]*Target, 0, len(targets))
@@ -731,6 +763,11 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], rematch
 		w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
 		rep.Writes += w
 		errs = append(errs, aerr)
+		if r.d.deps.Reports != nil {
+			w, rerr := r.d.deps.Reports.Write(ctx, t, st)
+			rep.Writes += w
+			errs = append(errs, rerr)
+		}
 		r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
 	}
 	if !rematch && res.Err == nil && r.tagSource != nil {

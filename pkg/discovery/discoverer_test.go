@@ -196,6 +196,12 @@ func (h *harness) regrouped() RegroupReport {
 // holding fleets (region -> instances). Refreshes happen at start and when triggered.
 func startHarness(t *testing.T, fleets map[string][]ec2api.Instance, objs []client.Object, opts Options) *harness {
 	t.Helper()
+	return startHarnessWith(t, fleets, objs, opts, nil)
+}
+
+// startHarnessWith is startHarness with a report sink.
+func startHarnessWith(t *testing.T, fleets map[string][]ec2api.Instance, objs []client.Object, opts Options, reports ReportSink) *harness {
+	t.Helper()
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	srv := newFakeEC2(t)
 	for region, insts := range fleets {
@@ -218,7 +224,7 @@ func startHarness(t *testing.T, fleets map[string][]ec2api.Instance, objs []clie
 		OnRefresh: func(r RefreshReport) { h.calls.Add(int64(r.Calls)); h.refreshes <- r },
 		OnRegroup: func(r RegroupReport) { h.regroups <- r },
 	}
-	h.d, err = New(Deps{Reader: h.c, APIReader: h.c, Writer: h.w, AWS: factory, Metrics: h.metrics, Log: logr.Discard()}, opts)
+	h.d, err = New(Deps{Reader: h.c, APIReader: h.c, Writer: h.w, AWS: factory, Metrics: h.metrics, Reports: reports, Log: logr.Discard()}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,6 +209,7 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 {{- end }}
 - {{ printf "--zone-hints=%t" $d.zoneHints | quote }}
 - {{ printf "--annotation-heartbeat=%s" $d.annotationHeartbeat | quote }}
+- {{ printf "--reports=%t" $d.reports | quote }}
 {{- if $d.discoverFromTags.enabled }}
 - "--discover-from-tags=true"
 - {{ printf "--discover-secret=%s" $d.discoverFromTags.secret | quote }}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -32,6 +34,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+	"github.com/ec2guard/ec2guard/pkg/report"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -271,7 +274,9 @@ func startDiscoverer(t *testing.T, ctx context.Context, env *k8senv.Env, moto *a
 	d, err := discovery.New(discovery.Deps{
 		Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Writer: r.writer, Informers: mgr.GetCache(),
 		AWS: factory, Auditor: discovery.NewAuditor(engine, collector), Metrics: metrics,
-		Log: logr.FromSlogHandler(log.Handler()),
+		// Reports are written through the counting writer, so they count as writes like the rest.
+		Reports: report.NewWriter(mgr.GetAPIReader(), r.writer, mgr.GetRESTMapper(), metrics, nil, logr.FromSlogHandler(log.Handler())),
+		Log:     logr.FromSlogHandler(log.Handler()),
 	}, discovery.Options{
 		Loop:           discovery.LoopOptions{Interval: refreshInterval, Jitter: 0.1, Timeout: 2 * time.Minute, MaxBackoff: 2 * refreshInterval},
 		Publish:        discovery.PublishEndpointSlices,
@@ -325,6 +330,63 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 		}
 	}
 	return sum
+}
+
+// getReport reads the consistency report of an Upstream.
+func getReport(ctx context.Context, c client.Reader, ns, upstream string) (*report.Report, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(report.GVK())
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: report.Name(upstream)}, u); err != nil {
+		return nil, err
+	}
+	r := &report.Report{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, r); err != nil {
+		return nil, fmt.Errorf("decode report %s/%s: %w", ns, report.Name(upstream), err)
+	}
+	return r, nil
+}
+
+// checkWebReport checks the OpenReports Report of default/web against its annotation st: owned by
+// the Upstream, iam pass, consistency pass, discovery / overlap / case-sensitivity warn.
+func checkWebReport(t *testing.T, ctx context.Context, c client.Reader, st discovery.Status) {
+	t.Helper()
+	r, err := getReport(ctx, c, "default", "web")
+	if err != nil {
+		t.Fatalf("report of default/web: %v", err)
+	}
+	u := discovery.NewUpstreamObject()
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "default", Name: "web"}, u); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.OwnerReferences) != 1 || r.OwnerReferences[0].UID != u.GetUID() || r.OwnerReferences[0].Kind != "Upstream" ||
+		r.OwnerReferences[0].APIVersion != "gloo.solo.io/v1" || *r.OwnerReferences[0].Controller {
+		t.Errorf("report owner references %+v, want the Upstream %s (not controller)", r.OwnerReferences, u.GetUID())
+	}
+	if r.Labels[report.LabelManagedBy] != report.ManagedBy || r.Labels[report.LabelUpstream] != "web" || r.Source != report.Source ||
+		r.Scope == nil || r.Scope.Name != "web" || r.Scope.UID != u.GetUID() {
+		t.Errorf("report identity: labels %v, source %q, scope %+v", r.Labels, r.Source, r.Scope)
+	}
+	want := map[string]string{report.CheckIAM: "pass", report.CheckConsistency: "pass", report.CheckDiscovery: "warn",
+		report.CheckOverlap: "warn", report.CheckCaseSensitivity: "warn"}
+	got := map[string]string{}
+	for _, res := range r.Results {
+		got[res.Policy] = string(res.Result)
+		if res.Policy == report.CheckConsistency {
+			p := res.Properties
+			if p[report.PropRegion] != east || p[report.PropMatched] != fmt.Sprint(st.Matched) || p[report.PropConsistency] != st.Consistency ||
+				p[report.PropPrincipal] != st.IAM.Principal || p[report.PropFilters] == "" {
+				t.Errorf("report properties %v, annotation %+v", p, st)
+			}
+		}
+	}
+	for check, w := range want {
+		if got[check] != w {
+			t.Errorf("report result %s = %q, want %q (results %v)", check, got[check], w, got)
+		}
+	}
+	if r.Summary.Pass != 2 || r.Summary.Warn != 3 {
+		t.Errorf("report summary %+v", r.Summary)
+	}
 }
 
 func statusOf(t *testing.T, c client.Reader, ns, name string) discovery.Status {
@@ -470,6 +532,12 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	if st := statusOf(t, c, "default", "blue"); st.Skipped == 0 || st.SkippedInstances[0].Reason != discovery.SkipBadPortTag {
 		t.Errorf("blue status: %+v, want instances with port tag \"http\" skipped", st)
 	}
+	checkWebReport(t, ctx, c, st)
+
+	// The reports went through the counting writer, so "no writes" below covers them too.
+	if !slices.ContainsFunc(d.writer.since(0), func(w string) bool { return strings.HasSuffix(w, " default/"+report.Name("web")) }) {
+		t.Errorf("the report of default/web was not written through the counted writer: %v", d.writer.since(0))
+	}
 
 	// --- An unchanged refresh writes nothing, and costs one DescribeInstances per page.
 	writes := d.writer.count()
@@ -610,6 +678,9 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: discovery.ServiceName("blue")}, &corev1.Service{}); !apierrors.IsNotFound(err) {
 		t.Errorf("service of the deleted upstream blue: %v", err)
+	}
+	if _, err := getReport(ctx, c, "default", "blue"); !apierrors.IsNotFound(err) {
+		t.Errorf("report of the deleted upstream blue: %v", err)
 	}
 
 	// --- Every DescribeInstances request that left the discoverer is a page of a refresh (or

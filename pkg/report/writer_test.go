@@ -1,0 +1,136 @@
+package report
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/ec2guard/ec2guard/pkg/discovery"
+)
+
+func testMapper(withCRD bool) meta.RESTMapper {
+	m := meta.NewDefaultRESTMapper([]schema.GroupVersion{openreports.SchemeGroupVersion})
+	if withCRD {
+		m.Add(GVK(), meta.RESTScopeNamespace)
+	}
+	return m
+}
+
+func newFakeClient(t *testing.T, objs ...client.Object) client.WithWatch {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := openreports.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+}
+
+func stored(t *testing.T, c client.Client) []openreports.Report {
+	t.Helper()
+	l := &openreports.ReportList{}
+	if err := c.List(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
+}
+
+func webTarget() (*discovery.Target, discovery.Status) {
+	in := webInput()
+	return &discovery.Target{Upstream: in.Upstream, UID: in.UID}, in.Status
+}
+
+func TestWriterWritesOnlyOnChange(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeClient(t)
+	clk := clocktesting.NewFakePassiveClock(now)
+	w := NewWriter(c, c, testMapper(true), nil, clk, logr.Discard())
+	tg, st := webTarget()
+
+	if n, err := w.Write(ctx, tg, st); err != nil || n != 1 {
+		t.Fatalf("first write: %d writes, %v", n, err)
+	}
+	got := stored(t, c)
+	if len(got) != 1 || got[0].Name != "ec2guard-web" || got[0].Namespace != "gloo-system" || got[0].Summary.Warn != 3 || len(got[0].OwnerReferences) != 1 {
+		t.Fatalf("stored %+v", got)
+	}
+	clk.SetTime(now.Add(30e9))
+	if n, err := w.Write(ctx, tg, st); err != nil || n != 0 {
+		t.Fatalf("unchanged refresh: %d writes, %v", n, err)
+	}
+	// A new leader (empty memory) reads once and does not rewrite an unchanged report.
+	w2 := NewWriter(c, c, testMapper(true), nil, clk, logr.Discard())
+	if n, err := w2.Write(ctx, tg, st); err != nil || n != 0 {
+		t.Fatalf("unchanged after restart: %d writes, %v", n, err)
+	}
+	st.Matched, st.Count = 11, 10
+	if n, err := w.Write(ctx, tg, st); err != nil || n != 1 {
+		t.Fatalf("changed: %d writes, %v", n, err)
+	}
+	if got := stored(t, c); got[0].Results[2].Properties[PropMatched] != "11" {
+		t.Errorf("update not stored: %+v", got[0].Results[2])
+	}
+	if n, err := w.Delete(ctx, types.NamespacedName{Namespace: "gloo-system", Name: "web"}); err != nil || n != 1 {
+		t.Fatalf("delete: %d writes, %v", n, err)
+	}
+	if got := stored(t, c); len(got) != 0 {
+		t.Fatalf("left %d reports", len(got))
+	}
+	if n, err := w.Delete(ctx, types.NamespacedName{Namespace: "gloo-system", Name: "web"}); err != nil || n != 0 {
+		t.Fatalf("second delete: %d writes, %v", n, err)
+	}
+}
+
+func TestWriterWithoutCRD(t *testing.T) {
+	c := newFakeClient(t)
+	w := NewWriter(c, c, testMapper(false), nil, nil, logr.Discard())
+	tg, st := webTarget()
+	if n, err := w.Write(context.Background(), tg, st); err != nil || n != 0 || w.Enabled() {
+		t.Fatalf("without the CRD: %d writes, %v, enabled %v", n, err, w.Enabled())
+	}
+}
+
+func TestWriterDoesNotTakeOver(t *testing.T) {
+	foreign := &openreports.Report{ObjectMeta: metav1.ObjectMeta{Name: "ec2guard-web", Namespace: "gloo-system"}, Source: "someone"}
+	c := newFakeClient(t, foreign)
+	w := NewWriter(c, c, testMapper(true), nil, nil, logr.Discard())
+	tg, st := webTarget()
+	n, err := w.Write(context.Background(), tg, st)
+	if err == nil || n != 0 || !strings.Contains(err.Error(), "not managed by ec2guard") {
+		t.Fatalf("foreign report: %d writes, %v", n, err)
+	}
+	if got := stored(t, c); got[0].Source != "someone" {
+		t.Error("foreign report was changed")
+	}
+}
+
+func TestWriterDeleteOrphans(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeClient(t)
+	w := NewWriter(c, c, testMapper(true), nil, nil, logr.Discard())
+	tg, st := webTarget()
+	if _, err := w.Write(ctx, tg, st); err != nil {
+		t.Fatal(err)
+	}
+	other := &discovery.Target{Upstream: upstream("other"), UID: "uid-other"}
+	if _, err := w.Write(ctx, other, st); err != nil {
+		t.Fatal(err)
+	}
+	n, err := w.DeleteOrphans(ctx, map[types.UID]bool{"uid-web": true})
+	if err != nil || n != 1 {
+		t.Fatalf("orphans: %d writes, %v", n, err)
+	}
+	if got := stored(t, c); len(got) != 1 || got[0].Name != "ec2guard-web" {
+		t.Fatalf("left %+v", got)
+	}
+}
