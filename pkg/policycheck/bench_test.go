@@ -7,6 +7,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // processCPU returns the CPU time (user+system) this process has used. Benchmarks report it per
@@ -73,6 +76,7 @@ func benchmarkDescribe(b *testing.B, n int, cache bool) {
 	if err != nil || !d.IsAllowed() {
 		b.Fatalf("warm-up: %v %+v", err, d)
 	}
+	rules, exprs := regoWork(b, e, ps, req)
 	b.ReportAllocs()
 	b.ResetTimer()
 	done := reportCPU(b)
@@ -82,6 +86,42 @@ func benchmarkDescribe(b *testing.B, n int, cache bool) {
 		}
 	}
 	done()
+	if !cache {
+		// Load-independent measures of the Rego's work per decision.
+		b.ReportMetric(float64(rules), "rules/op")
+		b.ReportMetric(float64(exprs), "exprs/op")
+	}
+}
+
+// regoWork evaluates the request once under a counting tracer and returns how many rule bodies
+// OPA entered and how many expressions it evaluated.
+func regoWork(b *testing.B, e *Engine, ps *PolicySet, req Request) (rules, exprs int) {
+	b.Helper()
+	p, err := prepareRequest(e.catalog, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &countingTracer{}
+	if _, err := e.prepared.Eval(context.Background(), rego.EvalParsedInput(regoInput(ps, p)), rego.EvalQueryTracer(c)); err != nil {
+		b.Fatal(err)
+	}
+	return c.enter, c.eval
+}
+
+// countingTracer counts OPA's Enter (rule body) and Eval (expression) events.
+type countingTracer struct{ enter, eval int }
+
+func (*countingTracer) Enabled() bool { return true }
+
+func (*countingTracer) Config() topdown.TraceConfig { return topdown.TraceConfig{} }
+
+func (c *countingTracer) TraceEvent(ev topdown.Event) {
+	switch ev.Op {
+	case topdown.EnterOp:
+		c.enter++
+	case topdown.EvalOp:
+		c.eval++
+	}
 }
 
 // One DescribeInstances decision with the prepared query reused and the policy set compiled once;

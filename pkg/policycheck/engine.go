@@ -3,7 +3,6 @@ package policycheck
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -170,23 +169,20 @@ type regoFinding struct {
 }
 
 func (e *Engine) eval(ctx context.Context, ps *PolicySet, p *preparedRequest) (Decision, error) {
-	input := ast.NewObject(
-		ast.Item(ast.StringTerm("req"), ast.NewTerm(p.astValue(ps.unsupportedKeys(p.action, p.meta)))),
-		ast.Item(ast.StringTerm("ps"), ast.NewTerm(ps.doc)),
-	)
-	rs, err := e.prepared.Eval(ctx, rego.EvalParsedInput(input))
+	input := regoInput(ps, p)
+	rs, err := e.prepared.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm))
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluating %s: %w", p.action, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return Decision{}, fmt.Errorf("evaluating %s: the Rego returned no result", p.action)
 	}
-	raw, err := json.Marshal(rs[0].Expressions[0].Value)
-	if err != nil {
-		return Decision{}, fmt.Errorf("reading the Rego result: %w", err)
+	term, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return Decision{}, fmt.Errorf("reading the Rego result: got %T", rs[0].Expressions[0].Value)
 	}
-	var res regoResult
-	if err := json.Unmarshal(raw, &res); err != nil {
+	res, err := readResult(term.Value)
+	if err != nil {
 		return Decision{}, fmt.Errorf("reading the Rego result: %w", err)
 	}
 	d := Decision{
@@ -205,6 +201,108 @@ func (e *Engine) eval(ctx context.Context, ps *PolicySet, p *preparedRequest) (D
 	}
 	d.Findings = buildFindings(ps, p, res.Findings, d.Result)
 	return d, nil
+}
+
+// regoInput is the Rego's input document: {"req": the request, "ps": the compiled policy set}.
+func regoInput(ps *PolicySet, p *preparedRequest) ast.Value {
+	req := p.astValue(ps.unsupportedKeys(p.action, p.meta), ps.actionView(p.action, p.service))
+	return ast.NewObject(
+		ast.Item(ast.InternedTerm("req"), ast.NewTerm(req)),
+		ast.Item(ast.InternedTerm("ps"), ast.NewTerm(ps.doc)),
+	)
+}
+
+// keepTerm hands the Rego result back as the AST term OPA computed, so that readResult can read
+// it directly instead of converting it to Go maps and through JSON.
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// readResult reads the Rego's result object: {"decision": string, "matched": [int],
+// "findings": {{"code", "i", "key"?, "reason"?}}}.
+func readResult(v ast.Value) (regoResult, error) {
+	var res regoResult
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return res, fmt.Errorf("result is %s, not an object", ast.ValueName(v))
+	}
+	if t := obj.Get(ast.InternedTerm("decision")); t != nil {
+		s, ok := t.Value.(ast.String)
+		if !ok {
+			return res, errors.New("decision is not a string")
+		}
+		res.Decision = string(s)
+	}
+	if t := obj.Get(ast.InternedTerm("matched")); t != nil {
+		arr, ok := t.Value.(*ast.Array)
+		if !ok {
+			return res, errors.New("matched is not an array")
+		}
+		res.Matched = make([]int, 0, arr.Len())
+		var err error
+		arr.Foreach(func(e *ast.Term) {
+			n, ok := astInt(e.Value)
+			if !ok && err == nil {
+				err = fmt.Errorf("matched: %v is not a statement index", e)
+			}
+			res.Matched = append(res.Matched, n)
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+	if t := obj.Get(ast.InternedTerm("findings")); t != nil {
+		set, ok := t.Value.(ast.Set)
+		if !ok {
+			return res, errors.New("findings is not a set")
+		}
+		var err error
+		set.Foreach(func(e *ast.Term) {
+			if err != nil {
+				return
+			}
+			var f regoFinding
+			f, err = readFinding(e.Value)
+			res.Findings = append(res.Findings, f)
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func readFinding(v ast.Value) (regoFinding, error) {
+	var f regoFinding
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return f, fmt.Errorf("finding %v is not an object", v)
+	}
+	str := func(k string) string {
+		if t := obj.Get(ast.InternedTerm(k)); t != nil {
+			if s, ok := t.Value.(ast.String); ok {
+				return string(s)
+			}
+		}
+		return ""
+	}
+	f.Code, f.Key, f.Reason = str("code"), str("key"), str("reason")
+	t := obj.Get(ast.InternedTerm("i"))
+	if t == nil {
+		return f, fmt.Errorf("finding %v has no statement index", v)
+	}
+	n, ok := astInt(t.Value)
+	if !ok {
+		return f, fmt.Errorf("finding %v: statement index is not an integer", v)
+	}
+	f.I = n
+	return f, nil
+}
+
+func astInt(v ast.Value) (int, bool) {
+	n, ok := v.(ast.Number)
+	if !ok {
+		return 0, false
+	}
+	return n.Int()
 }
 
 func (d Decision) clone() Decision {

@@ -69,9 +69,17 @@ type PolicySet struct {
 	doc         ast.Value
 	refs        []StatementRef
 	stmts       []*Statement
-	versions    []string // Version of each statement's policy as written
-	condKeys    []string // distinct lower-case condition keys used anywhere
+	versions    []string   // Version of each statement's policy as written
+	stKeys      [][]string // each statement's lower-case condition keys
 	hasBoundary bool
+	// The action index (see setBuilder.index) and each statement's flags, for actionView.
+	ax, aws map[string][]int
+	awa     []int
+	stFlags []map[string]bool
+	// stActKinds lists the kinds of Action patterns each statement has (see actionView).
+	stActKinds [][]string
+	// views caches actionView per lower-case action.
+	views sync.Map
 
 	// unsupported caches, per lower-case action, the set of condition keys the action never
 	// carries (ast set value).
@@ -86,7 +94,7 @@ func (ps *PolicySet) statement(i int) (*Statement, StatementRef) { return ps.stm
 
 // NewPolicySet validates each policy for the role it plays and compiles the set.
 func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
-	b := &setBuilder{ax: map[string][]any{}, aws: map[string][]any{}, kidx: map[string][]any{}, keys: map[string]bool{}, flags: map[string]any{}, opsSeen: map[string]any{}}
+	b := &setBuilder{ax: map[string][]any{}, aws: map[string][]any{}, kidx: map[string][]any{}, flags: map[string]any{}, opsSeen: map[string]any{}}
 	var errs []error
 	add := func(kind PolicyKind, level int, np NamedPolicy) {
 		if np.Policy == nil {
@@ -128,18 +136,31 @@ func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
 		return nil, errors.Join(errs...)
 	}
 	doc := map[string]any{
-		"st":           b.stmts,
-		"ax":           b.ax,
-		"aws":          b.aws,
-		"awa":          nonNil(b.awa),
-		"scpl":         scpLevels,
-		"hv":           nonNil(b.hv),
-		"f":            b.flags,
-		"opset":        setTerm(b.opsSeen),
-		"kidx":         b.kidx,
-		"has_boundary": in.Boundary != nil,
-		"has_session":  in.Session != nil,
-		"has_resource": in.Resource != nil,
+		"st":    b.stmts,
+		"ax":    b.ax,
+		"aws":   b.aws,
+		"awa":   nonNil(b.awa),
+		"scpl":  scpLevels,
+		"hv":    nonNil(b.hv),
+		"f":     b.flags,
+		"opset": setTerm(b.opsSeen),
+		"kidx":  b.kidx,
+	}
+	// Flags are present only when true (see astValue in request.go).
+	layered := in.Boundary != nil || in.Session != nil || len(in.SCPs) > 0
+	hasRCP := false
+	for _, level := range in.RCPs {
+		hasRCP = hasRCP || len(level) > 0
+	}
+	for name, on := range map[string]bool{
+		"has_boundary": in.Boundary != nil, "has_session": in.Session != nil,
+		"has_resource": in.Resource != nil, "no_resource": in.Resource == nil,
+		"has_rcp": hasRCP, "no_rcp": !hasRCP,
+		"plain": !layered, "layered": layered,
+	} {
+		if on {
+			doc[name] = true
+		}
 	}
 	if b.err != nil {
 		return nil, b.err
@@ -150,18 +171,18 @@ func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
 	}
 	val := term.Value
 	sum := sha256.Sum256([]byte(b.digest.String()))
-	keys := make([]string, 0, len(b.keys))
-	for k := range b.keys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	return &PolicySet{
 		hash:        hex.EncodeToString(sum[:]),
+		ax:          intIndex(b.ax),
+		aws:         intIndex(b.aws),
+		awa:         ints(b.awa),
+		stFlags:     b.stFlags,
+		stActKinds:  b.stActKinds,
 		doc:         val,
 		refs:        b.refs,
 		stmts:       b.raw,
 		versions:    b.versions,
-		condKeys:    keys,
+		stKeys:      b.stKeys,
 		hasBoundary: in.Boundary != nil,
 	}, nil
 }
@@ -183,10 +204,20 @@ type setBuilder struct {
 	awa []any
 	hv  []any // statements containing `${` (for the VARIABLE_IN_OLD_VERSION lint)
 	// flags say which elements occur anywhere in the set; the Rego skips rules for absent ones.
-	flags map[string]any
+	// stFlags are the same per statement (see PolicySet.actionView).
+	flags   map[string]any
+	stFlags []map[string]bool
 	// opsSeen is the set of condition operators used anywhere (as an object name -> true).
 	opsSeen map[string]any
-	keys    map[string]bool
+	stKeys  [][]string // each statement's lower-case condition keys
+	// stActKinds lists the kinds of Action patterns of each statement (see actionView).
+	stActKinds [][]string
+}
+
+// flag records that the statement being built has an element (see flags).
+func (b *setBuilder) flag(name string) {
+	b.flags[name] = true
+	b.stFlags[b.cur][name] = true
 }
 
 func (b *setBuilder) addPolicy(kind PolicyKind, level int, np NamedPolicy) {
@@ -195,6 +226,9 @@ func (b *setBuilder) addPolicy(kind PolicyKind, level int, np NamedPolicy) {
 		s := &np.Policy.Statements[i]
 		idx := len(b.stmts)
 		b.cur = idx
+		b.stFlags = append(b.stFlags, map[string]bool{})
+		b.stKeys = append(b.stKeys, nil)
+		b.stActKinds = append(b.stActKinds, nil)
 		stmt := b.statement(kind, level, np, i, s)
 		if stmt["hv"] == true {
 			b.hv = append(b.hv, idx)
@@ -290,6 +324,24 @@ func groupMatchers(ms []any) map[string]any {
 	return g
 }
 
+// groupKinds lists which parts of a groupMatchers result are not empty.
+func groupKinds(g map[string]any) []string {
+	var kinds []string
+	if len(g["x"].(map[string]any)) > 0 {
+		kinds = append(kinds, "x")
+	}
+	if g["any"] == true {
+		kinds = append(kinds, "any")
+	}
+	if len(g["p"].([]any)) > 0 {
+		kinds = append(kinds, "p")
+	}
+	if len(g["re"].([]any)) > 0 {
+		kinds = append(kinds, "re")
+	}
+	return kinds
+}
+
 func matchers(list []string, o patternOpts) []any {
 	out := make([]any, 0, len(list))
 	for _, s := range list {
@@ -323,24 +375,27 @@ func (b *setBuilder) statement(kind PolicyKind, level int, np NamedPolicy, i int
 		}
 	}
 	if len(s.NotAction) > 0 {
-		b.flags["na"] = true
+		b.flag("na")
 		st["na"] = matchers(s.NotAction, actionOpts)
+		b.stActKinds[b.cur] = []string{"na"}
 	} else {
-		st["ag"] = groupMatchers(matchers(s.Action, actionOpts))
+		g := groupMatchers(matchers(s.Action, actionOpts))
+		st["ag"] = g
+		b.stActKinds[b.cur] = groupKinds(g)
 	}
 	switch {
 	case s.HasResource:
 		splitMatchers(st, "r", s.Resource, resourceOpts)
 		note(s.Resource)
 	case s.HasNotResource:
-		b.flags["nr"] = true
+		b.flag("nr")
 		splitMatchers(st, "nr", s.NotResource, resourceOpts)
 		note(s.NotResource)
 	default:
-		b.flags["noresource"] = true
+		b.flag("noresource")
 	}
 	if st["rv"] != nil || st["nrv"] != nil {
-		b.flags["rv"] = true
+		b.flag("rv")
 	}
 	if s.Principal != nil {
 		entries, anyP := principalEntries(s.Principal)
@@ -356,7 +411,7 @@ func (b *setBuilder) statement(kind PolicyKind, level int, np NamedPolicy, i int
 	}
 	st["hv"] = hv
 	if hv {
-		b.flags["vars"] = true
+		b.flag("vars")
 	}
 	return st
 }
@@ -413,7 +468,7 @@ func (b *setBuilder) conditions(st map[string]any, s *Statement) {
 	cj := make([]any, 0, len(s.Conditions))
 	ck := make([]any, 0, len(s.Conditions))
 	cf := map[string][]any{}
-	var c1, cany, call, cie []any
+	var c1, c1x, cany, call, cie []any
 	for j, c := range s.Conditions {
 		family := operatorFamily(c.Base)
 		var vs, vv []any
@@ -431,17 +486,20 @@ func (b *setBuilder) conditions(st map[string]any, s *Statement) {
 			g = groupMatchers(nonNil(vs))
 			vs = nil // the Rego reads string values through g
 			if g["any"] == true {
-				b.flags["strany"] = true
+				b.flag("strany")
 			}
 			if len(g["p"].([]any)) > 0 {
-				b.flags["strp"] = true
+				b.flag("strp")
 			}
 			if len(g["re"].([]any)) > 0 {
-				b.flags["strre"] = true
+				b.flag("strre")
 			}
 		}
 		lk := strings.ToLower(c.Key)
-		b.keys[lk] = true
+		b.stKeys[b.cur] = append(b.stKeys[b.cur], lk)
+		if lk == "aws:requestedregion" || lk == "ec2:region" { // the Rego's region_keys
+			b.flag("region")
+		}
 		b.kidx[lk] = append(b.kidx[lk], []any{b.cur, j})
 		condMap := map[string]any{
 			"j":    j,
@@ -468,28 +526,39 @@ func (b *setBuilder) conditions(st map[string]any, s *Statement) {
 			b.err = err
 			return
 		}
-		b.flags[family] = true
 		b.opsSeen[c.Base] = true
+		if negatedOperators[c.Base] {
+			b.flag("neg")
+		}
 		if len(vv) > 0 {
-			b.flags["vv"] = true
+			b.flag("vv")
 		}
 		cl = append(cl, cond)
 		cj = append(cj, j)
 		ck = append(ck, lk)
-		cf[family] = append(cf[family], cond)
+		exact := exactStringCondition(c, g, vv)
+		if exact {
+			b.flag("strx")
+		} else {
+			b.flag(family)
+			cf[family] = append(cf[family], cond)
+		}
 		switch {
+		case exact:
+			c1x = append(c1x, cond)
 		case c.Base == "Null":
 		case c.Set == SetForAnyValue:
-			b.flags["any"] = true
+			b.flag("any")
 			cany = append(cany, cond)
 		case c.Set == SetForAllValues:
-			b.flags["all"] = true
+			b.flag("all")
 			call = append(call, cond)
 		default:
+			b.flag("c1")
 			c1 = append(c1, cond)
 		}
 		if c.IfExists {
-			b.flags["ie"] = true
+			b.flag("ie")
 			b.opsSeen[c.Base] = true
 			cie = append(cie, cond)
 		}
@@ -510,11 +579,22 @@ func (b *setBuilder) conditions(st map[string]any, s *Statement) {
 	}
 	st["cks"] = setTerm(cks)
 	st["cf"] = families
-	for name, list := range map[string][]any{"c1": c1, "cany": cany, "call": call, "cie": cie} {
+	for name, list := range map[string][]any{"c1": c1, "c1x": c1x, "cany": cany, "call": call, "cie": cie} {
 		if len(list) > 0 {
 			st[name] = list
 		}
 	}
+}
+
+// exactStringCondition reports whether a condition is a positive, single-valued string or ARN
+// operator whose values are all exact strings (no wildcards, variables or case folding): the Rego
+// decides those with one lookup of the request's value (c1x), outside the general string rules
+// (cf.str, c1).
+func exactStringCondition(c Condition, g map[string]any, vv []any) bool {
+	if g == nil || len(vv) > 0 || c.Set != "" || negatedOperators[c.Base] || g["any"] == true {
+		return false
+	}
+	return len(g["p"].([]any)) == 0 && len(g["re"].([]any)) == 0
 }
 
 // setTerm turns the keys of m into a Rego set.
@@ -579,17 +659,102 @@ func principalEntries(p *Principal) (entries []any, anyP bool) {
 	return entries, anyP
 }
 
-// unsupportedKeys returns (cached) the condition keys of this policy set that the action never
-// carries, as an ast set for the Rego's lints.
+// negatedOperators are the condition operators that match when no value matches (and a missing
+// key); the Rego's negated_operators lists the same names. input.ps.f.neg says one is used.
+var negatedOperators = map[string]bool{
+	"StringNotEquals": true, "StringNotEqualsIgnoreCase": true, "StringNotLike": true,
+	"NumericNotEquals": true, "DateNotEquals": true, "NotIpAddress": true, "ArnNotEquals": true,
+	"ArnNotLike": true,
+}
+
+// actionView is what the Rego's input says about the policy set for one action: flags (input.req.f)
+// and wk (input.req.wk).
+type actionView struct {
+	flags, wk ast.Value
+	// lists says whether the Rego may read input.req.ctxl: only the rules for single-valued
+	// operators other than c1x (flag c1) and for set operators (any, all) do.
+	lists bool
+}
+
+// actionView returns (cached) the view of the statements the action index offers for the action.
+// flags: which elements occur in them, so that the Rego skips the rules for the others. wk: the
+// statements with wildcard Action patterns (or NotAction) for the action's service, listed by the
+// kind of pattern they contain (x exact, any "*", p prefixes, re regexes, na NotAction), so that
+// each of the Rego's Action rules visits only the statements it can match. Like the index, these
+// are supersets: the Rego still checks every statement's Action element.
+func (ps *PolicySet) actionView(action, service string) *actionView {
+	if v, ok := ps.views.Load(action); ok {
+		return v.(*actionView)
+	}
+	on := map[string]bool{}
+	kinds := map[string][]*ast.Term{}
+	add := func(list []int, wild bool) {
+		for _, i := range list {
+			for f := range ps.stFlags[i] {
+				on[f] = true
+			}
+			if wild {
+				for _, k := range ps.stActKinds[i] {
+					kinds[k] = append(kinds[k], ast.InternedTerm(i))
+				}
+			}
+		}
+	}
+	add(ps.ax[action], false)
+	add(ps.aws[service], true)
+	add(ps.awa, true)
+	flags := ast.NewObject()
+	for _, f := range sortedSet(on) {
+		flags.Insert(ast.StringTerm(f), ast.InternedTerm(true))
+	}
+	wk := ast.NewObject()
+	for _, k := range []string{"x", "any", "p", "re", "na"} {
+		if len(kinds[k]) > 0 {
+			wk.Insert(ast.StringTerm(k), ast.ArrayTerm(kinds[k]...))
+		}
+	}
+	view := &actionView{flags: flags, wk: wk, lists: on["c1"] || on["any"] || on["all"]}
+	v, _ := ps.views.LoadOrStore(action, view)
+	return v.(*actionView)
+}
+
+func intIndex(m map[string][]any) map[string][]int {
+	out := make(map[string][]int, len(m))
+	for k, l := range m {
+		out[k] = ints(l)
+	}
+	return out
+}
+
+func ints(l []any) []int {
+	out := make([]int, len(l))
+	for i, x := range l {
+		out[i] = x.(int)
+	}
+	return out
+}
+
+// unsupportedKeys returns (cached) the condition keys that the statements the action index offers
+// for the action use and the action never carries, as an ast set for the Rego's lints (which look
+// only at statements whose Action matches, a subset of those).
 func (ps *PolicySet) unsupportedKeys(action string, meta ActionMeta) ast.Value {
 	if v, ok := ps.unsupported.Load(action); ok {
 		return v.(ast.Value)
 	}
 	set := ast.NewSet()
 	if meta != nil {
-		for _, k := range ps.condKeys {
-			if !meta.SupportsConditionKey(k) {
-				set.Add(ast.StringTerm(k))
+		service, _, _ := strings.Cut(action, ":")
+		seen := map[string]bool{}
+		for _, list := range [][]int{ps.ax[action], ps.aws[service], ps.awa} {
+			for _, i := range list {
+				for _, k := range ps.stKeys[i] {
+					if !seen[k] {
+						seen[k] = true
+						if !meta.SupportsConditionKey(k) {
+							set.Add(ast.StringTerm(k))
+						}
+					}
+				}
 			}
 		}
 	}

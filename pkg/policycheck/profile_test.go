@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/profiler"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
@@ -73,10 +72,7 @@ func TestRegoProfile(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		input := ast.NewObject(
-			ast.Item(ast.StringTerm("req"), ast.NewTerm(p.astValue(ps.unsupportedKeys(p.action, p.meta)))),
-			ast.Item(ast.StringTerm("ps"), ast.NewTerm(ps.doc)),
-		)
+		input := regoInput(ps, p)
 		if _, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalQueryTracer(prof)); err != nil {
 			t.Fatal(err)
 		}

@@ -263,47 +263,74 @@ func contextValues(v any) ([]string, error) {
 	}
 }
 
-// astValue builds the Rego input's "req" object.
-func (p *preparedRequest) astValue(uk ast.Value) ast.Value {
-	ctx := ast.NewObject()
-	ctxl := ast.NewObject() // every key's values as a list
+// astValue builds the Rego input's "req" object. Boolean flags are present only when true: the
+// Rego tests them as bare references, which OPA's rule index can evaluate without entering the
+// rule (a false value would still count as defined). view holds the policy set's flags and
+// wildcard-pattern lists for the action (PolicySet.actionView); ctxl is filled only when the flags
+// say the Rego may read it.
+func (p *preparedRequest) astValue(uk ast.Value, view *actionView) ast.Value {
+	ctxItems := make([][2]*ast.Term, 0, len(p.ctx))
+	var ctxlItems [][2]*ast.Term // every key's values as a list, only when the Rego reads them
+	if view.lists {
+		ctxlItems = make([][2]*ast.Term, 0, len(p.ctx))
+	}
 	for k, v := range p.ctx {
+		key := ast.StringTerm(k)
 		switch t := v.(type) {
 		case string:
-			ctx.Insert(ast.StringTerm(k), ast.StringTerm(t))
-			ctxl.Insert(ast.StringTerm(k), ast.ArrayTerm(ast.StringTerm(t)))
+			s := ast.StringTerm(t)
+			ctxItems = append(ctxItems, ast.Item(key, s))
+			if view.lists {
+				ctxlItems = append(ctxlItems, ast.Item(key, ast.ArrayTerm(s)))
+			}
 		case []any:
 			terms := make([]*ast.Term, len(t))
 			for i, x := range t {
 				terms[i] = ast.StringTerm(x.(string))
 			}
 			arr := ast.ArrayTerm(terms...)
-			ctx.Insert(ast.StringTerm(k), arr)
-			ctxl.Insert(ast.StringTerm(k), arr)
+			ctxItems = append(ctxItems, ast.Item(key, arr))
+			if view.lists {
+				ctxlItems = append(ctxlItems, ast.Item(key, arr))
+			}
 		}
 	}
+	ctx := ast.NewObject(ctxItems...)
+	ctxl := ast.NewObject(ctxlItems...)
 	pr := ast.NewObject(
-		ast.Item(ast.StringTerm("arn"), ast.StringTerm(p.principal.arn)),
-		ast.Item(ast.StringTerm("account"), ast.StringTerm(p.principal.account)),
-		ast.Item(ast.StringTerm("kind"), ast.StringTerm(p.principal.kind)),
-		ast.Item(ast.StringTerm("part"), ast.StringTerm(p.principal.part)),
-		ast.Item(ast.StringTerm("srole"), ast.StringTerm(p.principal.srole)),
-		ast.Item(ast.StringTerm("fuser"), ast.StringTerm(p.principal.fuser)),
+		ast.Item(ast.InternedTerm("arn"), ast.StringTerm(p.principal.arn)),
+		ast.Item(ast.InternedTerm("account"), ast.StringTerm(p.principal.account)),
+		ast.Item(ast.InternedTerm("kind"), ast.StringTerm(p.principal.kind)),
+		ast.Item(ast.InternedTerm("part"), ast.StringTerm(p.principal.part)),
+		ast.Item(ast.InternedTerm("srole"), ast.StringTerm(p.principal.srole)),
+		ast.Item(ast.InternedTerm("fuser"), ast.StringTerm(p.principal.fuser)),
 	)
-	return ast.NewObject(
-		ast.Item(ast.StringTerm("action"), ast.StringTerm(p.action)),
-		ast.Item(ast.StringTerm("service"), ast.StringTerm(p.service)),
-		ast.Item(ast.StringTerm("resource"), ast.StringTerm(p.resource)),
-		ast.Item(ast.StringTerm("resource_account"), ast.StringTerm(p.account)),
-		ast.Item(ast.StringTerm("wildcard_only"), ast.BooleanTerm(p.wildcard)),
-		ast.Item(ast.StringTerm("rcp"), ast.BooleanTerm(p.rcp)),
-		ast.Item(ast.StringTerm("ctx"), ast.NewTerm(ctx)),
-		ast.Item(ast.StringTerm("ctxl"), ast.NewTerm(ctxl)),
-		ast.Item(ast.StringTerm("principal"), ast.NewTerm(pr)),
-		ast.Item(ast.StringTerm("uk"), ast.NewTerm(uk)),
-		ast.Item(ast.StringTerm("has_uk"), ast.BooleanTerm(uk.(ast.Set).Len() > 0)),
-		ast.Item(ast.StringTerm("star"), ast.BooleanTerm(p.resource == "*")),
+	star := p.resource == "*"
+	items := make([][2]*ast.Term, 0, 16)
+	items = append(items,
+		ast.Item(ast.InternedTerm("action"), ast.StringTerm(p.action)),
+		ast.Item(ast.InternedTerm("service"), ast.StringTerm(p.service)),
+		ast.Item(ast.InternedTerm("resource"), ast.StringTerm(p.resource)),
+		ast.Item(ast.InternedTerm("resource_account"), ast.StringTerm(p.account)),
+		ast.Item(ast.InternedTerm("ctx"), ast.NewTerm(ctx)),
+		ast.Item(ast.InternedTerm("ctxl"), ast.NewTerm(ctxl)),
+		ast.Item(ast.InternedTerm("principal"), ast.NewTerm(pr)),
+		ast.Item(ast.InternedTerm("uk"), ast.NewTerm(uk)),
+		ast.Item(ast.InternedTerm("f"), ast.NewTerm(view.flags)),
+		ast.Item(ast.InternedTerm("wk"), ast.NewTerm(view.wk)),
 	)
+	flag := func(name string, on bool) {
+		if on {
+			items = append(items, ast.Item(ast.InternedTerm(name), ast.InternedTerm(true)))
+		}
+	}
+	flag("wildcard_only", p.wildcard)
+	flag("nwo", !p.wildcard)
+	flag("rcp", p.rcp)
+	flag("has_uk", uk.(ast.Set).Len() > 0)
+	flag("star", star)
+	flag("nstar", !star)
+	return ast.NewObject(items...)
 }
 
 // cacheKey identifies the prepared request for the decision cache.

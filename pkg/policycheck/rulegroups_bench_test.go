@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
@@ -26,13 +25,10 @@ func BenchmarkRuleGroups(b *testing.B) {
 	p, _ := prepareRequest(e.catalog, req)
 	b.Run("input-ast", func(b *testing.B) {
 		for b.Loop() {
-			p.astValue(ps.unsupportedKeys(p.action, p.meta))
+			regoInput(ps, p)
 		}
 	})
-	input := ast.NewObject(
-		ast.Item(ast.StringTerm("req"), ast.NewTerm(p.astValue(ps.unsupportedKeys(p.action, p.meta)))),
-		ast.Item(ast.StringTerm("ps"), ast.NewTerm(ps.doc)),
-	)
+	input := regoInput(ps, p)
 	b.Run("eval-result", func(b *testing.B) {
 		for b.Loop() {
 			e.prepared.Eval(ctx, rego.EvalParsedInput(input))

@@ -2,13 +2,22 @@
 #
 # Input (prepared by pkg/policycheck, see policyset.go, request.go and pattern.go):
 #   input.req  the request: action (lower case), service, resource ("*" for wildcard-only actions),
-#              star (resource is "*"), resource_account, wildcard_only, rcp (RCPs apply to the
-#              service), ctx (lower-case key -> string | [string]) and ctxl (the same, every value
-#              as a list), principal {arn, account, kind, part, srole, fuser}, uk/has_uk (condition
-#              keys of the policy set that the action never carries; for the lints)
+#              resource_account, ctx (lower-case key -> string | [string]), ctxl (the same, every
+#              value as a list; filled only when f.c1, f.any or f.all is set), principal {arn,
+#              account, kind, part, srole, fuser}, uk/has_uk (condition keys of the statements the
+#              action index offers that the action never carries; for the lints). Per-action views
+#              of the policy set, built by policyset.go's actionView: f (which elements occur in
+#              the statements the action index offers; ps.f.vars covers the whole set) and wk (the
+#              statements with wildcard Action patterns or NotAction for the service, by kind of
+#              pattern: x, any, p, re, na). Flags, present only when true so that OPA's rule index
+#              can skip the rules they guard: star / nstar (resource is / is not "*"),
+#              wildcard_only / nwo (the action has / has no resource types), rcp (RCPs apply to
+#              the service), has_uk.
 #   input.ps   the policy set: st (statements); the action index ax (exact action -> statements),
 #              aws (service -> statements with wildcard patterns), awa (statements to check for
-#              any action); scpl (SCP levels); has_boundary, has_session, has_resource; f (which
+#              any action); scpl (SCP levels); flags has_boundary, has_session, has_resource or
+#              no_resource, has_rcp or no_rcp, plain (none of session policy, SCPs, boundary) or
+#              layered (some of them); f (which
 #              elements occur at all, so that rules for absent ones are skipped); opset (condition
 #              operators used); kidx (lower-case condition key -> [statement, condition] pairs);
 #              hv (statements containing `${`)
@@ -18,9 +27,10 @@
 # patterns grouped) and rv (Resource patterns containing `${`), or nr/nrv (NotResource); pr/npr
 # (principal entries, resource policies) and pany; conditions cj (indexes, always present), cl (by
 # index), ck/cks (lower-case keys), cf (by operator family: str num date bool bin ip null), c1
-# (single-valued, not Null), cany, call (ForAnyValue:, ForAllValues:), cie (...IfExists). A
-# condition has j, op, set, ie, k, kraw, g (string values grouped), vs (other values) and vv
-# (string values containing `${`). Absent and empty lists read the same.
+# (single-valued, not Null), c1x (single-valued positive string/ARN operators whose values are all
+# exact strings; these are in neither c1 nor cf.str), cany, call (ForAnyValue:, ForAllValues:), cie
+# (...IfExists). A condition has j, op, set, ie, k, kraw, g (string values grouped), vs (other
+# values) and vv (string values containing `${`). Absent and empty lists read the same.
 #
 # The rules are written as partial sets over statement indices rather than functions of a
 # statement: OPA computes each set once per query, which is several times faster than calling
@@ -41,14 +51,9 @@ result := {
 	"findings": findings,
 }
 
-default decision := "implicitDeny"
-
 decision := "allowed" if allowed
-
-decision := "explicitDeny" if {
-	not allowed
-	explicit_deny
-}
+else := "explicitDeny" if explicit_deny
+else := "implicitDeny"
 
 # ---------------------------------------------------------------------------------------------
 # Which statements apply to the request: action -> resource -> principal -> conditions.
@@ -71,38 +76,43 @@ vars_on contains i if {
 	input.ps.st[i].v == "2012-10-17"
 }
 
-# Guards: input.ps.f (set by policyset.go) says which policy elements occur in the set at all, so
-# that rules for absent elements are skipped at once.
+# Guards: input.req.f (set by policyset.go's actionView) says which policy elements occur in the
+# statements that can apply to the action, so that rules for absent elements are skipped at once;
+# as bare references in the first expression, OPA's rule index skips them without entering them.
 
 # Action / NotAction ("IAM JSON policy elements: Action", "NotAction"): case-insensitive, * and ?.
 act contains i if some i in input.ps.ax[input.req.action]
 
+# input.req.wk lists the statements with wildcard Action patterns or NotAction for the request's
+# service by the kind of pattern they contain (policyset.go); each rule visits only its own.
 act contains i if {
-	some i in wildcard_candidates
+	input.req.wk.x
+	some i in input.req.wk.x
 	input.ps.st[i].ag.x[input.req.action]
 }
 
 act contains i if {
-	some i in wildcard_candidates
-	input.ps.st[i].ag.any
+	input.req.wk.any
+	some i in input.req.wk.any
 }
 
 act contains i if {
-	some i in wildcard_candidates
+	input.req.wk.p
+	some i in input.req.wk.p
 	some p in input.ps.st[i].ag.p
 	startswith(input.req.action, p)
 }
 
 act contains i if {
-	some i in wildcard_candidates
+	input.req.wk.re
+	some i in input.req.wk.re
 	some re in input.ps.st[i].ag.re
 	regex.match(re, input.req.action)
 }
 
 act contains i if {
-	input.ps.f.na
-	some i in wildcard_candidates
-	input.ps.st[i].na
+	input.req.wk.na
+	some i in input.req.wk.na
 	not pattern_list_hit(input.ps.st[i].na, input.req.action)
 }
 
@@ -122,7 +132,7 @@ pattern_hit(m, value) if regex.match(m.re, value)
 # Resource / NotResource ("IAM JSON policy elements: Resource", "NotResource"): case-sensitive ARN
 # match, wildcards stay within an ARN segment except in the resource part.
 res contains i if {
-	input.ps.f.noresource
+	input.req.f.noresource
 	some i in act
 	not resource_element(input.ps.st[i])
 	not notresource_element(input.ps.st[i])
@@ -139,35 +149,35 @@ res contains i if {
 # it, a Deny for some ARN does not deny all of it.
 res contains i if {
 	input.req.star
-	not input.req.wildcard_only
+	input.req.nwo
 	some i in act
 	input.ps.st[i].e == "Allow"
 	resource_element(input.ps.st[i])
 }
 
 res contains i if {
-	not input.req.star
+	input.req.nstar
 	some i in act
 	input.ps.st[i].rg.x[input.req.resource]
 }
 
 res contains i if {
-	not input.req.star
+	input.req.nstar
 	some i in act
 	some p in input.ps.st[i].rg.p
 	startswith(input.req.resource, p)
 }
 
 res contains i if {
-	not input.req.star
+	input.req.nstar
 	some i in act
 	some re in input.ps.st[i].rg.re
 	regex.match(re, input.req.resource)
 }
 
 res contains i if {
-	input.ps.f.rv
-	not input.req.star
+	input.req.f.rv
+	input.req.nstar
 	vo := vars_on
 	some i in act
 	some m in input.ps.st[i].rv
@@ -175,7 +185,7 @@ res contains i if {
 }
 
 res contains i if {
-	input.ps.f.nr
+	input.req.f.nr
 	nx := notresource_excluded
 	some i in act
 	notresource_element(input.ps.st[i])
@@ -193,14 +203,14 @@ notresource_element(s) if s.nrv
 # A NotResource statement is excluded when one of its patterns matches the request or cannot be
 # resolved (an unresolvable variable makes the element fail: "Policy variables").
 notresource_excluded contains i if {
-	not input.req.star
+	input.req.nstar
 	some i in act
 	pattern_list_hit(input.ps.st[i].nr, input.req.resource)
 }
 
 notresource_excluded contains i if {
-	input.ps.f.rv
-	not input.req.star
+	input.req.f.rv
+	input.req.nstar
 	vo := vars_on
 	some i in act
 	some m in input.ps.st[i].nrv
@@ -208,8 +218,8 @@ notresource_excluded contains i if {
 }
 
 notresource_excluded contains i if {
-	input.ps.f.rv
-	not input.req.star
+	input.req.f.rv
+	input.req.nstar
 	vo := vars_on
 	some i in act
 	vo[i]
@@ -226,7 +236,7 @@ notresource_excluded contains i if {
 
 notresource_excluded contains i if {
 	input.req.star
-	not input.req.wildcard_only
+	input.req.nwo
 	some i in act
 	input.ps.st[i].e == "Deny"
 }
@@ -284,8 +294,15 @@ regex_escape(s) := strings.replace_n(
 # (the IAM user or role behind a federated-user or role session), "account" (the principal's
 # account).
 
-# arp: action, resource and principal match.
+# arp: action, resource and principal match. Without a resource-based policy (no_resource) that is
+# every statement in res.
 arp contains i if {
+	input.ps.no_resource
+	some i in res
+}
+
+arp contains i if {
+	input.ps.has_resource
 	some i in res
 	input.ps.st[i].k != "resource"
 }
@@ -401,7 +418,7 @@ applies contains i if {
 
 # "Condition operator to check existence of condition keys": Null true means the key is absent.
 cond_true contains [i, c.j] if {
-	input.ps.f.null
+	input.req.f.null
 	some i in arp
 	some c in input.ps.st[i].cf.null
 	input.req.ctx[c.k]
@@ -410,7 +427,7 @@ cond_true contains [i, c.j] if {
 }
 
 cond_true contains [i, c.j] if {
-	input.ps.f.null
+	input.req.f.null
 	some i in arp
 	some c in input.ps.st[i].cf.null
 	not input.req.ctx[c.k]
@@ -421,7 +438,7 @@ cond_true contains [i, c.j] if {
 # A missing key: false, except for ...IfExists and the negated operators ("Condition operators":
 # "...IfExists condition operators"; a negated operator matches a missing key).
 cond_true contains [i, c.j] if {
-	input.ps.f.ie
+	input.req.f.ie
 	some i in arp
 	some c in input.ps.st[i].cie
 	c.set == ""
@@ -429,7 +446,7 @@ cond_true contains [i, c.j] if {
 }
 
 cond_true contains [i, c.j] if {
-	negated_operator_used
+	input.req.f.neg
 	some i in arp
 	some c in input.ps.st[i].c1
 	negated_operators[c.op]
@@ -438,7 +455,17 @@ cond_true contains [i, c.j] if {
 
 # A single-valued operator needs a single value; on a multivalued key it does not match ("Single-
 # valued vs. multivalued context keys": use a set operator for multivalued keys).
+# c1x: positive string/ARN operators with exact values only (policyset.go); the request's single
+# value must be one of them.
 cond_true contains [i, c.j] if {
+	input.req.f.strx
+	some i in arp
+	some c in input.ps.st[i].c1x
+	c.g.x[input.req.ctx[c.k]]
+}
+
+cond_true contains [i, c.j] if {
+	input.req.f.c1
 	vt := value_true
 	some i in arp
 	some c in input.ps.st[i].c1
@@ -451,7 +478,7 @@ cond_true contains [i, c.j] if {
 # every request value matches; true when the key is missing or empty ("Set operators for
 # multivalued context keys").
 cond_true contains [i, c.j] if {
-	input.ps.f.any
+	input.req.f.any
 	vt := value_true
 	some i in arp
 	some c in input.ps.st[i].cany
@@ -460,14 +487,14 @@ cond_true contains [i, c.j] if {
 }
 
 cond_true contains [i, c.j] if {
-	input.ps.f.all
+	input.req.f.all
 	some i in arp
 	some c in input.ps.st[i].call
 	not input.req.ctx[c.k]
 }
 
 cond_true contains [i, c.j] if {
-	input.ps.f.all
+	input.req.f.all
 	vt := value_true
 	some i in arp
 	some c in input.ps.st[i].call
@@ -475,8 +502,6 @@ cond_true contains [i, c.j] if {
 		vt[[i, c.j, v]]
 	}
 }
-
-negated_operator_used if count(negated_operators & input.ps.opset) > 0
 
 negated_operators := {
 	"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NumericNotEquals",
@@ -489,14 +514,14 @@ negated_operators := {
 # operator matches when some policy value matches; a negated one when none matches and every
 # policy value could be resolved.
 value_true contains [i, j, v] if {
-	input.ps.f.str
+	input.req.f.str
 	some [i, j, v] in string_hit
 	not negated_operators[input.ps.st[i].cl[j].op]
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.str
-	negated_operator_used
+	input.req.f.str
+	input.req.f.neg
 	sh := string_hit
 	su := string_unresolved
 	some i in arp
@@ -508,7 +533,7 @@ value_true contains [i, c.j, v] if {
 }
 
 string_hit contains [i, c.j, v] if {
-	input.ps.f.str
+	input.req.f.str
 	some i in arp
 	some c in input.ps.st[i].cf.str
 	some v in input.req.ctxl[c.k]
@@ -516,7 +541,7 @@ string_hit contains [i, c.j, v] if {
 }
 
 string_hit contains [i, c.j, v] if {
-	input.ps.f.strany
+	input.req.f.strany
 	some i in arp
 	some c in input.ps.st[i].cf.str
 	c.g.any
@@ -524,7 +549,7 @@ string_hit contains [i, c.j, v] if {
 }
 
 string_hit contains [i, c.j, v] if {
-	input.ps.f.strp
+	input.req.f.strp
 	some i in arp
 	some c in input.ps.st[i].cf.str
 	some p in c.g.p
@@ -533,7 +558,7 @@ string_hit contains [i, c.j, v] if {
 }
 
 string_hit contains [i, c.j, v] if {
-	input.ps.f.strre
+	input.req.f.strre
 	some i in arp
 	some c in input.ps.st[i].cf.str
 	some re in c.g.re
@@ -542,7 +567,7 @@ string_hit contains [i, c.j, v] if {
 }
 
 string_hit contains [i, c.j, v] if {
-	input.ps.f.vv
+	input.req.f.vv
 	vo := vars_on
 	some i in arp
 	some c in input.ps.st[i].cf.str
@@ -552,7 +577,7 @@ string_hit contains [i, c.j, v] if {
 }
 
 string_unresolved contains [i, c.j] if {
-	input.ps.f.vv
+	input.req.f.vv
 	vo := vars_on
 	some i in arp
 	vo[i]
@@ -562,7 +587,7 @@ string_unresolved contains [i, c.j] if {
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.bin
+	input.req.f.bin
 	some i in arp
 	some c in input.ps.st[i].cf.bin
 	some v in input.req.ctxl[c.k]
@@ -571,7 +596,7 @@ value_true contains [i, c.j, v] if {
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.bool
+	input.req.f.bool
 	some i in arp
 	some c in input.ps.st[i].cf.bool
 	some v in input.req.ctxl[c.k]
@@ -583,7 +608,7 @@ value_true contains [i, c.j, v] if {
 # Numeric and date operators compare numbers ("Numeric condition operators", "Date condition
 # operators": epoch seconds, RFC 3339 date-times or plain dates).
 value_true contains [i, c.j, v] if {
-	input.ps.f.num
+	input.req.f.num
 	some i in arp
 	some c in input.ps.st[i].cf.num
 	not negated_operators[c.op]
@@ -595,7 +620,7 @@ value_true contains [i, c.j, v] if {
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.num
+	input.req.f.num
 	some i in arp
 	some c in input.ps.st[i].cf.num
 	negated_operators[c.op]
@@ -608,7 +633,7 @@ value_true contains [i, c.j, v] if {
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.date
+	input.req.f.date
 	some i in arp
 	some c in input.ps.st[i].cf.date
 	not negated_operators[c.op]
@@ -620,7 +645,7 @@ value_true contains [i, c.j, v] if {
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.date
+	input.req.f.date
 	some i in arp
 	some c in input.ps.st[i].cf.date
 	negated_operators[c.op]
@@ -668,7 +693,7 @@ parse_date(v) := time.parse_ns("2006-01-02", v) if regex.match(`^[0-9]{4}-[0-9]{
 
 # IP address operators ("IP address condition operators"): a single address counts as /32 (/128).
 value_true contains [i, c.j, v] if {
-	input.ps.f.ip
+	input.req.f.ip
 	some i in arp
 	some c in input.ps.st[i].cf.ip
 	c.op == "IpAddress"
@@ -679,7 +704,7 @@ value_true contains [i, c.j, v] if {
 }
 
 value_true contains [i, c.j, v] if {
-	input.ps.f.ip
+	input.req.f.ip
 	some i in arp
 	some c in input.ps.st[i].cf.ip
 	c.op == "NotIpAddress"
@@ -699,16 +724,25 @@ valid_ip(v) if net.cidr_contains("::/0", v)
 # Combining policy types ("Policy evaluation logic", "How AWS enforcement code logic evaluates
 # requests to allow or deny access", "Cross-account policy evaluation logic").
 
-# Statements that take part in the decision (RCP statements only where RCPs apply).
+# Statements that take part in the decision. RCP statements only where RCPs apply: only for the
+# services that support them ("Resource control policies (RCPs)", "List of AWS services that support
+# RCPs"); input.req.rcp carries the catalog's answer for the action's service. EC2 is not one of
+# them. AWS attaches RCPFullAWSAccess at every level and it cannot be detached, so RCPs only deny.
 effective contains i if {
+	input.ps.no_rcp
+	some i in applies
+}
+
+effective contains i if {
+	input.ps.has_rcp
 	some i in applies
 	input.ps.st[i].k != "rcp"
 }
 
 effective contains i if {
+	input.req.rcp
 	some i in applies
 	input.ps.st[i].k == "rcp"
-	rcp_applies
 }
 
 # Deny evaluation: an applicable Deny in any policy is final.
@@ -743,12 +777,6 @@ same_account if {
 	input.req.principal.account == input.req.resource_account
 }
 
-# RCPs apply only to the services that support them ("Resource control policies (RCPs)", "List of
-# AWS services that support RCPs"); input.req.rcp carries the catalog's answer for the action's
-# service. EC2 is not one of them. AWS attaches RCPFullAWSAccess at every level and it cannot be
-# detached, so RCPs only deny.
-rcp_applies if input.req.rcp == true
-
 # SCPs: every level of the organization must allow ("Service control policies (SCPs)", "SCP
 # evaluation"); an empty list means no organization.
 scps_allow if count(input.ps.scpl) == 0
@@ -774,9 +802,21 @@ always_allowed if {
 	input.req.principal.kind != "anonymous"
 }
 
-allowed if always_allowed
+allowed if {
+	input.req.action == "sts:getcalleridentity"
+	always_allowed
+}
+
+# input.ps.plain: the set has no session policy, SCPs or permissions boundary, so those checks hold
+# trivially; input.ps.layered: it has at least one of them (policyset.go sets exactly one).
+allowed if {
+	input.ps.plain
+	not explicit_deny
+	core_allows
+}
 
 allowed if {
+	input.ps.layered
 	not explicit_deny
 	core_allows
 	session_allows
@@ -891,14 +931,18 @@ resource_bypasses_boundary if {
 
 region_keys := {"aws:requestedregion", "ec2:region"}
 
-# An Allow for a wildcard-only action scoped to ARNs never applies.
-findings contains {"code": "RESOURCE_MISMATCH", "i": i} if {
+# An Allow for a wildcard-only action scoped to ARNs never applies (RESOURCE_MISMATCH); neither
+# does a Deny (INEFFECTIVE_DENY). act - res: the statements whose Resource element does not cover
+# "*", as one set difference rather than a test per statement.
+resource_findings := {
+	"Allow": {"code": "RESOURCE_MISMATCH"},
+	"Deny": {"code": "INEFFECTIVE_DENY", "reason": "resource"},
+}
+
+findings contains object.union(resource_findings[input.ps.st[i].e], {"i": i}) if {
 	input.req.wildcard_only
-	rs := res
-	some i in act
-	input.ps.st[i].e == "Allow"
+	some i in act - res
 	resource_element(input.ps.st[i])
-	not rs[i]
 }
 
 # A condition on a key the action never carries (input.ps.kidx lists, per lower-case key, the
@@ -910,16 +954,8 @@ findings contains {"code": "UNSUPPORTED_CONDITION_KEY", "i": i, "key": input.ps.
 	act[i]
 }
 
-# A Deny that can never apply to this action: scoped to ARNs for a wildcard-only action, or
-# conditioned on a key the action never carries (and the condition needs the key).
-findings contains {"code": "INEFFECTIVE_DENY", "i": i, "reason": "resource"} if {
-	input.req.wildcard_only
-	rs := res
-	some i in act
-	input.ps.st[i].e == "Deny"
-	resource_element(input.ps.st[i])
-	not rs[i]
-}
+# A Deny that can never apply to this action because it is conditioned on a key the action never
+# carries (and the condition needs the key); for Denies scoped to ARNs see RESOURCE_MISMATCH above.
 
 findings contains {"code": "INEFFECTIVE_DENY", "i": i, "reason": "condition", "key": c.kraw} if {
 	input.req.has_uk
@@ -954,8 +990,10 @@ true_when_missing(c) if {
 	c.set == "ForAllValues"
 }
 
-# An Allow that matches except for conditions on the region: the policy pins other regions.
+# An Allow that matches except for conditions on the region: the policy pins other regions. (f.region:
+# some statement the action index offers has a condition on a key of region_keys.)
 findings contains {"code": "REGION_MISMATCH", "i": i, "key": input.ps.st[i].cl[j].kraw} if {
+	input.req.f.region
 	not allowed
 	ap := applies
 	ct := cond_true

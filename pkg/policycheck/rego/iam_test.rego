@@ -13,9 +13,12 @@ describe := {
 	"action": "ec2:describeinstances", "service": "ec2", "resource": "*",
 	"resource_account": "111122223333", "wildcard_only": true, "rcp": false,
 	"ctx": {"aws:requestedregion": "us-east-1", "aws:username": "gloo"},
-	"principal": user, "uk": {"ec2:resourcetag/owner"}, "has_uk": true, "star": true,
+	"principal": user, "uk": {"ec2:resourcetag/owner"}, "has_uk": true, "star": true, "f": all_flags,
 	"ctxl": {"aws:requestedregion": ["us-east-1"], "aws:username": ["gloo"]},
 }
+
+# Every element flag on (policyset.go sets only those that occur; the rules must not depend on it).
+all_flags := {f: true | some f in ["na", "nr", "rv", "vars", "vv", "str", "strx", "num", "date", "bool", "bin", "ip", "null", "ie", "any", "all", "noresource", "strany", "strp", "strre", "neg", "c1", "region"]}
 
 star := {"s": "*", "any": true}
 
@@ -76,10 +79,11 @@ deny := stmt("identity", "Deny", [])
 
 policy_set(stmts) := {
 	"st": stmts, "ax": {}, "aws": {}, "awa": numbers.range(0, count(stmts) - 1), "scpl": [], "hv": [],
-	"f": {f: true | some f in ["na", "nr", "rv", "vars", "vv", "str", "num", "date", "bool", "bin", "ip", "null", "ie", "any", "all", "noresource", "strany", "strp", "strre"]},
+	"f": all_flags,
 	"opset": {op | some s in stmts; some c in s.cl; op := c.op},
 	"kidx": {k: [[i, j] | some i, s in stmts; some j, c in s.cl; c.k == k] | some s0 in stmts; some c0 in s0.cl; k := c0.k},
-	"has_boundary": false, "has_session": false, "has_resource": false,
+	"has_boundary": false, "has_session": false, "has_resource": false, "layered": true,
+	"has_rcp": true, # the general effective rules; input_for adds no_resource unless has_resource
 }
 
 cond(op, key, vals) := {"op": op, "set": "", "ie": false, "k": key, "kraw": key, "vs": vals}
@@ -97,8 +101,32 @@ as_list(v) := v if is_array(v)
 
 as_list(v) := [v] if is_string(v)
 
+# input_for is the Rego input for a request and a policy set: the request's wk lists, as policyset.go's
+# actionView builds them, for the statements in ps.awa (all of them, see policy_set).
+input_for(req, ps) := {"req": object.union(req, {"wk": wk}), "ps": resource_flags(ps)} if {
+	wk := {k: l |
+		some k in ["x", "any", "p", "re", "na"]
+		l := [i | some i in ps.awa; has_kind(ps.st[i], k)]
+		count(l) > 0
+	}
+}
+
+resource_flags(ps) := ps if ps.has_resource == true
+
+resource_flags(ps) := object.union(ps, {"no_resource": true}) if not ps.has_resource
+
+has_kind(s, "na") if s.na
+
+has_kind(s, "x") if count(s.ag.x) > 0
+
+has_kind(s, "any") if s.ag.any
+
+has_kind(s, "p") if count(s.ag.p) > 0
+
+has_kind(s, "re") if count(s.ag.re) > 0
+
 decide(req, ps) := d if {
-	d := iam.decision with input as {"req": req, "ps": ps}
+	d := iam.decision with input as input_for(req, ps)
 }
 
 test_default_is_implicit_deny if decide(describe, policy_set([])) == "implicitDeny"
@@ -129,7 +157,7 @@ test_wildcard_only_action_needs_star if {
 
 test_resource_mismatch_lint if {
 	s := with_resources(allow, [{"s": "arn:aws:ec2:*:*:instance/*", "re": "^x$"}])
-	r := iam.result with input as {"req": describe, "ps": policy_set([s])}
+	r := iam.result with input as input_for(describe, policy_set([s]))
 	{"code": "RESOURCE_MISMATCH", "i": 0} in r.findings
 }
 
@@ -143,7 +171,7 @@ test_region_condition if {
 test_region_mismatch_lint if {
 	s := with_conds(allow, [region_is("us-east-1")])
 	other := with_ctx(describe, {"aws:requestedregion": "eu-west-1"})
-	r := iam.result with input as {"req": other, "ps": policy_set([s])}
+	r := iam.result with input as input_for(other, policy_set([s]))
 	{"code": "REGION_MISMATCH", "i": 0, "key": "aws:requestedregion"} in r.findings
 }
 
