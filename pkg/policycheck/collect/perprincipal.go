@@ -84,7 +84,22 @@ func (r *perRun) user(ref principalRef) (*Policies, error) {
 	if pol.Principal == "" {
 		pol.Principal = ref.arn
 	}
-	if pol.Identity, err = r.inlineUser(ref); err != nil {
+	pol.Identity, err = r.inline(ref.arn, self, "iam:ListUserPolicies", "iam:GetUserPolicy",
+		func(marker *string) ([]string, *string, error) {
+			o, err := r.f.client.ListUserPolicies(r.ctx, &iam.ListUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+		func(name string) (string, error) {
+			o, err := r.f.client.GetUserPolicy(r.ctx, &iam.GetUserPolicyInput{UserName: aws.String(ref.name), PolicyName: aws.String(name)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(o.PolicyDocument), nil
+		})
+	if err != nil {
 		return nil, err
 	}
 	attached, err := r.attached("iam:ListAttachedUserPolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
@@ -121,26 +136,29 @@ func (r *perRun) user(ref principalRef) (*Policies, error) {
 	return pol, nil
 }
 
-func (r *perRun) inlineUser(ref principalRef) ([]Document, error) {
+// inline lists an entity's inline policy names page by page (list) and reads each document (get).
+func (r *perRun) inline(principal, attachedTo, listAPI, getAPI string,
+	list func(marker *string) (names []string, next *string, err error),
+	get func(name string) (document string, err error)) ([]Document, error) {
 	var names []string
 	var marker *string
 	for {
-		o, err := r.f.client.ListUserPolicies(r.ctx, &iam.ListUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
+		page, next, err := list(marker)
 		if err != nil {
-			return nil, r.wrap("iam:ListUserPolicies", ref.arn, err)
+			return nil, r.wrap(listAPI, principal, err)
 		}
-		names = append(names, o.PolicyNames...)
-		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
+		names = append(names, page...)
+		if marker = next; marker == nil {
 			break
 		}
 	}
-	var docs []Document
+	docs := make([]Document, 0, len(names))
 	for _, n := range names {
-		o, err := r.f.client.GetUserPolicy(r.ctx, &iam.GetUserPolicyInput{UserName: aws.String(ref.name), PolicyName: aws.String(n)})
+		raw, err := get(n)
 		if err != nil {
-			return nil, r.wrap("iam:GetUserPolicy", ref.arn, err)
+			return nil, r.wrap(getAPI, principal, err)
 		}
-		d, err := inlineDocument(aws.ToString(o.PolicyDocument), n, "user/"+ref.name)
+		d, err := inlineDocument(raw, n, attachedTo)
 		if err != nil {
 			return nil, err
 		}
@@ -168,29 +186,23 @@ func (r *perRun) groups(ref principalRef) ([]string, error) {
 
 func (r *perRun) group(ref principalRef, g string) ([]Document, error) {
 	self := "group/" + g
-	var names []string
-	var marker *string
-	for {
-		o, err := r.f.client.ListGroupPolicies(r.ctx, &iam.ListGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
-		if err != nil {
-			return nil, r.wrap("iam:ListGroupPolicies", ref.arn, err)
-		}
-		names = append(names, o.PolicyNames...)
-		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
-			break
-		}
-	}
-	var docs []Document
-	for _, n := range names {
-		o, err := r.f.client.GetGroupPolicy(r.ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(g), PolicyName: aws.String(n)})
-		if err != nil {
-			return nil, r.wrap("iam:GetGroupPolicy", ref.arn, err)
-		}
-		d, err := inlineDocument(aws.ToString(o.PolicyDocument), n, self)
-		if err != nil {
-			return nil, err
-		}
-		docs = append(docs, d)
+	docs, err := r.inline(ref.arn, self, "iam:ListGroupPolicies", "iam:GetGroupPolicy",
+		func(marker *string) ([]string, *string, error) {
+			o, err := r.f.client.ListGroupPolicies(r.ctx, &iam.ListGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+		func(name string) (string, error) {
+			o, err := r.f.client.GetGroupPolicy(r.ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(g), PolicyName: aws.String(name)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(o.PolicyDocument), nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	attached, err := r.attached("iam:ListAttachedGroupPolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
 		o, err := r.f.client.ListAttachedGroupPolicies(r.ctx, &iam.ListAttachedGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
@@ -221,28 +233,23 @@ func (r *perRun) role(ref principalRef) (*Policies, error) {
 	}
 	pol.TrustPolicy = &Document{Origin: Origin{Type: Trust, AttachedTo: self}, JSON: trust}
 
-	var names []string
-	var marker *string
-	for {
-		o, err := r.f.client.ListRolePolicies(r.ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
-		if err != nil {
-			return nil, r.wrap("iam:ListRolePolicies", ref.arn, err)
-		}
-		names = append(names, o.PolicyNames...)
-		if marker = nextMarker(o.IsTruncated, o.Marker); marker == nil {
-			break
-		}
-	}
-	for _, n := range names {
-		o, err := r.f.client.GetRolePolicy(r.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ref.name), PolicyName: aws.String(n)})
-		if err != nil {
-			return nil, r.wrap("iam:GetRolePolicy", ref.arn, err)
-		}
-		d, err := inlineDocument(aws.ToString(o.PolicyDocument), n, self)
-		if err != nil {
-			return nil, err
-		}
-		pol.Identity = append(pol.Identity, d)
+	pol.Identity, err = r.inline(ref.arn, self, "iam:ListRolePolicies", "iam:GetRolePolicy",
+		func(marker *string) ([]string, *string, error) {
+			o, err := r.f.client.ListRolePolicies(r.ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+		func(name string) (string, error) {
+			o, err := r.f.client.GetRolePolicy(r.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ref.name), PolicyName: aws.String(name)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(o.PolicyDocument), nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	attached, err := r.attached("iam:ListAttachedRolePolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
 		o, err := r.f.client.ListAttachedRolePolicies(r.ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
