@@ -60,9 +60,16 @@ func benchPolicy(n int) string {
 	return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
 }
 
-func benchmarkDescribe(b *testing.B, n int, cache bool) {
+func benchmarkDescribe(b *testing.B, n int, cache bool) { benchmarkDescribeWith(b, n, cache, false) }
+
+// benchmarkDescribeWith runs benchmarkDescribe's loop with the query specialised for the policy
+// set by partial evaluation (spec) or the generic query only.
+func benchmarkDescribeWith(b *testing.B, n int, cache, spec bool) {
 	ctx := context.Background()
-	opts := []Option{}
+	opts := []Option{WithSpecialization(0, 0)}
+	if spec {
+		opts = []Option{WithSpecialization(1, 16)}
+	}
 	if !cache {
 		opts = append(opts, WithDecisionCache(0))
 	}
@@ -76,7 +83,16 @@ func benchmarkDescribe(b *testing.B, n int, cache bool) {
 	if err != nil || !d.IsAllowed() {
 		b.Fatalf("warm-up: %v %+v", err, d)
 	}
-	rules, exprs := regoWork(b, e, ps, req)
+	if spec {
+		p, err := prepareRequest(e.catalog, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if q, ok := e.spec.queries.Get(specKey(ps, p)); !ok || q.pq == nil {
+			b.Fatal("the policy set was not specialised")
+		}
+	}
+	rules, exprs := regoWork(b, e, ps, req, spec)
 	b.ReportAllocs()
 	b.ResetTimer()
 	done := reportCPU(b)
@@ -95,14 +111,19 @@ func benchmarkDescribe(b *testing.B, n int, cache bool) {
 
 // regoWork evaluates the request once under a counting tracer and returns how many rule bodies
 // OPA entered and how many expressions it evaluated.
-func regoWork(b *testing.B, e *Engine, ps *PolicySet, req Request) (rules, exprs int) {
+func regoWork(b *testing.B, e *Engine, ps *PolicySet, req Request, spec bool) (rules, exprs int) {
 	b.Helper()
 	p, err := prepareRequest(e.catalog, req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	c := &countingTracer{}
-	if _, err := e.prepared.Eval(context.Background(), rego.EvalParsedInput(regoInput(ps, p)), rego.EvalQueryTracer(c)); err != nil {
+	pq := &e.prepared
+	if spec {
+		q, _ := e.spec.queries.Get(specKey(ps, p))
+		pq = q.pq
+	}
+	if _, err := pq.Eval(context.Background(), rego.EvalParsedInput(regoInput(ps, p)), rego.EvalQueryTracer(c)); err != nil {
 		b.Fatal(err)
 	}
 	return c.enter, c.eval
@@ -129,6 +150,13 @@ func (c *countingTracer) TraceEvent(ev topdown.Event) {
 func BenchmarkDescribeInstances1(b *testing.B)   { benchmarkDescribe(b, 1, false) }
 func BenchmarkDescribeInstances10(b *testing.B)  { benchmarkDescribe(b, 10, false) }
 func BenchmarkDescribeInstances100(b *testing.B) { benchmarkDescribe(b, 100, false) }
+
+// The same with the query specialised for the policy set by partial evaluation (partial.go).
+func BenchmarkDescribeInstances1Specialized(b *testing.B)  { benchmarkDescribeWith(b, 1, false, true) }
+func BenchmarkDescribeInstances10Specialized(b *testing.B) { benchmarkDescribeWith(b, 10, false, true) }
+func BenchmarkDescribeInstances100Specialized(b *testing.B) {
+	benchmarkDescribeWith(b, 100, false, true)
+}
 
 // The same with the decision cache on (the webhook's steady state: same principal, same request).
 func BenchmarkDescribeInstances10Cached(b *testing.B) { benchmarkDescribe(b, 10, true) }

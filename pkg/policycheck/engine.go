@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -53,6 +54,10 @@ type Option func(*engineConfig)
 type engineConfig struct {
 	catalog   Catalog
 	cacheSize int
+	// specializeAfter and specializeSize configure partial evaluation (see WithSpecialization).
+	specializeAfter int
+	specializeSize  int
+	peBudget        time.Duration // time one partial evaluation may take (tests raise it)
 }
 
 // WithCatalog sets the action metadata (default: the generated iam-data catalog).
@@ -62,17 +67,30 @@ func WithCatalog(c Catalog) Option { return func(e *engineConfig) { e.catalog = 
 // 0 disables the cache. Default 4096.
 func WithDecisionCache(n int) Option { return func(e *engineConfig) { e.cacheSize = n } }
 
+// WithSpecialization configures partial evaluation per policy set (partial.go): the decision
+// query is specialised for a (policy set, action, resource, principal) on its after-th
+// evaluation (1 = the first; Engine.Specialize builds it at once), and up to size specialised
+// queries are kept (least recently used dropped). size 0 turns specialisation off. Default: after
+// 2, size 256. Results are the same either way; specialising costs a few milliseconds once and
+// pays when the same principal's policies answer many requests that differ in context (region).
+func WithSpecialization(after, size int) Option {
+	return func(e *engineConfig) { e.specializeAfter, e.specializeSize = after, size }
+}
+
 // Engine evaluates requests against policy sets. It is safe for concurrent use; create one per
 // process and share it.
 type Engine struct {
 	catalog  Catalog
 	prepared rego.PreparedEvalQuery
 	cache    *lru.Cache[string, Decision]
+	// spec holds the queries specialised per policy set by partial evaluation (partial.go); nil
+	// when specialisation is off.
+	spec *specializer
 }
 
 // NewEngine compiles the embedded Rego once and prepares the query.
 func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
-	cfg := engineConfig{cacheSize: 4096}
+	cfg := engineConfig{cacheSize: 4096, specializeAfter: 2, specializeSize: 256, peBudget: defaultPEBudget}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -96,6 +114,13 @@ func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
 		return nil, fmt.Errorf("compiling the IAM Rego: %w", err)
 	}
 	e := &Engine{catalog: cfg.catalog, prepared: pq}
+	if cfg.specializeSize > 0 {
+		sp, err := newSpecializer(ctx, modules, cfg.specializeAfter, cfg.specializeSize, cfg.peBudget)
+		if err != nil {
+			return nil, err
+		}
+		e.spec = sp
+	}
 	if cfg.cacheSize > 0 {
 		c, err := lru.New[string, Decision](cfg.cacheSize)
 		if err != nil {
@@ -170,21 +195,44 @@ type regoFinding struct {
 
 func (e *Engine) eval(ctx context.Context, ps *PolicySet, p *preparedRequest) (Decision, error) {
 	input := regoInput(ps, p)
+	if e.spec != nil {
+		if q := e.spec.query(ctx, ps, p, input, e.genericFor(p)); q != nil {
+			res, err := q.eval(ctx, input)
+			if err != nil {
+				return Decision{}, fmt.Errorf("evaluating %s: %w", p.action, err)
+			}
+			return decisionFrom(ps, p, res)
+		}
+	}
+	res, err := e.evalGeneric(ctx, input, p)
+	if err != nil {
+		return Decision{}, err
+	}
+	return decisionFrom(ps, p, res)
+}
+
+// evalGeneric runs the prepared query for data.ec2guard.iam.result.
+func (e *Engine) evalGeneric(ctx context.Context, input ast.Value, p *preparedRequest) (regoResult, error) {
 	rs, err := e.prepared.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm))
 	if err != nil {
-		return Decision{}, fmt.Errorf("evaluating %s: %w", p.action, err)
+		return regoResult{}, fmt.Errorf("evaluating %s: %w", p.action, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{}, fmt.Errorf("evaluating %s: the Rego returned no result", p.action)
+		return regoResult{}, fmt.Errorf("evaluating %s: the Rego returned no result", p.action)
 	}
 	term, ok := rs[0].Expressions[0].Value.(*ast.Term)
 	if !ok {
-		return Decision{}, fmt.Errorf("reading the Rego result: got %T", rs[0].Expressions[0].Value)
+		return regoResult{}, fmt.Errorf("reading the Rego result: got %T", rs[0].Expressions[0].Value)
 	}
 	res, err := readResult(term.Value)
 	if err != nil {
-		return Decision{}, fmt.Errorf("reading the Rego result: %w", err)
+		return regoResult{}, fmt.Errorf("reading the Rego result: %w", err)
 	}
+	return res, nil
+}
+
+// decisionFrom turns the Rego's result into the Decision reported for the request.
+func decisionFrom(ps *PolicySet, p *preparedRequest, res regoResult) (Decision, error) {
 	d := Decision{
 		Result:             res.Decision,
 		Action:             actionLabel(p),

@@ -186,10 +186,9 @@ res contains i if {
 
 res contains i if {
 	input.req.f.nr
-	nx := notresource_excluded
 	some i in act
 	notresource_element(input.ps.st[i])
-	not nx[i]
+	not notresource_excluded[i]
 }
 
 resource_element(s) if s.rg
@@ -992,7 +991,12 @@ true_when_missing(c) if {
 
 # An Allow that matches except for conditions on the region: the policy pins other regions. (f.region:
 # some statement the action index offers has a condition on a key of region_keys.)
-findings contains {"code": "REGION_MISMATCH", "i": i, "key": input.ps.st[i].cl[j].kraw} if {
+findings contains {"code": "REGION_MISMATCH", "i": i, "key": key} if {
+	input.req.f.region
+	some [i, key] in region_mismatch
+}
+
+region_mismatch contains [i, input.ps.st[i].cl[j].kraw] if {
 	input.req.f.region
 	not allowed
 	ap := applies
@@ -1014,3 +1018,18 @@ findings contains {"code": "VARIABLE_IN_OLD_VERSION", "i": i} if {
 	some i in input.ps.hv
 	input.ps.st[i].v != "2012-10-17"
 }
+
+# ---------------------------------------------------------------------------------------------
+# Partial evaluation (engine.go's specialised path): the same result as `result`, in a shape OPA's
+# partial evaluation turns into support rules (partial sets) rather than saved comprehensions and
+# `else` chains, which it cannot specialise. Go reads pe_result into the same Decision as result:
+# decision from the flags, matched as the sorted statement indices of effective, findings as the
+# findings that do not depend on the request's context (computed once per specialisation: every
+# finding but REGION_MISMATCH, when no Resource pattern has a variable) plus REGION_MISMATCH from
+# region_mismatch, specialised separately and evaluated only when the decision is not "allowed"
+# (region_mismatch is empty then).
+pe_result := {"flags": pe_flags, "effective": effective}
+
+pe_flags contains "allowed" if allowed
+
+pe_flags contains "explicitDeny" if explicit_deny

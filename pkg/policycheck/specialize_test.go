@@ -1,0 +1,102 @@
+package policycheck
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/ec2guard/ec2guard/test/iamdiff"
+)
+
+// requestVariants returns the request and variants of it that differ only in context (what a
+// specialised query leaves unknown): every region for the region keys, each key left out, no
+// context at all, and a key no statement may mention.
+func requestVariants(r Request) []Request {
+	out := []Request{r}
+	with := func(f func(map[string]any)) {
+		v := r
+		v.Context = maps.Clone(r.Context)
+		if v.Context == nil {
+			v.Context = map[string]any{}
+		}
+		f(v.Context)
+		out = append(out, v)
+	}
+	for _, region := range []string{"us-east-1", "eu-west-1", "ap-south-1", "cn-north-1"} {
+		with(func(c map[string]any) { c["aws:RequestedRegion"], c["ec2:Region"] = region, region })
+	}
+	keys := make([]string, 0, len(r.Context))
+	for k := range r.Context {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		with(func(c map[string]any) { delete(c, k) })
+	}
+	with(func(c map[string]any) { clear(c) })
+	with(func(c map[string]any) { c["aws:SourceIp"] = "10.1.2.3"; c["aws:PrincipalTag/team"] = "other" })
+	return out
+}
+
+// TestSpecializedMatchesGeneric checks that the queries specialised by partial evaluation give
+// exactly the decisions of the generic query (decision, matched statements, findings, ignored
+// keys, notes, errors) over the generated differential-test cases and context variants of each.
+func TestSpecializedMatchesGeneric(t *testing.T) {
+	ctx := context.Background()
+	generic, err := NewEngine(ctx, WithDecisionCache(0), WithSpecialization(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A generous budget for partial evaluation: the race detector slows it down several times.
+	budget := func(c *engineConfig) { c.peBudget = 400 * time.Millisecond }
+	spec, err := NewEngine(ctx, WithDecisionCache(0), WithSpecialization(1, 64), budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if generic.spec != nil || spec.spec == nil {
+		t.Fatal("WithSpecialization did not switch specialisation as asked")
+	}
+	n := 150
+	if testing.Short() {
+		n = 50
+	}
+	specialised, compared := 0, 0
+	for _, c := range iamdiff.Generate(20261130, n) {
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ParseSimulationCase(b)
+		if err != nil {
+			t.Fatalf("case %s: %v", c.ID, err)
+		}
+		ps, err := sc.PolicySet()
+		if err != nil {
+			continue // invalid policies never reach Evaluate
+		}
+		for vi, r := range requestVariants(sc.Request) {
+			want, werr := generic.Evaluate(ctx, ps, r)
+			got, gerr := spec.Evaluate(ctx, ps, r)
+			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+				t.Fatalf("case %s variant %d: errors differ: generic %v, specialised %v", c.ID, vi, werr, gerr)
+			}
+			if !reflect.DeepEqual(want, got) {
+				t.Fatalf("case %s variant %d: decisions differ\ngeneric:     %+v\nspecialised: %+v", c.ID, vi, want, got)
+			}
+			compared++
+		}
+		if p, err := prepareRequest(spec.catalog, sc.Request); err == nil {
+			if q, ok := spec.spec.queries.Get(specKey(ps, p)); ok && q.pq != nil {
+				specialised++
+			}
+		}
+	}
+	t.Logf("%d decisions compared; %d of %d cases specialised", compared, specialised, n)
+	if specialised < n/4 {
+		t.Errorf("only %d of %d cases got a specialised query: the comparison does not exercise it", specialised, n)
+	}
+}
