@@ -27,6 +27,13 @@ Severity is the default: ` + "`error`" + ` rejects the Upstream, ` + "`warning`"
 found) is a warning in ` + "`ec2guard check`" + ` when the Secret is simply not among the input files. Codes are
 stable: a code is never reused for another rule.
 
+This table holds the spec and secret rules (EC2G0xx–EC2G3xx). The admission webhook's own rules —
+cross-namespace secret access EC2G401–404, IAM and credentials EC2G501–506, permissive credentials
+without filters EC2G601 — are listed in ` + "`docs/webhook.md`" + ` (defined in ` + "`pkg/admission/codes.go`" + `;
+` + "`ec2guard check --policy`" + ` reports EC2G501, EC2G502 and EC2G601 too), and the IAM findings that follow an
+IAM denial (` + "`RESOURCE_MISMATCH`" + `, ` + "`UNSUPPORTED_CONDITION_KEY`" + `, ` + "`INEFFECTIVE_DENY`" + `, ` + "`REGION_MISMATCH`" + `,
+` + "`VARIABLE_IN_OLD_VERSION`" + `) in ` + "`docs/iam-semantics.md`" + `.
+
 This file is generated from ` + "`pkg/ec2/codes.go`" + ` (` + "`go test ./pkg/ec2 -run TestCodesDoc -update-docs`" + `).
 
 | Code | Severity | Field | Rule | How to fix |
