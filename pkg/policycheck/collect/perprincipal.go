@@ -74,16 +74,33 @@ func (r *perRun) wrap(api, principal string, err error) error {
 	return fmt.Errorf("%s for %s: %w", api, principal, err)
 }
 
+// newPolicies starts the result for a principal; arn is what IAM answered (ref's ARN when empty).
+func newPolicies(ref principalRef, arn, principalType string) *Policies {
+	if arn == "" {
+		arn = ref.arn
+	}
+	return &Policies{Principal: arn, PrincipalType: principalType, Account: ref.account}
+}
+
+// boundary reads the permissions boundary b of the entity self at its default version (nil: none).
+func (r *perRun) boundary(b *iamtypes.AttachedPermissionsBoundary, ref principalRef, self string) (*Document, error) {
+	if b == nil {
+		return nil, nil
+	}
+	d, err := r.managedDocument(aws.ToString(b.PermissionsBoundaryArn), ref.arn, PermissionsBoundary, self)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 func (r *perRun) user(ref principalRef) (*Policies, error) {
 	out, err := r.f.client.GetUser(r.ctx, &iam.GetUserInput{UserName: aws.String(ref.name)})
 	if err != nil {
 		return nil, r.wrap("iam:GetUser", ref.arn, err)
 	}
 	self := "user/" + ref.name
-	pol := &Policies{Principal: aws.ToString(out.User.Arn), PrincipalType: "user", Account: ref.account}
-	if pol.Principal == "" {
-		pol.Principal = ref.arn
-	}
+	pol := newPolicies(ref, aws.ToString(out.User.Arn), "user")
 	pol.Identity, err = r.inline(ref.arn, self, "iam:ListUserPolicies", "iam:GetUserPolicy",
 		func(marker *string) ([]string, *string, error) {
 			o, err := r.f.client.ListUserPolicies(r.ctx, &iam.ListUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
@@ -126,12 +143,8 @@ func (r *perRun) user(ref principalRef) (*Policies, error) {
 		}
 		pol.Identity = append(pol.Identity, docs...)
 	}
-	if out.User.PermissionsBoundary != nil {
-		b, err := r.managedDocument(aws.ToString(out.User.PermissionsBoundary.PermissionsBoundaryArn), ref.arn, PermissionsBoundary, self)
-		if err != nil {
-			return nil, err
-		}
-		pol.PermissionsBoundary = &b
+	if pol.PermissionsBoundary, err = r.boundary(out.User.PermissionsBoundary, ref, self); err != nil {
+		return nil, err
 	}
 	return pol, nil
 }
@@ -223,10 +236,7 @@ func (r *perRun) role(ref principalRef) (*Policies, error) {
 		return nil, r.wrap("iam:GetRole", ref.arn, err)
 	}
 	self := "role/" + ref.name
-	pol := &Policies{Principal: aws.ToString(out.Role.Arn), PrincipalType: "role", Account: ref.account}
-	if pol.Principal == "" {
-		pol.Principal = ref.arn
-	}
+	pol := newPolicies(ref, aws.ToString(out.Role.Arn), "role")
 	trust, err := decodeDocument(aws.ToString(out.Role.AssumeRolePolicyDocument), "trust policy of "+self)
 	if err != nil {
 		return nil, err
@@ -262,12 +272,8 @@ func (r *perRun) role(ref principalRef) (*Policies, error) {
 		return nil, err
 	}
 	pol.Identity = append(pol.Identity, attached...)
-	if out.Role.PermissionsBoundary != nil {
-		b, err := r.managedDocument(aws.ToString(out.Role.PermissionsBoundary.PermissionsBoundaryArn), ref.arn, PermissionsBoundary, self)
-		if err != nil {
-			return nil, err
-		}
-		pol.PermissionsBoundary = &b
+	if pol.PermissionsBoundary, err = r.boundary(out.Role.PermissionsBoundary, ref, self); err != nil {
+		return nil, err
 	}
 	return pol, nil
 }
