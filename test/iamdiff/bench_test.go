@@ -15,7 +15,7 @@ import (
 // and the whole case as `simulate --batch` does it (parse, compile, evaluate, explain, encode).
 func BenchmarkSimulateGenerated(b *testing.B) {
 	ctx := context.Background()
-	engine, err := policycheck.NewEngine(ctx, policycheck.WithDecisionCache(0))
+	engine, err := policycheck.NewEngine(ctx, policycheck.WithDecisionCache(0), policycheck.WithSpecialization(0, 0))
 	if err != nil {
 		b.Fatal(err)
 	}
