@@ -11,13 +11,20 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
-// WithUpstream decodes the request's object into an ec2.Upstream and calls next. The namespace and
-// name come from the request when the object does not carry them (generateName, or a namespace
-// the API server fills in). An object that is not an EC2 Upstream is allowed untouched; one that is
-// not JSON is answered with HTTP 400.
+// WithUpstream decodes the request's object into an ec2.Upstream and calls next; it reuses the
+// object WithEC2Only decoded when that ran first. The namespace and name come from the request
+// when the object does not carry them (generateName, or a namespace the API server fills in). An
+// object that is not an EC2 Upstream is allowed untouched; one that is not JSON is answered with
+// HTTP 400.
 func WithUpstream(next UpstreamHandler) admission.Handler {
 	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
-		u, err := ec2.DecodeJSON(req.Object.Raw)
+		var u *ec2.Upstream
+		var err error
+		if obj, ok := decodedObject(ctx); ok {
+			u, err = ec2.FromObject(obj)
+		} else {
+			u, err = ec2.DecodeJSON(req.Object.Raw)
+		}
 		switch {
 		case errors.Is(err, ec2.ErrNotEC2) || errors.Is(err, ec2.ErrNotUpstream):
 			setKind(ctx, KindNonEC2)

@@ -49,3 +49,35 @@ func TestWithUpstreamBadInput(t *testing.T) {
 		t.Errorf("non-Upstream: %+v, want allowed", resp.Result)
 	}
 }
+
+// Behind WithEC2Only the object is decoded once: the filter hands the decoded object on in the
+// context, and WithUpstream takes it from there instead of decoding the raw bytes again.
+func TestWithUpstreamReusesFilterDecode(t *testing.T) {
+	var got *ec2.Upstream
+	record := WithUpstream(UpstreamHandlerFunc(func(_ context.Context, _ admission.Request, u *ec2.Upstream) admission.Response {
+		got = u
+		return admission.Allowed("")
+	}))
+	var handed map[string]any
+	h := WithEC2Only(admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		handed, _ = decodedObject(ctx)
+		return record.Handle(ctx, req)
+	}))
+	ctx := context.WithValue(context.Background(), kindKey{}, &requestKind{kind: KindEC2})
+	req := admissionRequest(admissionv1.Create, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), "admin")
+	if resp := h.Handle(ctx, req); !resp.Allowed {
+		t.Fatalf("denied: %v", resp.Result)
+	}
+	if handed == nil {
+		t.Fatal("WithEC2Only did not hand the decoded object on")
+	}
+	if got == nil || got.Spec.Region != "us-east-1" {
+		t.Fatalf("decoded %+v", got)
+	}
+	// With a decoded object in the context the raw bytes are not read (here they are not JSON).
+	got = nil
+	bad := admissionRequest(admissionv1.Create, []byte(`{`), "admin")
+	if resp := record.Handle(withDecodedObject(context.Background(), handed), bad); !resp.Allowed || got == nil || got.Spec.Region != "us-east-1" {
+		t.Fatalf("with a decoded object in the context: allowed=%v upstream=%+v", resp.Allowed, got)
+	}
+}

@@ -59,52 +59,6 @@ func DecodeYAML(data []byte) (*Upstream, error) {
 	return DecodeJSON(j)
 }
 
-// IsEC2JSON reports cheaply whether a JSON object is a gloo.solo.io Upstream with an EC2 spec, without
-// decoding the spec. It agrees with DecodeJSON: true exactly when DecodeJSON returns no ErrNotUpstream
-// or ErrNotEC2 (and the document is valid JSON).
-func IsEC2JSON(data []byte) bool {
-	var probe struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Spec       struct {
-			AwsEc2       rawPresent `json:"awsEc2"`
-			UpstreamSpec rawPresent `json:"upstreamSpec"`
-		} `json:"spec"`
-	}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(data, &probe); err != nil {
-		return false
-	}
-	if !isUpstreamType(probe.APIVersion, probe.Kind) {
-		return false
-	}
-	if probe.Spec.AwsEc2.present {
-		return true
-	}
-	if !probe.Spec.UpstreamSpec.present {
-		return false
-	}
-	var legacy struct {
-		AwsEc2 rawPresent `json:"awsEc2"`
-	}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(probe.Spec.UpstreamSpec.raw, &legacy); err != nil {
-		return false
-	}
-	return legacy.AwsEc2.present
-}
-
-// rawPresent records whether a JSON value was present and not null, keeping its bytes.
-type rawPresent struct {
-	present bool
-	raw     []byte
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (r *rawPresent) UnmarshalJSON(b []byte) error {
-	r.present = string(b) != "null"
-	r.raw = append(r.raw[:0], b...)
-	return nil
-}
-
 // IsEC2 reports cheaply whether an object (as in unstructured.Unstructured.Object) is a
 // gloo.solo.io Upstream with an EC2 spec.
 func IsEC2(obj map[string]any) bool {
