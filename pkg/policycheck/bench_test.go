@@ -84,12 +84,19 @@ func benchmarkDescribeWith(b *testing.B, n int, cache, spec bool) {
 		b.Fatalf("warm-up: %v %+v", err, d)
 	}
 	if spec {
+		e.spec.wait() // the warm-up started the specialised query's build
 		p, err := prepareRequest(e.catalog, req)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if q, ok := e.spec.queries.Get(specKey(ps, p)); !ok || q.pq == nil {
-			b.Fatal("the policy set was not specialised")
+		q, ok := e.spec.queries.Get(specKey(ps, p))
+		switch {
+		case !ok:
+			b.Fatal("no specialisation was attempted for the policy set")
+		case q.pq == nil:
+			// Refused by design, e.g. a residual over maxResidualRules (the 100-statement set):
+			// the generic query serves this policy set.
+			b.Skip("the policy set is served by the generic query (its specialisation was refused)")
 		}
 	}
 	rules, exprs := regoWork(b, e, ps, req, spec)

@@ -68,11 +68,12 @@ func WithCatalog(c Catalog) Option { return func(e *engineConfig) { e.catalog = 
 func WithDecisionCache(n int) Option { return func(e *engineConfig) { e.cacheSize = n } }
 
 // WithSpecialization configures partial evaluation per policy set (partial.go): the decision
-// query is specialised for a (policy set, action, resource, principal) on its after-th
-// evaluation (1 = the first; Engine.Specialize builds it at once), and up to size specialised
-// queries are kept (least recently used dropped). size 0 turns specialisation off. Default: after
-// 2, size 256. Results are the same either way; specialising costs a few milliseconds once and
-// pays when the same principal's policies answer many requests that differ in context (region).
+// query is specialised for a (policy set, action, resource, principal) from its after-th
+// evaluation on (1 = the first), built in the background while the generic query answers
+// (Engine.Specialize builds it at once), and up to size specialised queries are kept (least
+// recently used dropped). size 0 turns specialisation off. Default: after 2, size 256. Results are
+// the same either way; specialising costs a few milliseconds once and pays when the same
+// principal's policies answer many requests that differ in context (region).
 func WithSpecialization(after, size int) Option {
 	return func(e *engineConfig) { e.specializeAfter, e.specializeSize = after, size }
 }

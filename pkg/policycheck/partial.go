@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -35,6 +36,14 @@ type specializer struct {
 	budget          time.Duration // time one partial evaluation may take
 	seen            *lru.Cache[string, int]
 	queries         *lru.Cache[string, *specialized]
+
+	// Specialised queries are built in the background, off the request path: inflight holds the
+	// keys being built, background counts the builds running (wait).
+	mu         sync.Mutex
+	inflight   map[string]bool
+	background sync.WaitGroup
+	// beforeBuild, when set (tests), runs at the start of every background build.
+	beforeBuild func()
 }
 
 // defaultPEBudget bounds the time one partial evaluation may take.
@@ -94,7 +103,10 @@ func newSpecializer(ctx context.Context, modules map[string]string, after, size 
 	if err != nil {
 		return nil, fmt.Errorf("creating the specialisation cache: %w", err)
 	}
-	return &specializer{partial: ppq, region: rpq, modules: parsed, empty: empty, after: max(after, 1), budget: budget, seen: seen, queries: queries}, nil
+	return &specializer{
+		partial: ppq, region: rpq, modules: parsed, empty: empty, after: max(after, 1), budget: budget,
+		seen: seen, queries: queries, inflight: map[string]bool{},
+	}, nil
 }
 
 // emptyPartials returns a module in partial evaluation's namespace that defines every partial
@@ -140,8 +152,10 @@ func specKey(ps *PolicySet, p *preparedRequest) string {
 	return strings.Join([]string{ps.hash, p.action, p.resource, p.account, p.principal.arn}, "\x00")
 }
 
-// query returns the specialised query for the request's key, building it once the key has been
-// seen often enough; nil means "use the generic query".
+// query returns the specialised query for the request's key; nil means "use the generic query".
+// Once the key has been seen often enough, the query is built in the background (partial
+// evaluation takes milliseconds, up to the budget, which no admission request should wait for);
+// the generic query answers until it is ready.
 func (s *specializer) query(ctx context.Context, ps *PolicySet, p *preparedRequest, input ast.Value, generic genericEval) *specialized {
 	key := specKey(ps, p)
 	if q, ok := s.queries.Get(key); ok {
@@ -159,16 +173,34 @@ func (s *specializer) query(ctx context.Context, ps *PolicySet, p *preparedReque
 		return nil
 	}
 	s.seen.Remove(key)
-	q := s.build(ctx, ps, p, input, generic)
-	if ctx.Err() != nil {
-		return nil // the caller gave up: not a verdict on the key
-	}
-	s.queries.Add(key, q)
-	if q.pq == nil {
-		return nil
-	}
-	return q
+	s.buildInBackground(context.WithoutCancel(ctx), key, ps, p, input, generic)
+	return nil
 }
+
+// buildInBackground builds the key's query in a goroutine unless one is already building it. The
+// build is bounded by the partial-evaluation budget, not by the request that triggered it.
+func (s *specializer) buildInBackground(ctx context.Context, key string, ps *PolicySet, p *preparedRequest, input ast.Value, generic genericEval) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[key] {
+		return
+	}
+	s.inflight[key] = true
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		if s.beforeBuild != nil {
+			s.beforeBuild()
+		}
+		s.queries.Add(key, s.build(ctx, ps, p, input, generic))
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+	}()
+}
+
+// wait blocks until the background builds started so far have finished.
+func (s *specializer) wait() { s.background.Wait() }
 
 // genericEval evaluates the generic query for the input.
 type genericEval func(ctx context.Context, input ast.Value) (regoResult, error)

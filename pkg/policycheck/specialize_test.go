@@ -88,6 +88,9 @@ func TestSpecializedMatchesGeneric(t *testing.T) {
 				t.Fatalf("case %s variant %d: decisions differ\ngeneric:     %+v\nspecialised: %+v", c.ID, vi, want, got)
 			}
 			compared++
+			if vi == 0 {
+				spec.spec.wait() // the first evaluation started the build; the variants use it
+			}
 		}
 		if p, err := prepareRequest(spec.catalog, sc.Request); err == nil {
 			if q, ok := spec.spec.queries.Get(specKey(ps, p)); ok && q.pq != nil {
@@ -98,5 +101,54 @@ func TestSpecializedMatchesGeneric(t *testing.T) {
 	t.Logf("%d decisions compared; %d of %d cases specialised", compared, specialised, n)
 	if specialised < n/4 {
 		t.Errorf("only %d of %d cases got a specialised query: the comparison does not exercise it", specialised, n)
+	}
+}
+
+// Partial evaluation runs in the background: the evaluation that triggers it is answered by the
+// generic query without waiting, and later evaluations use the specialised query once it is built.
+func TestSpecializationDoesNotBlockEvaluate(t *testing.T) {
+	ctx := context.Background()
+	e, err := NewEngine(ctx, WithDecisionCache(0), WithSpecialization(1, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	e.spec.beforeBuild = func() {
+		started <- struct{}{}
+		<-release
+	}
+	ps := policySetFromText(t, benchPolicy(10))
+	req := DescribeInstancesRequest("arn:aws:iam::111122223333:user/gloo", "", "us-east-1")
+	p, err := prepareRequest(e.catalog, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Evaluate(ctx, ps, req) // triggers the build, which is held at beforeBuild
+	if err != nil || !d.IsAllowed() {
+		t.Fatalf("first evaluation: %v %+v", err, d)
+	}
+	<-started
+	if _, ok := e.spec.queries.Get(specKey(ps, p)); ok {
+		t.Fatal("a query was stored before its build ran")
+	}
+	// While the build is held, evaluations are answered (generically) and start no second build.
+	for range 3 {
+		if d2, err := e.Evaluate(ctx, ps, req); err != nil || !reflect.DeepEqual(d, d2) {
+			t.Fatalf("evaluation during the build: %v %+v", err, d2)
+		}
+	}
+	select {
+	case <-started:
+		t.Fatal("a second build started for the same key")
+	default:
+	}
+	close(release)
+	e.spec.wait()
+	if q, ok := e.spec.queries.Get(specKey(ps, p)); !ok || q.pq == nil {
+		t.Fatal("no specialised query after the build")
+	}
+	if d3, err := e.Evaluate(ctx, ps, req); err != nil || !reflect.DeepEqual(d, d3) {
+		t.Fatalf("specialised evaluation: %v %+v, want %+v", err, d3, d)
 	}
 }
