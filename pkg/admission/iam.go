@@ -23,7 +23,7 @@ const (
 	DecisionAllowed      = policycheck.Allowed
 	DecisionImplicitDeny = policycheck.ImplicitDeny
 	DecisionExplicitDeny = policycheck.ExplicitDeny
-	DecisionUnknown      = "unknown"
+	DecisionUnknown      = string(collect.Unknown)
 )
 
 // IAM decision sources (SPEC.md), as written to ec2guard.io/iam-source; SourceNone when no source
@@ -32,7 +32,7 @@ const (
 	SourceLocal        = collect.SourceLocal
 	SourceAWSSimulator = collect.SourceAWSSimulator
 	SourceDryRun       = collect.SourceDryRun
-	SourceNone         = "none"
+	SourceNone         = collect.SourceNone
 )
 
 // sourcePriority orders the sources by how much their answer is worth: the dry run is AWS itself,

@@ -18,7 +18,7 @@ const (
 	DecisionAllowed      = policycheck.Allowed
 	DecisionImplicitDeny = policycheck.ImplicitDeny
 	DecisionExplicitDeny = policycheck.ExplicitDeny
-	DecisionUnknown      = "unknown"
+	DecisionUnknown      = string(collect.Unknown)
 
 	// SourceListing is the refresh's own paginated ec2:DescribeInstances with the Upstream's
 	// credentials: the ground truth, like SPEC.md's dry-run source (whose extra call it saves).
@@ -26,7 +26,7 @@ const (
 	// SourceLocal is the IAM engine over the principal's collected policies (SPEC.md "local").
 	SourceLocal = collect.SourceLocal
 	// SourceNone: no source decided.
-	SourceNone = "none"
+	SourceNone = collect.SourceNone
 )
 
 // IAMStatus is a credential group's IAM decision for ec2:DescribeInstances in its region.

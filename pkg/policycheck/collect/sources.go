@@ -29,6 +29,8 @@ const (
 	SourceLocal        = "local"
 	SourceAWSSimulator = "aws-simulator"
 	SourceDryRun       = "dry-run"
+	// SourceNone is reported when no source decided.
+	SourceNone = "none"
 )
 
 // Denial details, where the source can tell them apart.
