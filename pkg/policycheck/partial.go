@@ -49,6 +49,11 @@ type specializer struct {
 // defaultPEBudget bounds the time one partial evaluation may take.
 const defaultPEBudget = 100 * time.Millisecond
 
+// maxBackgroundBuilds bounds the partial evaluations running at once: each takes a core for up to
+// the budget, and a burst of new principals must not starve the requests being answered. A key
+// that finds no free slot is counted afresh and tried again later.
+const maxBackgroundBuilds = 1
+
 // maxResidualRules bounds the support rules of a residual query: OPA enters a rule body for
 // about 3.5 µs, and a residual with one rule per statement and condition (large policy sets where
 // many statements match the action) is slower than the generic query's indexed rules.
@@ -177,12 +182,13 @@ func (s *specializer) query(ctx context.Context, ps *PolicySet, p *preparedReque
 	return nil
 }
 
-// buildInBackground builds the key's query in a goroutine unless one is already building it. The
-// build is bounded by the partial-evaluation budget, not by the request that triggered it.
+// buildInBackground builds the key's query in a goroutine unless it is being built already or
+// maxBackgroundBuilds are running. The build is bounded by the partial-evaluation budget, not by
+// the request that triggered it.
 func (s *specializer) buildInBackground(ctx context.Context, key string, ps *PolicySet, p *preparedRequest, input ast.Value, generic genericEval) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inflight[key] {
+	if s.inflight[key] || len(s.inflight) >= maxBackgroundBuilds {
 		return
 	}
 	s.inflight[key] = true

@@ -108,7 +108,9 @@ func TestSpecializedMatchesGeneric(t *testing.T) {
 // generic query without waiting, and later evaluations use the specialised query once it is built.
 func TestSpecializationDoesNotBlockEvaluate(t *testing.T) {
 	ctx := context.Background()
-	e, err := NewEngine(ctx, WithDecisionCache(0), WithSpecialization(1, 8))
+	// A budget no build reaches, even under the race detector: this test is about scheduling.
+	budget := func(c *engineConfig) { c.peBudget = time.Minute }
+	e, err := NewEngine(ctx, WithDecisionCache(0), WithSpecialization(1, 8), budget)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,9 +140,18 @@ func TestSpecializationDoesNotBlockEvaluate(t *testing.T) {
 			t.Fatalf("evaluation during the build: %v %+v", err, d2)
 		}
 	}
+	// Nor does another key while the slot is taken (maxBackgroundBuilds is 1).
+	other := DescribeInstancesRequest("arn:aws:iam::111122223333:user/other", "", "us-east-1")
+	po, err := prepareRequest(e.catalog, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Evaluate(ctx, ps, other); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case <-started:
-		t.Fatal("a second build started for the same key")
+		t.Fatal("a second build started while one was running")
 	default:
 	}
 	close(release)
@@ -150,5 +161,17 @@ func TestSpecializationDoesNotBlockEvaluate(t *testing.T) {
 	}
 	if d3, err := e.Evaluate(ctx, ps, req); err != nil || !reflect.DeepEqual(d, d3) {
 		t.Fatalf("specialised evaluation: %v %+v, want %+v", err, d3, d)
+	}
+	// The key that found no free slot is built on its next evaluation.
+	if _, ok := e.spec.queries.Get(specKey(ps, po)); ok {
+		t.Fatal("the other key was built although no slot was free")
+	}
+	if _, err := e.Evaluate(ctx, ps, other); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	e.spec.wait()
+	if q, ok := e.spec.queries.Get(specKey(ps, po)); !ok || q.pq == nil {
+		t.Fatalf("the other key was not built once the slot was free: %v %+v", ok, q)
 	}
 }
