@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/internal/awstest"
 	ec2model "github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -33,21 +34,6 @@ const (
 	assumedSecret = "assumedSecretKey/0123456789abcdefghijklmn"
 	assumedToken  = "assumed-session-token-value"
 )
-
-// isolateEnv keeps the developer's AWS environment and files out of the test.
-func isolateEnv(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_REGION", "AWS_DEFAULT_REGION"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-}
 
 // fakeSTS answers the STS Query protocol and records what it was asked.
 type fakeSTS struct {
@@ -216,7 +202,7 @@ func TestSessionName(t *testing.T) {
 }
 
 func TestFactoryCachesPerSecretVersion(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	f := newTestFactory(t, "http://127.0.0.1:1", nil)
 	ctx := context.Background()
 	v1 := secretVersion("ns", "creds", "uid-1", "10", testKeyID, testSecretKey)
@@ -261,7 +247,7 @@ func TestFactoryCachesPerSecretVersion(t *testing.T) {
 }
 
 func TestFactoryBounded(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	f, err := NewFactory(Options{MaxEntries: 2, HTTPClient: LoopbackOnlyHTTPClient()})
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +263,7 @@ func TestFactoryBounded(t *testing.T) {
 }
 
 func TestFactoryRejectsBadRequests(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	f := newTestFactory(t, "", nil)
 	if _, err := f.Get(context.Background(), Request{}); err == nil || !strings.Contains(err.Error(), "region") {
 		t.Errorf("empty region: err = %v", err)
@@ -289,7 +275,7 @@ func TestFactoryRejectsBadRequests(t *testing.T) {
 }
 
 func TestPrincipalFromSecretCachedAndShared(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	fs := &fakeSTS{callerARN: "arn:aws:iam::111122223333:user/gloo", gate: make(chan struct{})}
 	srv := newFakeSTS(t, fs)
 	var logs bytes.Buffer
@@ -338,7 +324,7 @@ func TestPrincipalFromSecretCachedAndShared(t *testing.T) {
 }
 
 func TestInvalidKeyGivesClearError(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	for _, code := range []string{"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure"} {
 		t.Run(code, func(t *testing.T) {
 			fs := &fakeSTS{errAction: "GetCallerIdentity", errCode: code}
@@ -365,7 +351,7 @@ func TestInvalidKeyGivesClearError(t *testing.T) {
 }
 
 func TestRoleAssumedWithStableSessionName(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	fs := &fakeSTS{callerARN: "arn:aws:sts::111122223333:assumed-role/reader/ec2guard-team-a-aws-creds"}
 	srv := newFakeSTS(t, fs)
 	f := newTestFactory(t, srv.URL, nil)
@@ -402,7 +388,7 @@ func TestRoleAssumedWithStableSessionName(t *testing.T) {
 }
 
 func TestAssumeRoleDenied(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	fs := &fakeSTS{errAction: "AssumeRole", errCode: "AccessDenied"}
 	srv := newFakeSTS(t, fs)
 	f := newTestFactory(t, srv.URL, nil)
@@ -418,7 +404,7 @@ func TestAssumeRoleDenied(t *testing.T) {
 }
 
 func TestAssumeRoleWithInvalidBaseKey(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	fs := &fakeSTS{errAction: "AssumeRole", errCode: "InvalidClientTokenId"}
 	srv := newFakeSTS(t, fs)
 	f := newTestFactory(t, srv.URL, nil)
@@ -431,7 +417,7 @@ func TestAssumeRoleWithInvalidBaseKey(t *testing.T) {
 }
 
 func TestDefaultChainFromEnvironment(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	fs := &fakeSTS{callerARN: "arn:aws:iam::111122223333:user/pod"}
 	srv := newFakeSTS(t, fs)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT1")
@@ -454,7 +440,7 @@ func TestDefaultChainFromEnvironment(t *testing.T) {
 }
 
 func TestDefaultChainWebIdentity(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	fs := &fakeSTS{callerARN: "arn:aws:sts::111122223333:assumed-role/irsa-role/pod-session"}
 	srv := newFakeSTS(t, fs)
 	token := filepath.Join(t.TempDir(), "token")
@@ -485,7 +471,7 @@ func TestDefaultChainWebIdentity(t *testing.T) {
 }
 
 func TestDefaultChainWithoutCredentials(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	f := newTestFactory(t, "http://127.0.0.1:1", nil)
 	c, err := f.Get(context.Background(), Request{Region: "us-east-1"})
 	if err != nil {
@@ -500,7 +486,7 @@ func TestDefaultChainWithoutCredentials(t *testing.T) {
 }
 
 func TestPrincipalHungEndpoint(t *testing.T) {
-	isolateEnv(t)
+	awstest.IsolateEnv(t)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {

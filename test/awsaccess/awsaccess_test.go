@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/internal/awstest"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	ec2model "github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -70,7 +71,7 @@ func (s *syncBuffer) String() string {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	isolateAWSEnv(t)
+	awstest.IsolateEnv(t)
 	srv := awsemu.Start(t)
 	e := &env{t: t, srv: srv, seed: srv.Seeder(), logs: &syncBuffer{}}
 	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -92,22 +93,6 @@ func (e *env) newFactory() *awsclients.Factory {
 		e.t.Fatal(err)
 	}
 	return f
-}
-
-// isolateAWSEnv keeps the machine's AWS configuration out of the test and
-// makes sure nothing falls back to IMDS.
-func isolateAWSEnv(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_REGION", "AWS_DEFAULT_REGION"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
 }
 
 // user seeds an IAM user with an access key and remembers its secret key.
