@@ -101,35 +101,9 @@ func (r *perRun) user(ref principalRef) (*Policies, error) {
 	}
 	self := "user/" + ref.name
 	pol := newPolicies(ref, aws.ToString(out.User.Arn), "user")
-	pol.Identity, err = r.inline(ref.arn, self, "iam:ListUserPolicies", "iam:GetUserPolicy",
-		func(marker *string) ([]string, *string, error) {
-			o, err := r.f.client.ListUserPolicies(r.ctx, &iam.ListUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
-			if err != nil {
-				return nil, nil, err
-			}
-			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
-		},
-		func(name string) (string, error) {
-			o, err := r.f.client.GetUserPolicy(r.ctx, &iam.GetUserPolicyInput{UserName: aws.String(ref.name), PolicyName: aws.String(name)})
-			if err != nil {
-				return "", err
-			}
-			return aws.ToString(o.PolicyDocument), nil
-		})
-	if err != nil {
+	if pol.Identity, err = r.entityPolicies(ref.arn, self, r.userCalls(ref.name)); err != nil {
 		return nil, err
 	}
-	attached, err := r.attached("iam:ListAttachedUserPolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
-		o, err := r.f.client.ListAttachedUserPolicies(r.ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(ref.name), Marker: marker})
-		if err != nil {
-			return nil, nil, err
-		}
-		return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
-	}, self)
-	if err != nil {
-		return nil, err
-	}
-	pol.Identity = append(pol.Identity, attached...)
 
 	groups, err := r.groups(ref)
 	if err != nil {
@@ -137,7 +111,7 @@ func (r *perRun) user(ref principalRef) (*Policies, error) {
 	}
 	for _, g := range groups {
 		pol.Groups = append(pol.Groups, g)
-		docs, err := r.group(ref, g)
+		docs, err := r.entityPolicies(ref.arn, "group/"+g, r.groupCalls(g))
 		if err != nil {
 			return nil, err
 		}
@@ -147,6 +121,109 @@ func (r *perRun) user(ref principalRef) (*Policies, error) {
 		return nil, err
 	}
 	return pol, nil
+}
+
+// entityCalls are the IAM calls that list and read the policies of one user, group or role.
+type entityCalls struct {
+	kind         string // "User", "Group" or "Role", as in the API names
+	listInline   func(marker *string) (names []string, next *string, err error)
+	getInline    func(name string) (document string, err error)
+	listAttached func(marker *string) (policies []iamtypes.AttachedPolicy, next *string, err error)
+}
+
+// entityPolicies reads an entity's inline policies and its attached managed policies (self names
+// the entity in explanations, e.g. "group/admins").
+func (r *perRun) entityPolicies(principal, self string, c entityCalls) ([]Document, error) {
+	docs, err := r.inline(principal, self, "iam:List"+c.kind+"Policies", "iam:Get"+c.kind+"Policy", c.listInline, c.getInline)
+	if err != nil {
+		return nil, err
+	}
+	attached, err := r.attached("iam:ListAttached"+c.kind+"Policies", principal, c.listAttached, self)
+	if err != nil {
+		return nil, err
+	}
+	return append(docs, attached...), nil
+}
+
+func (r *perRun) userCalls(name string) entityCalls {
+	return entityCalls{
+		kind: "User",
+		listInline: func(marker *string) ([]string, *string, error) {
+			o, err := r.f.client.ListUserPolicies(r.ctx, &iam.ListUserPoliciesInput{UserName: aws.String(name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+		getInline: func(policy string) (string, error) {
+			o, err := r.f.client.GetUserPolicy(r.ctx, &iam.GetUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String(policy)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(o.PolicyDocument), nil
+		},
+		listAttached: func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
+			o, err := r.f.client.ListAttachedUserPolicies(r.ctx, &iam.ListAttachedUserPoliciesInput{UserName: aws.String(name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+	}
+}
+
+func (r *perRun) groupCalls(name string) entityCalls {
+	return entityCalls{
+		kind: "Group",
+		listInline: func(marker *string) ([]string, *string, error) {
+			o, err := r.f.client.ListGroupPolicies(r.ctx, &iam.ListGroupPoliciesInput{GroupName: aws.String(name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+		getInline: func(policy string) (string, error) {
+			o, err := r.f.client.GetGroupPolicy(r.ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(name), PolicyName: aws.String(policy)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(o.PolicyDocument), nil
+		},
+		listAttached: func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
+			o, err := r.f.client.ListAttachedGroupPolicies(r.ctx, &iam.ListAttachedGroupPoliciesInput{GroupName: aws.String(name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+	}
+}
+
+func (r *perRun) roleCalls(name string) entityCalls {
+	return entityCalls{
+		kind: "Role",
+		listInline: func(marker *string) ([]string, *string, error) {
+			o, err := r.f.client.ListRolePolicies(r.ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+		getInline: func(policy string) (string, error) {
+			o, err := r.f.client.GetRolePolicy(r.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(policy)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(o.PolicyDocument), nil
+		},
+		listAttached: func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
+			o, err := r.f.client.ListAttachedRolePolicies(r.ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(name), Marker: marker})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
+		},
+	}
 }
 
 // inline lists an entity's inline policy names page by page (list) and reads each document (get).
@@ -197,39 +274,6 @@ func (r *perRun) groups(ref principalRef) ([]string, error) {
 	}
 }
 
-func (r *perRun) group(ref principalRef, g string) ([]Document, error) {
-	self := "group/" + g
-	docs, err := r.inline(ref.arn, self, "iam:ListGroupPolicies", "iam:GetGroupPolicy",
-		func(marker *string) ([]string, *string, error) {
-			o, err := r.f.client.ListGroupPolicies(r.ctx, &iam.ListGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
-			if err != nil {
-				return nil, nil, err
-			}
-			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
-		},
-		func(name string) (string, error) {
-			o, err := r.f.client.GetGroupPolicy(r.ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(g), PolicyName: aws.String(name)})
-			if err != nil {
-				return "", err
-			}
-			return aws.ToString(o.PolicyDocument), nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	attached, err := r.attached("iam:ListAttachedGroupPolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
-		o, err := r.f.client.ListAttachedGroupPolicies(r.ctx, &iam.ListAttachedGroupPoliciesInput{GroupName: aws.String(g), Marker: marker})
-		if err != nil {
-			return nil, nil, err
-		}
-		return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
-	}, self)
-	if err != nil {
-		return nil, err
-	}
-	return append(docs, attached...), nil
-}
-
 func (r *perRun) role(ref principalRef) (*Policies, error) {
 	out, err := r.f.client.GetRole(r.ctx, &iam.GetRoleInput{RoleName: aws.String(ref.name)})
 	if err != nil {
@@ -243,35 +287,9 @@ func (r *perRun) role(ref principalRef) (*Policies, error) {
 	}
 	pol.TrustPolicy = &Document{Origin: Origin{Type: Trust, AttachedTo: self}, JSON: trust}
 
-	pol.Identity, err = r.inline(ref.arn, self, "iam:ListRolePolicies", "iam:GetRolePolicy",
-		func(marker *string) ([]string, *string, error) {
-			o, err := r.f.client.ListRolePolicies(r.ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
-			if err != nil {
-				return nil, nil, err
-			}
-			return o.PolicyNames, nextMarker(o.IsTruncated, o.Marker), nil
-		},
-		func(name string) (string, error) {
-			o, err := r.f.client.GetRolePolicy(r.ctx, &iam.GetRolePolicyInput{RoleName: aws.String(ref.name), PolicyName: aws.String(name)})
-			if err != nil {
-				return "", err
-			}
-			return aws.ToString(o.PolicyDocument), nil
-		})
-	if err != nil {
+	if pol.Identity, err = r.entityPolicies(ref.arn, self, r.roleCalls(ref.name)); err != nil {
 		return nil, err
 	}
-	attached, err := r.attached("iam:ListAttachedRolePolicies", ref.arn, func(marker *string) ([]iamtypes.AttachedPolicy, *string, error) {
-		o, err := r.f.client.ListAttachedRolePolicies(r.ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(ref.name), Marker: marker})
-		if err != nil {
-			return nil, nil, err
-		}
-		return o.AttachedPolicies, nextMarker(o.IsTruncated, o.Marker), nil
-	}, self)
-	if err != nil {
-		return nil, err
-	}
-	pol.Identity = append(pol.Identity, attached...)
 	if pol.PermissionsBoundary, err = r.boundary(out.Role.PermissionsBoundary, ref, self); err != nil {
 		return nil, err
 	}
