@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -67,42 +68,16 @@ func fleet(prefix string, n int) []ec2api.Instance {
 	return out
 }
 
-// expectedEndpoints is the test's own computation of what an Upstream publishes: running
-// instances whose tags hold every filter exactly, the address per publicIp, the port from the
-// port tag when valid, else skipped (bad tag) or spec.port (no tag).
+// expectedEndpoints is discoverytest.ExpectedEndpoints over the fake's instances, as address ->
+// port (what published reads).
 func expectedEndpoints(insts []ec2api.Instance, pairs map[string]string, keys []string, public bool, port int32, portTag string) map[string]string {
+	in := make([]discoverytest.Instance, len(insts))
+	for i, x := range insts {
+		in[i] = discoverytest.Instance{ID: x.ID, State: x.State, PrivateIP: x.PrivateIPv4, PublicIP: x.PublicIPv4, Zone: x.AvailabilityZone, Tags: x.Tags}
+	}
 	out := map[string]string{}
-next:
-	for _, in := range insts {
-		if in.State != "running" {
-			continue
-		}
-		for k, v := range pairs {
-			if got, ok := in.Tags[k]; !ok || got != v {
-				continue next
-			}
-		}
-		for _, k := range keys {
-			if _, ok := in.Tags[k]; !ok {
-				continue next
-			}
-		}
-		addr := in.PrivateIPv4
-		if public {
-			addr = in.PublicIPv4
-		}
-		if addr == "" {
-			continue
-		}
-		p := port
-		if v, ok := in.Tags[portTag]; ok && portTag != "" {
-			var n int32
-			if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v || n < 1 || n > 65535 {
-				continue
-			}
-			p = n
-		}
-		out[addr] = fmt.Sprint(p)
+	for _, e := range discoverytest.ExpectedEndpoints(in, pairs, keys, public, port, portTag) {
+		out[e.Address] = fmt.Sprint(e.Port)
 	}
 	return out
 }
@@ -140,7 +115,7 @@ type harness struct {
 	t         *testing.T
 	d         *Discoverer
 	c         client.Client
-	w         *countingWriter
+	w         *discoverytest.RecordingWriter
 	ec2       *fakeEC2
 	metrics   *Metrics
 	refreshes chan RefreshReport
@@ -210,7 +185,7 @@ func startHarnessWith(t *testing.T, fleets map[string][]ec2api.Instance, objs []
 	h := &harness{t: t, ec2: srv, metrics: testMetrics(t),
 		refreshes: make(chan RefreshReport, 1000), regroups: make(chan RegroupReport, 100)}
 	h.c = fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).Build()
-	h.w = newCountingWriter(h.c)
+	h.w = discoverytest.NewRecordingWriter(h.c)
 	factory, err := awsclients.NewFactory(awsclients.Options{
 		Endpoint: h.ec2.srv.URL, HTTPClient: awsclients.LoopbackOnlyHTTPClient(), // Retries as in production: net/http can hand the SDK a connection it is closing, which the
 		// SDK retries (aws-sdk-go-v2#2737).
@@ -281,11 +256,11 @@ func TestDiscovererEndToEndWithFakes(t *testing.T) {
 	}
 
 	// Unchanged refresh: no writes at all.
-	before := h.w.total()
+	before := h.w.Count()
 	h.d.TriggerAll()
 	ra, rb = h.next(groupA, false), h.next(groupB, false)
-	if ra.Err != nil || rb.Err != nil || ra.Writes != 0 || rb.Writes != 0 || h.w.total() != before {
-		t.Fatalf("unchanged refresh wrote: reports %d+%d, writer %d (errors %v, %v)", ra.Writes, rb.Writes, h.w.total()-before, ra.Err, rb.Err)
+	if ra.Err != nil || rb.Err != nil || ra.Writes != 0 || rb.Writes != 0 || h.w.Count() != before {
+		t.Fatalf("unchanged refresh wrote: reports %d+%d, writer %d (errors %v, %v)", ra.Writes, rb.Writes, h.w.Count()-before, ra.Err, rb.Err)
 	}
 
 	// Tag an instance into web, tag one out, stop one: reflected by the next refresh.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,52 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
-
-// countingWriter counts the writes that reach the wrapped writer, by verb.
-type countingWriter struct {
-	client.Writer
-	mu    sync.Mutex
-	verbs map[string]int
-}
-
-func newCountingWriter(w client.Writer) *countingWriter {
-	return &countingWriter{Writer: w, verbs: map[string]int{}}
-}
-
-func (c *countingWriter) add(verb string, obj client.Object) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.verbs[fmt.Sprintf("%s %T", verb, obj)]++
-	c.verbs["total"]++
-}
-
-func (c *countingWriter) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.verbs["total"]
-}
-
-func (c *countingWriter) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.add("create", obj)
-	return c.Writer.Create(ctx, obj, opts...)
-}
-
-func (c *countingWriter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.add("update", obj)
-	return c.Writer.Update(ctx, obj, opts...)
-}
-
-func (c *countingWriter) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
-	c.add("patch", obj)
-	return c.Writer.Patch(ctx, obj, p, opts...)
-}
-
-func (c *countingWriter) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.add("delete", obj)
-	return c.Writer.Delete(ctx, obj, opts...)
-}
 
 func testScheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
@@ -111,7 +67,7 @@ func listSlices(t *testing.T, c client.Reader, ns string) []discoveryv1.Endpoint
 func TestPublisherSyncWritesOnlyDifferences(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
-	w := newCountingWriter(c)
+	w := discoverytest.NewRecordingWriter(c)
 	p := NewPublisher(c, c, w, testMetrics(t), true, logr.Discard())
 	tg := target(t, ec2.Spec{Region: "us-east-1", Port: 8080}, "port")
 
@@ -214,13 +170,13 @@ func TestPublisherResolvesStaleCache(t *testing.T) {
 	// A cache that has not seen the objects yet: creating them again meets AlreadyExists, which
 	// a fresh read resolves without another write.
 	staleCache := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
-	w := newCountingWriter(api)
+	w := discoverytest.NewRecordingWriter(api)
 	n, err := NewPublisher(staleCache, api, w, testMetrics(t), false, logr.Discard()).Sync(ctx, tg, manyEndpoints(3, 80), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || w.total() != 2 {
-		t.Fatalf("%d writes reported, %d made; want 2 failed creates and no update", n, w.total())
+	if n != 2 || w.Count() != 2 {
+		t.Fatalf("%d writes reported, %d made; want 2 failed creates and no update", n, w.Count())
 	}
 }
 

@@ -13,13 +13,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 )
 
 func TestAnnotatorWritesOnlyOnChangeOrHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	up := upstreamObj("default", "a", "uid-a", false, ec2Spec("us-east-1", "aws"), nil)
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(up).Build()
-	w := newCountingWriter(c)
+	w := discoverytest.NewRecordingWriter(c)
 	clk := clocktesting.NewFakeClock(time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC))
 	a := NewAnnotator(c, w, testMetrics(t), clk, time.Hour, logr.Discard())
 	key := types.NamespacedName{Namespace: "default", Name: "a"}
@@ -58,8 +60,8 @@ func TestAnnotatorWritesOnlyOnChangeOrHeartbeat(t *testing.T) {
 	if n, err := a.Write(ctx, types.NamespacedName{Namespace: "default", Name: "gone"}, "x", st); n != 0 || err != nil {
 		t.Fatalf("deleted upstream: %d writes, err %v", n, err)
 	}
-	if w.total() != 3 {
-		t.Fatalf("%d writes reached the API, want 3", w.total())
+	if w.Count() != 3 {
+		t.Fatalf("%d writes reached the API, want 3", w.Count())
 	}
 }
 

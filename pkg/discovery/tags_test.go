@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
 
@@ -78,7 +79,7 @@ func TestGeneratorSync(t *testing.T) {
 	group := src.Groups()[0]
 	userOwned := upstreamObj("gloo", "api", "u-user", false, ec2Spec("us-east-1", "aws"), nil)
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(userOwned).Build()
-	w := newCountingWriter(c)
+	w := discoverytest.NewRecordingWriter(c)
 	g := NewGenerator(c, w, testMetrics(t), logr.Discard())
 
 	ix := NewIndex([]ec2api.Instance{
@@ -101,9 +102,9 @@ func TestGeneratorSync(t *testing.T) {
 		t.Fatal("the user's upstream gloo/api was replaced")
 	}
 
-	before := w.total()
-	if n, err := g.Sync(ctx, src, group, ix); err != nil || n != 0 || w.total() != before {
-		t.Fatalf("second sync: %d writes (%d reached the API), err %v", n, w.total()-before, err)
+	before := w.Count()
+	if n, err := g.Sync(ctx, src, group, ix); err != nil || n != 0 || w.Count() != before {
+		t.Fatalf("second sync: %d writes (%d reached the API), err %v", n, w.Count()-before, err)
 	}
 
 	// The tag is gone from every instance: the generated upstream goes; the user's stays.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -221,7 +222,7 @@ func (b *lockedBuffer) String() string {
 // running is a discoverer under a controller-runtime manager with leader election, wired like
 // cmd/discoverer but with counting AWS HTTP and Kubernetes writer wrappers.
 type running struct {
-	writer  *countingWriter
+	writer  *discoverytest.RecordingWriter
 	http    *countingHTTP
 	metrics *prometheus.Registry
 	logs    *lockedBuffer
@@ -270,7 +271,7 @@ func startDiscoverer(t *testing.T, ctx context.Context, env *k8senv.Env, moto *a
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.writer = &countingWriter{Writer: mgr.GetClient()}
+	r.writer = discoverytest.NewRecordingWriter(mgr.GetClient())
 	d, err := discovery.New(discovery.Deps{
 		Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Writer: r.writer, Informers: mgr.GetCache(),
 		AWS: factory, Auditor: discovery.NewAuditor(engine, collector), Metrics: metrics,
@@ -535,19 +536,19 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	checkWebReport(t, ctx, c, st)
 
 	// The reports went through the counting writer, so "no writes" below covers them too.
-	if !slices.ContainsFunc(d.writer.since(0), func(w string) bool { return strings.HasSuffix(w, " default/"+report.Name("web")) }) {
-		t.Errorf("the report of default/web was not written through the counted writer: %v", d.writer.since(0))
+	if !slices.ContainsFunc(d.writer.Since(0), func(w string) bool { return strings.HasSuffix(w, " default/"+report.Name("web")) }) {
+		t.Errorf("the report of default/web was not written through the counted writer: %v", d.writer.Since(0))
 	}
 
 	// --- An unchanged refresh writes nothing, and costs one DescribeInstances per page.
-	writes := d.writer.count()
+	writes := d.writer.Count()
 	mark := time.Now()
 	ra = rep.refreshAfter(t, groupA, mark, nil)
 	rb = rep.refreshAfter(t, groupB, mark, nil)
 	if ra.Err != nil || rb.Err != nil || ra.Writes != 0 || rb.Writes != 0 {
 		t.Errorf("unchanged refresh: errors %v / %v, writes %d / %d", ra.Err, rb.Err, ra.Writes, rb.Writes)
 	}
-	if got := d.writer.since(writes); len(got) != 0 {
+	if got := d.writer.Since(writes); len(got) != 0 {
 		t.Errorf("unchanged refreshes wrote to the API server: %v", got)
 	}
 	if ra.Calls != ra.Pages || rb.Calls != rb.Pages || ra.Calls+rb.Calls != 3 {
@@ -702,7 +703,7 @@ func TestDiscovererEndToEnd(t *testing.T) {
 		t.Errorf("%d DescribeInstances requests left the discoverer, the refresh reports count %d", got, calls)
 	}
 	t.Logf("%d refresh reports, %d DescribeInstances calls (%d pages of successful refreshes, %d failed refreshes), %d Kubernetes writes, total %s",
-		len(rep.all()), calls, pages, failed, d.writer.count(), time.Since(start).Round(time.Millisecond))
+		len(rep.all()), calls, pages, failed, d.writer.Count(), time.Since(start).Round(time.Millisecond))
 	if v := metricValue(t, d.metrics, "ec2guard_discoverer_aws_calls_total", map[string]string{"api": "ec2:DescribeInstances"}); int(v) != calls {
 		t.Errorf("aws_calls_total = %v, want %d", v, calls)
 	}

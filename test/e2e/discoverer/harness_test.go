@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 )
 
@@ -41,51 +42,6 @@ func (c *countingHTTP) Do(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return c.next.Do(req)
-}
-
-// countingWriter counts the Kubernetes API writes the discoverer makes.
-type countingWriter struct {
-	client.Writer
-	mu     sync.Mutex
-	writes []string
-}
-
-func (c *countingWriter) add(verb string, obj client.Object) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.writes = append(c.writes, fmt.Sprintf("%s %T %s/%s", verb, obj, obj.GetNamespace(), obj.GetName()))
-}
-
-func (c *countingWriter) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.writes)
-}
-
-func (c *countingWriter) since(n int) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.writes[n:]...)
-}
-
-func (c *countingWriter) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.add("create", obj)
-	return c.Writer.Create(ctx, obj, opts...)
-}
-
-func (c *countingWriter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.add("update", obj)
-	return c.Writer.Update(ctx, obj, opts...)
-}
-
-func (c *countingWriter) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
-	c.add("patch", obj)
-	return c.Writer.Patch(ctx, obj, p, opts...)
-}
-
-func (c *countingWriter) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.add("delete", obj)
-	return c.Writer.Delete(ctx, obj, opts...)
 }
 
 // reports collects the discoverer's refresh and regroup reports and lets the test wait for one.
@@ -173,62 +129,24 @@ func (r *reports) all() []discovery.RefreshReport {
 	return append([]discovery.RefreshReport(nil), r.refresh...)
 }
 
-// endpoint is one published or expected endpoint (keyed by instance ID).
-type endpoint struct {
-	address string
-	port    int32
-	zone    string
-}
-
-// expected is the test's own computation of an Upstream's endpoints from what moto reports:
-// running instances whose tags hold every pair and key exactly; the private or public IPv4;
-// the port from portTag when the instance has it (skipped when not a port 1-65535), else port.
-func expected(insts []awsemu.Instance, pairs map[string]string, keys []string, public bool, port int32, portTag string) map[string]endpoint {
-	out := map[string]endpoint{}
-next:
-	for _, in := range insts {
-		if in.State != "running" {
-			continue
-		}
-		for k, v := range pairs {
-			if got, ok := in.Tags[k]; !ok || got != v {
-				continue next
-			}
-		}
-		for _, k := range keys {
-			if _, ok := in.Tags[k]; !ok {
-				continue next
-			}
-		}
-		addr := in.PrivateIP
-		if public {
-			addr = in.PublicIP
-		}
-		if addr == "" {
-			continue
-		}
-		p := port
-		if v, ok := in.Tags[portTag]; ok && portTag != "" {
-			var n int32
-			if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v || n < 1 || n > 65535 {
-				continue
-			}
-			p = n
-		}
-		out[in.ID] = endpoint{address: addr, port: p, zone: in.AZ}
+// expected is discoverytest.ExpectedEndpoints over moto's view of the instances.
+func expected(insts []awsemu.Instance, pairs map[string]string, keys []string, public bool, port int32, portTag string) map[string]discoverytest.Endpoint {
+	in := make([]discoverytest.Instance, len(insts))
+	for i, x := range insts {
+		in[i] = discoverytest.Instance{ID: x.ID, State: x.State, PrivateIP: x.PrivateIP, PublicIP: x.PublicIP, Zone: x.AZ, Tags: x.Tags}
 	}
-	return out
+	return discoverytest.ExpectedEndpoints(in, pairs, keys, public, port, portTag)
 }
 
 // published reads an Upstream's endpoints from its EndpointSlices, by hostname (the instance ID).
-func published(tb testing.TB, c client.Reader, ns, upstream string) map[string]endpoint {
+func published(tb testing.TB, c client.Reader, ns, upstream string) map[string]discoverytest.Endpoint {
 	tb.Helper()
 	var l discoveryv1.EndpointSliceList
 	if err := c.List(context.Background(), &l, client.InNamespace(ns),
 		client.MatchingLabels{discoveryv1.LabelServiceName: discovery.ServiceName(upstream)}); err != nil {
 		tb.Fatalf("list endpointslices of %s/%s: %v", ns, upstream, err)
 	}
-	out := map[string]endpoint{}
+	out := map[string]discoverytest.Endpoint{}
 	for _, s := range l.Items {
 		if len(s.Endpoints) > discovery.MaxEndpointsPerSlice {
 			tb.Errorf("slice %s has %d endpoints, more than %d", s.Name, len(s.Endpoints), discovery.MaxEndpointsPerSlice)
@@ -244,13 +162,13 @@ func published(tb testing.TB, c client.Reader, ns, upstream string) map[string]e
 			if _, dup := out[*e.Hostname]; dup {
 				tb.Errorf("%s/%s: instance %s published twice", ns, upstream, *e.Hostname)
 			}
-			out[*e.Hostname] = endpoint{address: e.Addresses[0], port: *s.Ports[0].Port, zone: zone}
+			out[*e.Hostname] = discoverytest.Endpoint{Address: e.Addresses[0], Port: *s.Ports[0].Port, Zone: zone}
 		}
 	}
 	return out
 }
 
-func sameEndpoints(tb testing.TB, what string, got, want map[string]endpoint) {
+func sameEndpoints(tb testing.TB, what string, got, want map[string]discoverytest.Endpoint) {
 	tb.Helper()
 	if len(want) == 0 {
 		tb.Errorf("%s: the test expects no endpoints; the scenario is wrong", what)
