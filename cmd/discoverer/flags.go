@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 )
@@ -24,7 +25,7 @@ const (
 
 // config is everything the flags set.
 type config struct {
-	kubeconfig string
+	kube kubeconfig.Options
 
 	interval               time.Duration
 	jitter                 float64
@@ -62,10 +63,10 @@ type config struct {
 
 // parseFlags reads and checks the command line. It returns flag.ErrHelp for -h.
 func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
+	c := config{kube: kubeconfig.DefaultOptions()}
 	fs := flag.NewFlagSet("discoverer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster configuration or $KUBECONFIG)")
+	c.kube.AddFlags(fs)
 
 	fs.DurationVar(&c.interval, "interval", discovery.DefaultInterval, "refresh interval of every credential group")
 	fs.Float64Var(&c.jitter, "jitter", discovery.DefaultJitter, "spread of the refresh interval, as a fraction (0 <= j < 1)")
@@ -112,6 +113,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // check reports every bad flag at once.
 func (c config) check() error {
 	var errs []error
+	if err := c.kube.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.interval <= 0 {
 		errs = append(errs, fmt.Errorf("--interval %s: must be positive", c.interval))
 	}

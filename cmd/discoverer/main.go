@@ -53,7 +53,7 @@ func run(args []string, stderr io.Writer) error {
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	ctx := ctrl.SetupSignalHandler()
 
-	restCfg, err := kubeconfig.Load(cfg.kubeconfig)
+	restCfg, err := kubeconfig.Load(cfg.kube)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 type dynamicFactory func(kubeconfigPath string) (dynamic.Interface, error)
 
 func newDynamicClient(path string) (dynamic.Interface, error) {
-	cfg, err := kubeconfig.Load(path)
+	cfg, err := kubeconfig.Load(kubeconfig.Options{Path: path, QPS: kubeconfig.DefaultQPS, Burst: kubeconfig.DefaultBurst})
 	if err != nil {
 		return nil, err
 	}

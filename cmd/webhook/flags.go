@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -15,7 +16,7 @@ import (
 
 // config is the webhook's configuration from its flags.
 type config struct {
-	kubeconfig string
+	kube kubeconfig.Options
 
 	webhookHost string
 	webhookPort int
@@ -109,7 +110,7 @@ func checkHelp() map[admission.Check]string {
 
 // parseFlags parses the command line. Errors name the flag and what is wrong.
 func parseFlags(args []string, output io.Writer) (*config, error) {
-	cfg := &config{enforcement: admission.DefaultEnforcement(), iamSources: []string{admission.SourceLocal}}
+	cfg := &config{kube: kubeconfig.DefaultOptions(), enforcement: admission.DefaultEnforcement(), iamSources: []string{admission.SourceLocal}}
 	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
@@ -117,7 +118,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 		fs.PrintDefaults()
 	}
 
-	fs.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then the in-cluster configuration)")
+	cfg.kube.AddFlags(fs)
 	fs.StringVar(&cfg.webhookHost, "webhook-host", "", "address the webhook server listens on (default: all)")
 	fs.IntVar(&cfg.webhookPort, "webhook-port", 9443, "port of the webhook server (TLS)")
 	fs.StringVar(&cfg.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the serving certificate; reloaded when the files change")
@@ -157,6 +158,9 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 // validate checks the values that flag parsing alone cannot.
 func (c *config) validate() error {
 	var errs []error
+	if err := c.kube.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.webhookPort < 1 || c.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d: must be 1-65535", c.webhookPort))
 	}

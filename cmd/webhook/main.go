@@ -92,7 +92,7 @@ func debugLevelName(_ []string, a slog.Attr) slog.Attr {
 
 // serve builds the manager and the handlers and runs them until ctx ends.
 func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logger) error {
-	restCfg, err := kubeconfig.Load(cfg.kubeconfig)
+	restCfg, err := kubeconfig.Load(cfg.kube)
 	if err != nil {
 		return err
 	}
