@@ -45,3 +45,17 @@ test: lint test-unit test-integration
 
 clean:
 	rm -rf $(BIN) $(ROOT)/.cache
+
+# Fleet-scale discovery benchmark (test/scale): the real discoverer against the real API server and
+# an in-process EC2 API. FLEET=small (default, a few minutes) or FLEET=full (5,000 Upstreams, 1,000
+# credential groups, 100,000 instances).
+FLEET ?= small
+.PHONY: bench-discovery
+bench-discovery: test-env
+	@source $(ROOT)/.cache/test-env.sh && $(GO) test -count=1 -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 60m ./test/scale/ -args -fleet=$(FLEET)
+
+# Admission latency benchmark (test/admissionbench): the real webhook registered with the real API
+# server, warm and cold, against the same workload without the webhooks in the same run.
+.PHONY: bench-admission
+bench-admission: test-env
+	@source $(ROOT)/.cache/test-env.sh && $(GO) test -count=1 -run '^$$' -bench BenchmarkAdmission -benchtime 1x -timeout 30m ./test/admissionbench/
