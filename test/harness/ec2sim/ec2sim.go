@@ -441,9 +441,9 @@ type responseMetadata struct {
 
 // errorResponse is EC2's error shape (STS clients read the code from it as well).
 type errorResponse struct {
-	XMLName   xml.Name `xml:"Response"`
+	XMLName   xml.Name  `xml:"Response"`
 	Errors    []errItem `xml:"Errors>Error"`
-	RequestID string   `xml:"RequestID"`
+	RequestID string    `xml:"RequestID"`
 }
 
 type errItem struct {
