@@ -1,6 +1,8 @@
 package admissionbench
 
 import (
+	"github.com/ec2guard/ec2guard/test/harness/awsfault"
+
 	"testing"
 	"time"
 )
@@ -29,20 +31,20 @@ func TestAdmission(t *testing.T) {
 	}
 	b.setRegistered(t, true, secret)
 
-	b.proxy.latency.Store(int64(50 * time.Millisecond))
+	b.proxy.SetLatency(50 * time.Millisecond)
 	single := b.newSecret(t)
 	before := b.proxy.Calls()
 	b.burst(t, 1, single)
-	one := callsSince(before, b.proxy.Calls())
+	one := awsfault.Since(before, b.proxy.Calls())
 	shared := b.newSecret(t)
 	before = b.proxy.Calls()
 	b.burst(t, 20, shared)
-	burst := callsSince(before, b.proxy.Calls())
+	burst := awsfault.Since(before, b.proxy.Calls())
 	t.Logf("AWS calls of one first request %v; of 20 concurrent first requests %v", one, burst)
-	if total(one) == 0 {
+	if awsfault.Total(one) == 0 {
 		t.Fatal("a first request for new credentials made no AWS call: the harness does not see them")
 	}
-	if total(burst) > total(one) {
-		t.Errorf("20 concurrent first requests made %d AWS calls, one makes %d: concurrent requests for the same credentials must share one collection", total(burst), total(one))
+	if awsfault.Total(burst) > awsfault.Total(one) {
+		t.Errorf("20 concurrent first requests made %d AWS calls, one makes %d: concurrent requests for the same credentials must share one collection", awsfault.Total(burst), awsfault.Total(one))
 	}
 }

@@ -1,6 +1,8 @@
 package admissionbench
 
 import (
+	"github.com/ec2guard/ec2guard/test/harness/awsfault"
+
 	"fmt"
 	"io"
 	"os"
@@ -48,11 +50,11 @@ func BenchmarkAdmission(b *testing.B) {
 		calls := x.proxy.Calls()
 		p.with = x.run(b, c.clients, c.requests, secret)
 		x.apiserverQuantiles(b, &p, before)
-		p.awsCalls = total(callsSince(calls, x.proxy.Calls()))
+		p.awsCalls = awsfault.Total(awsfault.Since(calls, x.proxy.Calls()))
 		phases = append(phases, p)
 	}
 
-	x.proxy.latency.Store(int64(50 * time.Millisecond))
+	x.proxy.SetLatency(50 * time.Millisecond)
 	cold := phase{name: "cold, one at a time (50 ms per AWS call)", clients: 1, requests: 10}
 	before := x.apiserverMetrics(b)
 	calls := x.proxy.Calls()
@@ -60,7 +62,7 @@ func BenchmarkAdmission(b *testing.B) {
 		cold.with = append(cold.with, x.burst(b, 1, x.newSecret(b))...)
 	}
 	x.apiserverQuantiles(b, &cold, before)
-	cold.awsCalls = total(callsSince(calls, x.proxy.Calls()))
+	cold.awsCalls = awsfault.Total(awsfault.Since(calls, x.proxy.Calls()))
 	phases = append(phases, cold)
 
 	burst := phase{name: "cold burst, same new credentials (50 ms per AWS call)", clients: 100, requests: 100}
@@ -69,7 +71,7 @@ func BenchmarkAdmission(b *testing.B) {
 	calls = x.proxy.Calls()
 	burst.with = x.burst(b, burst.clients, shared)
 	x.apiserverQuantiles(b, &burst, before)
-	burst.awsCalls = total(callsSince(calls, x.proxy.Calls()))
+	burst.awsCalls = awsfault.Total(awsfault.Since(calls, x.proxy.Calls()))
 	phases = append(phases, burst)
 
 	printAdmission(os.Stdout, phases)

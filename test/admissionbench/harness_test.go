@@ -8,14 +8,8 @@
 package admissionbench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +33,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/awsfault"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -51,91 +46,11 @@ const (
 	timeoutSeconds = 10
 )
 
-// awsProxy sits between the webhook and moto: it delays every call by the current latency and
-// counts the calls by action.
-type awsProxy struct {
-	srv     *http.Server
-	url     string
-	latency atomic.Int64 // nanoseconds
-	mu      sync.Mutex
-	calls   map[string]int
-}
-
-func startProxy(tb testing.TB, target string) *awsProxy {
-	tb.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &awsProxy{calls: map[string]int{}}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.url = "http://" + l.Addr().String()
-	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		action := "other"
-		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
-			action = form.Get("Action")
-		}
-		p.mu.Lock()
-		p.calls[action]++
-		p.mu.Unlock()
-		if d := time.Duration(p.latency.Load()); d > 0 {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		rp.ServeHTTP(w, r)
-	})}
-	go func() { _ = p.srv.Serve(l) }()
-	tb.Cleanup(func() { _ = p.srv.Close() })
-	return p
-}
-
-// Calls returns a copy of the per-action counts.
-func (p *awsProxy) Calls() map[string]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.calls))
-	for k, v := range p.calls {
-		out[k] = v
-	}
-	return out
-}
-
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func callsSince(before, after map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			out[k] = d
-		}
-	}
-	return out
-}
-
 // bench is a running setup.
 type bench struct {
 	env     *k8senv.Env
 	moto    *awsemu.Server
-	proxy   *awsProxy
+	proxy   *awsfault.Proxy
 	webhook *binproc.Process
 	// as is a client authenticated as user (may edit Upstreams in upstreamNS, get secrets in
 	// secretNS); admin is the envtest admin.
@@ -170,14 +85,17 @@ func newBench(tb testing.TB) *bench {
 	k8senv.RequireEnv(tb, awsemu.EnvServer)
 	b := &bench{policy: readRepoFile(tb, "examples/fixed-policy.json")}
 	b.moto = awsemu.Start(tb)
-	b.proxy = startProxy(tb, b.moto.Endpoint())
+	var err error
+	if b.proxy, err = awsfault.Start(b.moto.Endpoint()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.proxy.Close)
 	b.env = k8senv.Start(tb, k8senv.Options{
 		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{validatingConfig()},
 		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutatingConfig()},
 	})
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
-	var err error
 	if b.admin, err = client.New(cfg, client.Options{Scheme: b.env.Client.Scheme()}); err != nil {
 		tb.Fatal(err)
 	}
@@ -207,7 +125,7 @@ func newBench(tb testing.TB) *bench {
 		"--cert-dir="+b.env.Webhook.CertDir,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", healthPort),
-		"--aws-endpoint="+b.proxy.url,
+		"--aws-endpoint="+b.proxy.URL(),
 		"--log-level=info",
 	)
 	if err := b.webhook.WaitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort), time.Minute); err != nil {
