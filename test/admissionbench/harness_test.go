@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,14 +26,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/awsfault"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
+	"github.com/ec2guard/ec2guard/test/harness/ec2guardproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
@@ -42,8 +40,6 @@ const (
 	upstreamNS = "team-a"
 	secretNS   = "default"
 	user       = "alice"
-	// timeoutSeconds of both webhook configurations (the chart's default).
-	timeoutSeconds = 10
 )
 
 // bench is a running setup.
@@ -51,7 +47,7 @@ type bench struct {
 	env     *k8senv.Env
 	moto    *awsemu.Server
 	proxy   *awsfault.Proxy
-	webhook *binproc.Process
+	webhook *ec2guardproc.Process
 	// as is a client authenticated as user (may edit Upstreams in upstreamNS, get secrets in
 	// secretNS); admin is the envtest admin.
 	as, admin client.Client
@@ -63,7 +59,6 @@ type bench struct {
 	registered bool
 	names      atomic.Int64
 	secrets    atomic.Int64
-	metricsURL string
 }
 
 func readRepoFile(tb testing.TB, rel string) string {
@@ -90,10 +85,8 @@ func newBench(tb testing.TB) *bench {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.proxy.Close)
-	b.env = k8senv.Start(tb, k8senv.Options{
-		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{validatingConfig()},
-		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutatingConfig()},
-	})
+	validating, mutating := ec2guardproc.WebhookConfigurations()
+	b.env = k8senv.Start(tb, k8senv.Options{ValidatingWebhooks: validating, MutatingWebhooks: mutating})
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
 	if b.admin, err = client.New(cfg, client.Options{Scheme: b.env.Client.Scheme()}); err != nil {
@@ -116,21 +109,7 @@ func newBench(tb testing.TB) *bench {
 	}
 	b.registered = true
 
-	metricsPort, healthPort := binproc.FreePort(tb), binproc.FreePort(tb)
-	b.metricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
-	b.webhook = binproc.Start(tb, binproc.Build(tb, "webhook"),
-		"--kubeconfig="+b.env.KubeconfigPath,
-		"--webhook-host="+b.env.Webhook.Host,
-		"--webhook-port="+strconv.Itoa(b.env.Webhook.Port),
-		"--cert-dir="+b.env.Webhook.CertDir,
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", healthPort),
-		"--aws-endpoint="+b.proxy.URL(),
-		"--log-level=info",
-	)
-	if err := b.webhook.WaitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort), time.Minute); err != nil {
-		tb.Fatalf("webhook: %v", err)
-	}
+	b.webhook = ec2guardproc.StartWebhook(tb, b.env, b.proxy.URL(), "--log-level=info")
 	return b
 }
 
@@ -398,44 +377,6 @@ func histogramQuantile(q float64, before, after map[float64]uint64) float64 {
 		prevBound, prevCount = ub, c
 	}
 	return bounds[len(bounds)-1]
-}
-
-func validatingConfig() *admissionregistrationv1.ValidatingWebhookConfiguration {
-	return &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "ec2guard"},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "validate-upstream.ec2guard.io", ClientConfig: clientConfig(admission.ValidatePath), Rules: rules(),
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail), SideEffects: ptr.To(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](timeoutSeconds),
-		}},
-	}
-}
-
-func mutatingConfig() *admissionregistrationv1.MutatingWebhookConfiguration {
-	return &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "ec2guard"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "mutate-upstream.ec2guard.io", ClientConfig: clientConfig(admission.MutatePath), Rules: rules(),
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail), SideEffects: ptr.To(admissionregistrationv1.SideEffectClassNone),
-			AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](timeoutSeconds),
-			ReinvocationPolicy: ptr.To(admissionregistrationv1.NeverReinvocationPolicy),
-		}},
-	}
-}
-
-func rules() []admissionregistrationv1.RuleWithOperations {
-	return []admissionregistrationv1.RuleWithOperations{{
-		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-		Rule: admissionregistrationv1.Rule{APIGroups: []string{"gloo.solo.io"}, APIVersions: []string{"v1"},
-			Resources: []string{"upstreams"}, Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
-	}}
-}
-
-// clientConfig names the chart's webhook Service; envtest rewrites it to its local webhook server.
-func clientConfig(path string) admissionregistrationv1.WebhookClientConfig {
-	return admissionregistrationv1.WebhookClientConfig{
-		Service: &admissionregistrationv1.ServiceReference{Namespace: "ec2guard-system", Name: "ec2guard-webhook", Path: ptr.To(path)},
-	}
 }
 
 // waitWebhook waits until the API server calls the webhook: a broken Upstream is denied.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
+	"github.com/ec2guard/ec2guard/test/harness/ec2guardproc"
 	"github.com/ec2guard/ec2guard/test/harness/ec2sim"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -299,29 +300,14 @@ func (f *fleet) churn(tb testing.TB, frac float64, skip ...int) []moved {
 }
 
 // proc is the discoverer process.
-type proc struct {
-	*binproc.Process
-	metrics string
-}
+type proc struct{ *ec2guardproc.Process }
 
 // startDiscoverer runs the real binary with the fleet's endpoint and interval; audit and reports
 // are off (ec2sim has no IAM), leader election off (one replica).
 func (f *fleet) startDiscoverer(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
-	port := binproc.FreePort(tb)
-	args := append([]string{
-		"--kubeconfig=" + f.env.KubeconfigPath,
-		"--aws-endpoint=" + f.sim.URL(),
-		"--interval=" + f.size.Interval.String(),
-		"--iam-audit=false", "--reports=false", "--leader-elect=false",
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port),
-		"--health-probe-bind-address=0", "--log-format=json",
-	}, extra...)
-	p := &proc{Process: binproc.Start(tb, binproc.Build(tb, "discoverer"), args...), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}
-	if err := p.WaitReady(p.metrics, time.Minute); err != nil {
-		tb.Fatalf("discoverer: %v", err)
-	}
-	return p
+	args := append([]string{"--interval=" + f.size.Interval.String(), "--iam-audit=false", "--reports=false", "--log-format=json"}, extra...)
+	return &proc{ec2guardproc.StartDiscoverer(tb, f.env, f.sim.URL(), args...)}
 }
 
 // sample is one reading of the discoverer's counters and resources.
@@ -339,7 +325,7 @@ type sample struct {
 func (p *proc) read(tb testing.TB) sample {
 	tb.Helper()
 	s := sample{at: time.Now()}
-	m, err := binproc.Scrape(p.metrics)
+	m, err := binproc.Scrape(p.MetricsURL)
 	if err != nil {
 		tb.Fatal(err)
 	}

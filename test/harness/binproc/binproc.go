@@ -112,6 +112,16 @@ func (p *Process) Stop() {
 	}
 }
 
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // Tail returns the last n bytes of the log.
 func (p *Process) Tail(n int64) string {
 	f, err := os.Open(p.LogPath)
