@@ -53,6 +53,7 @@ type config struct {
 	metricsAddr             string
 	probeAddr               string
 	leaderElect             bool
+	sharding                shardingConfig
 	leaderElectionNamespace string
 	leaderElectionID        string
 	shutdownTimeout         time.Duration
@@ -93,7 +94,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fs.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader: only the leader discovers and writes")
+	fs.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader: only the leader discovers and writes (off with --sharding=leases)")
+	c.sharding.addFlags(fs)
 	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
 	fs.StringVar(&c.leaderElectionID, "leader-election-id", "ec2guard-discoverer", "name of the leader election lease")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight refreshes")
@@ -107,12 +109,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	return c, c.check()
+	err := c.check() // may fill in defaults (the shard identity)
+	return c, err
 }
 
 // check reports every bad flag at once.
-func (c config) check() error {
+func (c *config) check() error {
 	var errs []error
+	if err := c.sharding.check(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.kube.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -9,16 +9,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"io"
 	"log/slog"
 	"os"
+
+	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -61,7 +63,7 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := newDiscoverer(ctx, cfg, mgr, log)
+	d, err := newDiscoverer(ctx, cfg, mgr, restCfg, log)
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func newManager(restCfg *rest.Config, cfg config) (ctrl.Manager, error) {
 		Cache:                         discovery.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: cfg.metricsAddr},
 		HealthProbeBindAddress:        cfg.probeAddr,
-		LeaderElection:                cfg.leaderElect,
+		LeaderElection:                cfg.leaderElect && cfg.sharding.mode == shardingNone,
 		LeaderElectionID:              cfg.leaderElectionID,
 		LeaderElectionNamespace:       cfg.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
@@ -115,10 +117,27 @@ func newManager(restCfg *rest.Config, cfg config) (ctrl.Manager, error) {
 // newDiscoverer wires the discoverer: AWS clients (adaptive retries, endpoint override), the IAM
 // engine and policy collector, metrics in controller-runtime's registry, the manager's cache and
 // client.
-func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, log *slog.Logger) (*discovery.Discoverer, error) {
+func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, restCfg *rest.Config, log *slog.Logger) (*discovery.Discoverer, error) {
 	opts, err := cfg.options()
 	if err != nil {
 		return nil, err
+	}
+	// With sharding, the member tells the discoverer to regroup when its groups may have changed;
+	// d is set before the manager starts the member.
+	var d *discovery.Discoverer
+	leases, err := client.New(restCfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for the shard leases: %w", err)
+	}
+	member, err := cfg.sharding.member(leases, func() { d.Regroup() }, logr.FromSlogHandler(log.Handler()).WithName("sharding"))
+	if err != nil {
+		return nil, err
+	}
+	if member != nil {
+		opts.Shard = member
+		if err := mgr.Add(member); err != nil {
+			return nil, fmt.Errorf("add the shard member: %w", err)
+		}
 	}
 	factory, err := awsclients.NewFactory(awsclients.Options{
 		Endpoint: cfg.awsEndpoint,
@@ -152,7 +171,8 @@ func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, log *slog.
 	if cfg.reports {
 		deps.Reports = report.NewWriter(mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), metrics, nil, dlog.WithName("reports"))
 	}
-	return discovery.New(deps, opts)
+	d, err = discovery.New(deps, opts)
+	return d, err
 }
 
 func newAuditor(ctx context.Context, cfg config, factory *awsclients.Factory, log *slog.Logger) (*discovery.Auditor, error) {

@@ -60,6 +60,14 @@ type Options struct {
 	AnnotationHeartbeat time.Duration
 	// Hooks observe the discoverer (tests, diagnostics).
 	Hooks Hooks
+	// Shard, when set, limits the discoverer to the credential groups it owns (pkg/sharding);
+	// every replica then runs instead of only the elected leader.
+	Shard Owner
+}
+
+// Owner says whether this replica works on a key (a credential group's GroupKey.String()).
+type Owner interface {
+	Owns(key string) bool
 }
 
 // Hooks are called synchronously from the discoverer's goroutines; they must be quick and safe
@@ -334,8 +342,8 @@ func (d *Discoverer) TriggerAll() {
 	d.Regroup()
 }
 
-// NeedLeaderElection makes only the leader discover and write.
-func (d *Discoverer) NeedLeaderElection() bool { return true }
+// NeedLeaderElection makes only the leader discover and write, unless the groups are sharded.
+func (d *Discoverer) NeedLeaderElection() bool { return d.opts.Shard == nil }
 
 // ReadyCheck is a healthz.Checker: ready once the caches have synced.
 func (d *Discoverer) ReadyCheck(*http.Request) error {
@@ -367,6 +375,12 @@ func (d *Discoverer) Start(ctx context.Context) error {
 		case <-d.regroupCh:
 		}
 	}
+}
+
+// ownsUpstream: with sharding, what concerns one Upstream and no credential group (cleaning up
+// after a removed one, annotating an invalid one) is done by the replica that owns its key.
+func (d *Discoverer) ownsUpstream(key types.NamespacedName) bool {
+	return d.opts.Shard == nil || d.opts.Shard.Owns("upstream/"+key.String())
 }
 
 func (d *Discoverer) stopAll() {
@@ -409,6 +423,9 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		if nt, ok := targets[key]; ok && nt.UID == old.UID {
 			continue
 		}
+		if !d.ownsUpstream(key) {
+			continue
+		}
 		rep.Removed = append(rep.Removed, key)
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
 		if d.publisher != nil {
@@ -440,7 +457,7 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		}
 	}
 	for key, t := range targets {
-		if t.Invalid == "" || t.SameDiscovery(d.targets[key]) {
+		if t.Invalid == "" || t.SameDiscovery(d.targets[key]) || !d.ownsUpstream(key) {
 			continue
 		}
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
@@ -469,6 +486,13 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 			}
 		}
 	}
+	if d.opts.Shard != nil {
+		for k := range groups {
+			if !d.opts.Shard.Owns(k.String()) {
+				delete(groups, k)
+			}
+		}
+	}
 	changed := d.takeChangedSecrets()
 	triggerAll := d.triggerAll.Swap(false)
 	for key, r := range d.runners {
@@ -476,7 +500,7 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 			r.stop()
 			delete(d.runners, key)
 			d.deps.Metrics.forgetGroup(key.String())
-			d.deps.Log.Info("credential group has no upstreams any more; stopped refreshing it", "group", key.String())
+			d.deps.Log.Info("credential group has no upstreams any more, or another replica owns it; stopped refreshing it", "group", key.String())
 		}
 	}
 	for _, key := range SortedGroupKeys(groups) {
