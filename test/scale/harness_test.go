@@ -306,8 +306,14 @@ type proc struct{ *ec2guardproc.Process }
 // are off (ec2sim has no IAM), leader election off (one replica).
 func (f *fleet) startDiscoverer(tb testing.TB, extra ...string) *proc {
 	tb.Helper()
+	return f.startDiscovererAt(tb, f.sim.URL(), extra...)
+}
+
+// startDiscovererAt is startDiscoverer with AWS at endpoint (a proxy to ec2sim).
+func (f *fleet) startDiscovererAt(tb testing.TB, endpoint string, extra ...string) *proc {
+	tb.Helper()
 	args := append([]string{"--interval=" + f.size.Interval.String(), "--iam-audit=false", "--reports=false", "--log-format=json"}, extra...)
-	return &proc{ec2guardproc.StartDiscoverer(tb, f.env, f.sim.URL(), args...)}
+	return &proc{ec2guardproc.StartDiscoverer(tb, f.env, endpoint, args...)}
 }
 
 // sample is one reading of the discoverer's counters and resources.

@@ -64,6 +64,7 @@ type Proxy struct {
 	mu       sync.Mutex
 	faults   []Fault
 	calls    map[string]int
+	byKey    map[string]int
 	injected map[Kind]int
 }
 
@@ -76,7 +77,7 @@ func Start(target string) (*Proxy, error) {
 	if host := u.Hostname(); host != "127.0.0.1" && host != "localhost" && host != "::1" {
 		return nil, fmt.Errorf("awsfault: target %q is not on loopback", target)
 	}
-	p := &Proxy{target: httputil.NewSingleHostReverseProxy(u), calls: map[string]int{}, injected: map[Kind]int{}}
+	p := &Proxy{target: httputil.NewSingleHostReverseProxy(u), calls: map[string]int{}, byKey: map[string]int{}, injected: map[Kind]int{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("awsfault: listen: %w", err)
@@ -113,6 +114,17 @@ func (p *Proxy) Calls() map[string]int {
 	defer p.mu.Unlock()
 	out := make(map[string]int, len(p.calls))
 	for k, v := range p.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// DescribeCallsByKey returns the DescribeInstances requests seen so far by access key id.
+func (p *Proxy) DescribeCallsByKey() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(p.byKey))
+	for k, v := range p.byKey {
 		out[k] = v
 	}
 	return out
@@ -170,6 +182,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	p.calls[req.action]++
+	if req.action == "DescribeInstances" {
+		p.byKey[req.accessKeyID]++
+	}
 	var fault *Fault
 	for i := range p.faults {
 		if p.faults[i].matches(req) {

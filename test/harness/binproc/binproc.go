@@ -112,6 +112,12 @@ func (p *Process) Stop() {
 	}
 }
 
+// Kill ends the process group at once (SIGKILL: no cleanup, as when a node dies) and waits.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+}
+
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	select {
