@@ -14,11 +14,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +145,7 @@ type Result struct {
 	// webhook, the discoverer), and Ports the loopback ports they listened on, read just before
 	// the demo stopped them.
 	Processes []int
+	Commands  map[int]string // command line by process id
 	Ports     []int
 }
 
@@ -357,6 +360,9 @@ func (w *walk) install(ctx context.Context, helm string) error {
 	}
 
 	host, port, _ := net.SplitHostPort(listen)
+	if n, err := strconv.Atoi(port); err == nil {
+		w.ports = append(w.ports, n)
+	}
 	webhookArgs, err := w.processArgs(ctx, ch.webhook, "webhook")
 	if err != nil {
 		return err
@@ -675,13 +681,17 @@ func (w *walk) recordProcesses() {
 		w.t.Logf("demo: %v", err)
 	}
 	ports := slices.Clone(w.ports)
+	w.res.Commands = map[int]string{}
 	for _, pid := range pids {
-		ports = append(ports, ListeningPorts(CommandLine(pid))...)
+		cmdline := CommandLine(pid)
+		w.res.Commands[pid] = cmdline
+		ports = append(ports, ListeningPorts(cmdline)...)
 	}
-	if _, p, err := net.SplitHostPort(strings.TrimPrefix(w.moto.Endpoint(), "http://")); err == nil {
-		var n int
-		if _, err := fmt.Sscan(p, &n); err == nil {
-			ports = append(ports, n)
+	for _, u := range []string{w.moto.Endpoint(), w.env.Config.Host} {
+		if parsed, err := url.Parse(u); err == nil {
+			if n, err := strconv.Atoi(parsed.Port()); err == nil {
+				ports = append(ports, n)
+			}
 		}
 	}
 	slices.Sort(ports)

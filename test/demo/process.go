@@ -213,33 +213,46 @@ func CommandLine(pid int) string {
 	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 }
 
-// ListeningPorts are the loopback ports named in a command line (127.0.0.1:PORT, localhost:PORT,
-// or a --secure-port / --port flag).
+// ListeningPorts are the loopback ports named in a command line: 127.0.0.1:PORT and
+// localhost:PORT anywhere, and the values of --secure-port, --webhook-port and -p (the last one
+// of each, as flag parsing takes the last).
 func ListeningPorts(cmdline string) []int {
 	var out []int
-	for _, f := range strings.Fields(cmdline) {
+	last := map[string]int{}
+	fields := strings.Fields(cmdline)
+	for i, f := range fields {
 		for _, prefix := range []string{"127.0.0.1:", "localhost:"} {
 			for rest := f; ; {
-				i := strings.Index(rest, prefix)
-				if i < 0 {
+				j := strings.Index(rest, prefix)
+				if j < 0 {
 					break
 				}
-				rest = rest[i+len(prefix):]
-				j := 0
-				for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-					j++
+				rest = rest[j+len(prefix):]
+				k := 0
+				for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+					k++
 				}
-				if n, err := strconv.Atoi(rest[:j]); err == nil && n > 0 {
+				if n, err := strconv.Atoi(rest[:k]); err == nil && n > 0 {
 					out = append(out, n)
 				}
 			}
 		}
-		for _, flag := range []string{"--secure-port=", "-p="} {
+		for _, flag := range []string{"--secure-port=", "--webhook-port="} {
 			if v, ok := strings.CutPrefix(f, flag); ok {
 				if n, err := strconv.Atoi(v); err == nil && n > 0 {
-					out = append(out, n)
+					last[flag] = n
 				}
 			}
+		}
+		if f == "-p" && i+1 < len(fields) {
+			if n, err := strconv.Atoi(fields[i+1]); err == nil && n > 0 {
+				last[f] = n
+			}
+		}
+	}
+	for _, flag := range []string{"--secure-port=", "--webhook-port=", "-p"} {
+		if n, ok := last[flag]; ok {
+			out = append(out, n)
 		}
 	}
 	return out
