@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -104,7 +105,7 @@ func run() int {
 		}
 	}
 	rel := logDir
-	if r, err := filepath.Rel(root, logDir); err == nil {
+	if r, err := filepath.Rel(root, logDir); err == nil && !strings.HasPrefix(r, "..") {
 		rel = r
 	}
 	elapsed := time.Since(began).Round(100 * time.Millisecond)

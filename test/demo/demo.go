@@ -782,7 +782,7 @@ func (w *walk) kubectl(ctx context.Context, filter string, args ...string) (Step
 		w.print(s)
 	}
 	if err != nil && ctx.Err() != nil {
-		return s, fmt.Errorf("%s: %w", s.Command, err)
+		return s, fmt.Errorf("interrupted: %w", err)
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
