@@ -2,7 +2,7 @@
 // test/demo) and leaves nothing running, even when interrupted. hack/demo.sh prepares the cached
 // parts (kube-apiserver, etcd, kubectl, moto, helm) and runs it from the repository root.
 //
-// Usage: demo [-interval 5s] [-logs .cache/demo] [-bin DIR]
+// Usage: demo [-interval 5s] [-logs .cache/demo] [-bin DIR] [-pause]
 package main
 
 import (
@@ -34,6 +34,7 @@ func run() int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	interval := fs.Duration("interval", demo.DefaultInterval, "the discoverer's refresh interval")
 	logs := fs.String("logs", ".cache/demo", "directory for the logs, manifests and kubeconfig (emptied first)")
+	pause := fs.Bool("pause", false, "after the walk, keep everything running until Ctrl-C (to explore with kubectl)")
 	bin := fs.String("bin", "", "directory of the webhook, discoverer and ec2guard binaries (default: bin/ of the repository)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +89,11 @@ func run() int {
 	runErr := tb.do(func() error {
 		var err error
 		res, err = demo.Run(ctx, tb, demo.Options{Root: root, BinDir: *bin, LogDir: logDir, Out: os.Stdout, Interval: *interval})
+		if err == nil && *pause {
+			fmt.Printf("\ndemo: everything keeps running; in another terminal:\n  export KUBECONFIG=%s\n  kubectl get upstreams,endpointslices -A\nPress Ctrl-C to stop it.\n",
+				filepath.Join(logDir, "kubeconfig"))
+			<-ctx.Done()
+		}
 		return err
 	})
 	if runErr != nil {

@@ -196,6 +196,8 @@ func Run(ctx context.Context, t testing.TB, o Options) (*Result, error) {
 	helm := k8senv.RequireEnv(t, HelmEnv)
 	k8senv.RequireEnv(t, k8senv.KubectlEnv)
 
+	// Whatever happens next, note the processes before the cleanups stop them.
+	defer w.recordProcesses()
 	if err := w.start(ctx); err != nil {
 		return w.res, err
 	}
@@ -217,7 +219,6 @@ func Run(ctx context.Context, t testing.TB, o Options) (*Result, error) {
 			return w.res, err
 		}
 	}
-	w.recordProcesses()
 	return w.res, nil
 }
 
@@ -687,7 +688,14 @@ func (w *walk) recordProcesses() {
 		w.res.Commands[pid] = cmdline
 		ports = append(ports, ListeningPorts(cmdline)...)
 	}
-	for _, u := range []string{w.moto.Endpoint(), w.env.Config.Host} {
+	var urls []string
+	if w.moto != nil {
+		urls = append(urls, w.moto.Endpoint())
+	}
+	if w.env != nil {
+		urls = append(urls, w.env.Config.Host)
+	}
+	for _, u := range urls {
 		if parsed, err := url.Parse(u); err == nil {
 			if n, err := strconv.Atoi(parsed.Port()); err == nil {
 				ports = append(ports, n)
