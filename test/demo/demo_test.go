@@ -58,14 +58,19 @@ func build(t *testing.T, root string, pkgs ...string) string {
 
 // TestDemo runs the walk `make demo` runs and checks each step's outcome from what the commands
 // returned and what the cluster holds, then that every process the demo started is gone and its
-// ports are free.
+// ports are free; then the same after interrupting the `make demo` program.
 func TestDemo(t *testing.T) {
 	requireParts(t)
 	root, err := k8senv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := build(t, root, "./cmd/webhook", "./cmd/discoverer", "./cmd/ec2guard")
+	bin := build(t, root, "./cmd/webhook", "./cmd/discoverer", "./cmd/ec2guard", "./hack/demo")
+	t.Run("steps", func(t *testing.T) { testSteps(t, root, bin) })
+	t.Run("interrupted", func(t *testing.T) { testInterrupted(t, root, bin) })
+}
+
+func testSteps(t *testing.T, root, bin string) {
 
 	var out bytes.Buffer
 	var res *demo.Result
@@ -265,15 +270,9 @@ func reportRow(table, upstream string) map[string]string {
 	return nil
 }
 
-// TestDemoInterrupted runs the `make demo` program (hack/demo), interrupts it with SIGINT in the
+// testInterrupted runs the `make demo` program (hack/demo), interrupts it with SIGINT in the
 // middle of the walk, and checks that it stops every process it started and frees their ports.
-func TestDemoInterrupted(t *testing.T) {
-	requireParts(t)
-	root, err := k8senv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := build(t, root, "./cmd/webhook", "./cmd/discoverer", "./cmd/ec2guard", "./hack/demo")
+func testInterrupted(t *testing.T, root, bin string) {
 	logs := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
