@@ -74,11 +74,12 @@ func testSteps(t *testing.T, root, bin string) {
 
 	var out bytes.Buffer
 	var res *demo.Result
+	logDir := t.TempDir() // outlives the walk, for the log checks below
 	// The walk runs in a subtest so that everything it started is stopped (its cleanups) before
 	// the checks on processes and ports below.
 	t.Run("walk", func(t *testing.T) {
 		var err error
-		res, err = demo.Run(context.Background(), t, demo.Options{Root: root, BinDir: bin, LogDir: t.TempDir(), Out: &out})
+		res, err = demo.Run(context.Background(), t, demo.Options{Root: root, BinDir: bin, LogDir: logDir, Out: &out})
 		if err != nil {
 			t.Errorf("demo: %v", err)
 		}
@@ -210,10 +211,20 @@ func testSteps(t *testing.T, root, bin string) {
 		}
 	})
 
-	t.Run("no secret in the output", func(t *testing.T) {
+	t.Run("no secret in the output or the logs", func(t *testing.T) {
+		texts := map[string]string{"the demo's output": printed}
+		for _, name := range []string{"webhook.log", "discoverer.log"} {
+			b, err := os.ReadFile(filepath.Join(logDir, name))
+			if err != nil || len(b) == 0 {
+				t.Errorf("%s: %v (%d bytes)", name, err, len(b))
+			}
+			texts[name] = string(b)
+		}
 		for _, u := range []awsemu.User{res.SeedUser, res.FixedUser} {
-			if u.SecretAccessKey == "" || strings.Contains(printed, u.SecretAccessKey) {
-				t.Errorf("the output holds the secret access key of %s (or it is empty)", u.Name)
+			for where, text := range texts {
+				if u.SecretAccessKey == "" || strings.Contains(text, u.SecretAccessKey) {
+					t.Errorf("%s holds the secret access key of %s (or it is empty)", where, u.Name)
+				}
 			}
 		}
 	})
