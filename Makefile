@@ -11,15 +11,21 @@ export EC2GUARD_CACHE
 GO          ?= go
 UNIT_PKGS   := ./pkg/... ./internal/... ./cmd/...
 
-.PHONY: all build demo test test-unit test-env test-integration lint fmt vet clean
+.PHONY: all build demo demo-cli test test-unit test-env test-integration lint fmt vet clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
+# The tutorial against the real product: local kube-apiserver + etcd, moto, the chart's webhook
+# configurations, bin/webhook and bin/discoverer, real kubectl (hack/demo.sh, test/demo).
 demo: build
 	@hack/demo.sh
+
+# The offline walk: `ec2guard check` over examples/.
+demo-cli: build
+	@hack/demo-cli.sh
 
 lint: fmt vet
 
