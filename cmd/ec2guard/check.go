@@ -222,6 +222,7 @@ type inputs struct {
 	// fromCluster: a referenced secret that is not in secrets does not exist (an error, as the
 	// webhook says), unless unreadable names why it could not be read.
 	fromCluster bool
+	where       string // the namespace read, or "all namespaces"
 	unreadable  map[types.NamespacedName]string
 }
 
@@ -232,6 +233,9 @@ func newInputs() *inputs {
 
 // describeFound says what the inputs held, e.g. "2 Secrets, 1 ConfigMap, 1 non-EC2 Upstream".
 func (in *inputs) describeFound() string {
+	if len(in.found) == 0 && in.fromCluster {
+		return "there are no Upstreams in " + in.where
+	}
 	if len(in.found) == 0 {
 		return "the inputs hold no Kubernetes objects"
 	}

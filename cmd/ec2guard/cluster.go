@@ -39,6 +39,7 @@ func (a *app) readCluster(ctx context.Context, allNamespaces bool) (*inputs, err
 	}
 	in := newInputs()
 	in.fromCluster = true
+	in.where = nsName(ns)
 	opts := metav1.ListOptions{Limit: clusterPageSize}
 	for {
 		list, err := dc.Resource(upstreamGVR).Namespace(ns).List(ctx, opts)

@@ -103,7 +103,7 @@ func (a *app) previewCommand() *cobra.Command {
 	fs.StringSliceVarP(&o.files, "filename", "f", nil, "manifest file with the Upstream (and optionally its Secret), directory, or - for stdin; repeatable")
 	fs.BoolVarP(&o.recursive, "recursive", "R", false, "descend into the subdirectories of -f directories")
 	fs.BoolVar(&o.localCreds, "use-local-credentials", false, "use this machine's AWS SDK default credential chain instead of the Upstream's secret")
-	fs.StringVar(&o.awsEndpoint, "aws-endpoint", "", "AWS endpoint of an emulator on this machine (tests, demos); loopback only")
+	fs.StringVar(&o.awsEndpoint, "aws-endpoint", awsclients.EndpointFromEnv(), "AWS endpoint of an emulator on this machine (tests, demos), loopback only; default $"+awsclients.EndpointEnv)
 	fs.StringSliceVar(&o.iamSources, "iam-sources", []string{admission.SourceLocal}, "IAM decision sources, as the webhook's flag: local, aws-simulator, dry-run")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "exit 0 when the inputs hold no EC2 Upstream")
 	fs.DurationVar(&o.callTimeout, "timeout", previewTimeout, "bound on the whole preview")

@@ -317,7 +317,7 @@ func TestCheckFromClusterMatchesWebhook(t *testing.T) {
 		kc := kubeconfigWithContexts(t, c.env.KubeconfigPath, map[string]string{"team-b-ctx": "team-b"})
 		// The current context has no namespace: "default", which holds no Upstream.
 		r := ec2guard(t, []string{"KUBECONFIG=" + kc}, "check", "--from-cluster")
-		if r.code != 2 || !strings.Contains(r.stderr, "no EC2 Upstream found") {
+		if r.code != 2 || !strings.Contains(r.stderr, "no EC2 Upstream found: there are no Upstreams in namespace default") {
 			t.Errorf("default namespace: %s", r)
 		}
 		r = ec2guard(t, []string{"KUBECONFIG=" + kc}, "check", "--from-cluster", "--context", "team-b-ctx", "-ojson")
