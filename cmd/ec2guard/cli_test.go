@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/creack/pty"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/internal/version"
@@ -194,13 +197,6 @@ func TestColorsOnlyOnATerminal(t *testing.T) {
 	if (style{on: true}).red("x") != "\x1b[31mx\x1b[0m" || (style{}).red("x") != "x" {
 		t.Error("style.red")
 	}
-	// NO_COLOR wins even on a terminal: the check comes before the terminal test.
-	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-		defer tty.Close()
-		if !newStyle(tty, env(nil)).on || newStyle(tty, env(map[string]string{"NO_COLOR": "1"})).on {
-			t.Error("terminal: colors must be on, and off with NO_COLOR")
-		}
-	}
 	// The text output of a check written to a buffer carries no escape codes.
 	_, out, _ := runCLI(t, "", "check", "-f", examplesDir+"/broken/EC2G101-key-and-kvpair.yaml", "-f", seedSecret)
 	if strings.Contains(out, "\x1b[") {
@@ -267,5 +263,37 @@ func TestCheckFromClusterUsageErrors(t *testing.T) {
 	code, _, stderr = runCLI(t, "", "check", "-n", "team-b")
 	if code != 2 || !strings.Contains(stderr, "list upstreams in namespace team-b") {
 		t.Errorf("-n: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestColorsOnATerminal runs check with its stdout on a pseudo-terminal: colored, unless NO_COLOR.
+func TestColorsOnATerminal(t *testing.T) {
+	for _, noColor := range []string{"", "1"} {
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pseudo-terminal here: %v", err)
+		}
+		read := make(chan string, 1)
+		go func() {
+			var b bytes.Buffer
+			_, _ = io.Copy(&b, ptmx) // ends with EIO once tty is closed
+			read <- b.String()
+		}()
+		var errb bytes.Buffer
+		a := newApp(strings.NewReader(""), tty, &errb)
+		a.getenv = func(k string) string {
+			if k == "NO_COLOR" {
+				return noColor
+			}
+			return ""
+		}
+		code := a.run(context.Background(), []string{"check", "-f", examplesDir + "/broken/EC2G101-key-and-kvpair.yaml", "-f", seedSecret})
+		tty.Close()
+		out := <-read
+		ptmx.Close()
+		colored := strings.Contains(out, "\x1b[31mREJECTED\x1b[0m") && strings.Contains(out, "\x1b[31merror\x1b[0m EC2G101")
+		if code != 1 || colored != (noColor == "") || (noColor != "" && strings.Contains(out, "\x1b[")) {
+			t.Errorf("NO_COLOR=%q: exit %d, colored %v:\n%q\n%s", noColor, code, colored, out, errb.String())
+		}
 	}
 }

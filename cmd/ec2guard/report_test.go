@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ func runReportTest(t *testing.T, newClient dynamicFactory, stdin string, args ..
 	var out, errb bytes.Buffer
 	a := newApp(strings.NewReader(stdin), &out, &errb)
 	a.newDynamic = func() (dynamic.Interface, error) { return newClient(*a.kube.KubeConfig) }
-	code := a.run(append([]string{"report"}, args...))
+	code := a.run(context.Background(), append([]string{"report"}, args...))
 	return code, out.String(), errb.String()
 }
 
