@@ -238,6 +238,7 @@ func TestCheckFromClusterMatchesWebhook(t *testing.T) {
 		{"team-a", "swapped-keys", "    region: us-east-1\n" + ref("team-a", "swapped") + filters},
 		{"team-a", "key-case", "    region: us-east-1\n" + ref("team-a", "aws") + "    filters:\n    - kvPair: {key: App, value: web}\n"},
 		{"team-a", "duplicate-filter", "    region: us-east-1\n" + ref("team-a", "aws") + filters + "    - kvPair: {key: app, value: web}\n"},
+		{"team-a", "unknown-field", "    region: us-east-1\n    regoin: us-east-2\n" + ref("team-a", "aws") + filters},
 		{"team-a", "port-string", "    region: us-east-1\n    port: \"80\"\n" + ref("team-a", "aws") + filters},
 		{"team-b", "no-filters", "    region: eu-west-1\n" + ref("team-b", "aws")},
 		{"gloo-system", "cross-namespace", "    region: us-east-1\n" + ref("default", "gloo-tag-group1") + filters},
@@ -325,7 +326,7 @@ func TestCheckFromClusterMatchesWebhook(t *testing.T) {
 			t.Errorf("--context team-b-ctx: %s", r)
 		}
 		r = ec2guard(t, []string{"KUBECONFIG=" + kc}, "check", "-n", "team-a", "-o", "yaml")
-		if r.code != 1 || strings.Count(r.stdout, "upstream: team-a/") != 8 {
+		if r.code != 1 || strings.Count(r.stdout, "upstream: team-a/") != 9 {
 			t.Errorf("-n team-a: %s", r)
 		}
 	})

@@ -157,6 +157,7 @@ spec:
 	}
 
 	text := ec2guard(t, env, "preview", "-f", upstream)
+	t.Logf("ec2guard preview -f upstream.yaml:\n%s", text.stdout)
 	for _, want := range []string{
 		"team-a/web (" + upstream + ":1)",
 		"IAM: allowed (source local, principal " + c.user.ARN + "); consistency: permissive-credentials-discerning-filters",
