@@ -120,7 +120,7 @@ func (a *app) checkCommand() *cobra.Command {
 	fs.StringArrayVar(&o.policies, "policy", nil, "IAM identity policy document FILE (JSON) of the principal; repeatable")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "exit 0 when the inputs hold no EC2 Upstream")
 	fs.BoolVar(&o.fromCluster, "from-cluster", false, "check the Upstreams in the cluster of the kubeconfig context")
-	addOutputFlag(fs, &o.output, "text", "json", "yaml")
+	addOutputFlag(cmd, &o.output, "text", "json", "yaml")
 	a.addKubeFlags(fs, &o.allNamespaces)
 	return cmd
 }

@@ -154,6 +154,11 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion %s: exit %d, stderr %q, output lacks %q", shell, code, stderr, want)
 		}
 	}
+	// The completion scripts call `ec2guard __complete`: -o offers the command's formats.
+	code, out, _ := runCLI(t, "", "__complete", "check", "-o", "")
+	if code != 0 || !strings.HasPrefix(out, "text\njson\nyaml\n") {
+		t.Errorf("__complete check -o: exit %d %q", code, out)
+	}
 	if code, _, _ := runCLI(t, "", "completion", "tcsh"); code != 2 {
 		t.Errorf("completion tcsh: exit %d, want 2", code)
 	}
@@ -237,6 +242,25 @@ func TestPreviewRefusesNonLoopbackEndpoint(t *testing.T) {
 	code, _, stderr = runCLI(t, "", "preview", "-f", filepath.Join(dir, "u.yaml"), "--aws-endpoint", "http://127.0.0.1:1")
 	if code != 2 || !strings.Contains(stderr, "no secretRef") {
 		t.Errorf("no secretRef: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestFilenameForms(t *testing.T) {
+	dir := writeTree(t, map[string]string{"a.yaml": upstreamNamed("a"), "b.yaml": upstreamNamed("b")})
+	// Comma-separated, like kubectl's -f.
+	code, out, stderr := runCLI(t, "", "check", "-f", filepath.Join(dir, "a.yaml")+","+filepath.Join(dir, "b.yaml"))
+	if code != 0 || !strings.Contains(out, "2 EC2 upstreams checked") {
+		t.Errorf("comma-separated -f: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "check", "-f", "https://example.com/u.yaml")
+	if code != 2 || !strings.Contains(stderr, "URLs are not read") {
+		t.Errorf("URL: exit %d, stderr %q", code, stderr)
+	}
+	// -n gives the namespace of objects without one.
+	noNS := strings.Replace(upstreamNamed("c"), ", namespace: team-a", "", 1)
+	code, out, _ = runCLI(t, noNS, "check", "-f", "-", "-n", "team-z", "-ojson")
+	if code != 0 || !strings.Contains(out, `"upstream": "team-z/c"`) {
+		t.Errorf("-n with -f: exit %d %s", code, out)
 	}
 }
 

@@ -207,9 +207,11 @@ func (a *app) addKubeFlags(fs *pflag.FlagSet, allNamespaces *bool) {
 	}
 }
 
-// addOutputFlag adds -o/--output with the allowed formats, the first being the default.
-func addOutputFlag(fs *pflag.FlagSet, p *string, formats ...string) {
-	fs.StringVarP(p, "output", "o", formats[0], "output format: "+strings.Join(formats, ", "))
+// addOutputFlag adds -o/--output with the allowed formats (the first is the default), completed by
+// the shell completion scripts.
+func addOutputFlag(cmd *cobra.Command, p *string, formats ...string) {
+	cmd.Flags().StringVarP(p, "output", "o", formats[0], "output format: "+strings.Join(formats, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // checkOutput returns a usage error when o is not among formats.
@@ -247,7 +249,7 @@ func (a *app) versionCommand() *cobra.Command {
 			return writeStructured(a.stdout, output, info)
 		},
 	}
-	addOutputFlag(cmd.Flags(), &output, "text", "json", "yaml")
+	addOutputFlag(cmd, &output, "text", "json", "yaml")
 	return cmd
 }
 

@@ -107,7 +107,7 @@ func (a *app) previewCommand() *cobra.Command {
 	fs.StringSliceVar(&o.iamSources, "iam-sources", []string{admission.SourceLocal}, "IAM decision sources, as the webhook's flag: local, aws-simulator, dry-run")
 	fs.BoolVar(&o.allowEmpty, "allow-empty", false, "exit 0 when the inputs hold no EC2 Upstream")
 	fs.DurationVar(&o.callTimeout, "timeout", previewTimeout, "bound on the whole preview")
-	addOutputFlag(fs, &o.output, "text", "json", "yaml")
+	addOutputFlag(cmd, &o.output, "text", "json", "yaml")
 	a.addKubeFlags(fs, nil)
 	return cmd
 }

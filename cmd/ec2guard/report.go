@@ -60,7 +60,7 @@ func (a *app) reportCommand() *cobra.Command {
 	}
 	fs := cmd.Flags()
 	fs.StringSliceVarP(&o.files, "filename", "f", nil, "report file, YAML or JSON (repeatable; - for stdin)")
-	addOutputFlag(fs, &o.output, report.Formats()...)
+	addOutputFlag(cmd, &o.output, report.Formats()...)
 	a.addKubeFlags(fs, &o.allNamespaces)
 	return cmd
 }

@@ -76,7 +76,7 @@ func (a *app) simulateCommand() *cobra.Command {
 	fs.StringVar(&o.action, "action", "", "action, e.g. ec2:DescribeInstances")
 	fs.StringVar(&o.resource, "resource", "*", "resource ARN or *")
 	fs.StringVar(&o.account, "resource-account", "", "account owning the resource (default: same account)")
-	addOutputFlag(fs, &o.output, "text", "json")
+	addOutputFlag(cmd, &o.output, "text", "json")
 	fs.StringVar(&o.batch, "batch", "", "JSON Lines file of simulation cases (- for stdin)")
 	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "batch: cases evaluated at once")
 	return cmd
