@@ -356,7 +356,7 @@ func (in *inputs) addObject(o *ec2.ManifestObject, defaultNS string, notes io.Wr
 	apiVersion, kind := o.APIVersion(), o.Kind()
 	switch {
 	case kind == "" || apiVersion == "":
-		in.found["object without apiVersion/kind"]++
+		in.found["untyped object"]++
 		fmt.Fprintf(notes, "note: %s: no apiVersion/kind, ignored\n", loc)
 		return nil
 	case apiVersion == "v1" && kind == "Secret":

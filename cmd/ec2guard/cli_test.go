@@ -321,3 +321,15 @@ func TestColorsOnATerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for in, want := range map[string]string{"Secret": "2 Secrets", "subdirectory": "2 subdirectories", "Gateway": "2 Gateways",
+		"near miss": "2 near misses", "policy file": "2 policy files"} {
+		if got := plural(2, in); got != want {
+			t.Errorf("plural(2, %q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := plural(1, "near miss"); got != "1 near miss" {
+		t.Errorf("plural(1) = %q", got)
+	}
+}

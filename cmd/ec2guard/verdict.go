@@ -175,10 +175,10 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	if strings.HasSuffix(word, "s") {
+	switch {
+	case strings.HasSuffix(word, "s"):
 		return fmt.Sprintf("%d %ses", n, word)
-	}
-	if strings.HasSuffix(word, "y") && !strings.HasSuffix(word, "ey") {
+	case len(word) > 1 && word[len(word)-1] == 'y' && !strings.ContainsRune("aeiou", rune(word[len(word)-2])):
 		return fmt.Sprintf("%d %sies", n, word[:len(word)-1])
 	}
 	return fmt.Sprintf("%d %ss", n, word)
