@@ -334,6 +334,9 @@ func (a *app) previewOne(ctx context.Context, o previewOptions, in *inputs, ui u
 				continue
 			}
 			if reasons, near := nearMissReasons(u.Spec.Filters, inst.Tags); near {
+				if matcher.Classify(inst.Tags) == ec2.MatchOnlyLowercasedKeys {
+					reasons = append(reasons, "Gloo's own EC2 plugin, which lowercases tag keys, would select it (see the case-sensitivity result of the consistency report)")
+				}
 				p.NearMisses = append(p.NearMisses, nearMiss{ID: inst.ID, PrivateIP: inst.PrivateIPv4, State: inst.State, Reasons: reasons})
 			}
 		}

@@ -140,7 +140,8 @@ spec:
 		t.Errorf("selected %v, want exactly %v", gotSelected, wantSelected)
 	}
 	wantNear := map[string]string{
-		keyCase:    `tag key "App" differs from filter key "app" only in case`,
+		keyCase: `tag key "App" differs from filter key "app" only in case; ` +
+			`Gloo's own EC2 plugin, which lowercases tag keys, would select it (see the case-sensitivity result of the consistency report)`,
 		valueSpace: `tag app: value "Web " differs only in case and surrounding whitespace from "web"`,
 		stopped:    "instance is stopped, not running",
 	}
