@@ -23,7 +23,7 @@ const (
 func runCheckTest(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := runCheck(args, strings.NewReader(stdin), &out, &errb)
+	code := run(append([]string{"check"}, args...), strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -46,6 +46,16 @@ func TestCheckTutorialLegacyAndV1SameVerdict(t *testing.T) {
 	if codeL != 0 || codeV != 0 {
 		t.Fatalf("exit codes %d, %d; want 0", codeL, codeV)
 	}
+	for _, r := range [][]jsonResult{legacy.Results, v1.Results} {
+		if len(r) != 1 || r[0].File == "" || r[0].Line < 1 {
+			t.Fatalf("results lack file and line: %+v", r)
+		}
+	}
+	if legacy.Results[0].File != examplesDir+"/seed-upstream-demo.yaml" || legacy.Results[0].Line != 2 {
+		t.Errorf("legacy upstream at %s:%d, want %s:2", legacy.Results[0].File, legacy.Results[0].Line, examplesDir+"/seed-upstream-demo.yaml")
+	}
+	legacy.Results[0].File, legacy.Results[0].Line = "", 0
+	v1.Results[0].File, v1.Results[0].Line = "", 0
 	if !reflect.DeepEqual(legacy, v1) {
 		t.Fatalf("legacy and v1 verdicts differ:\n%+v\n%+v", legacy, v1)
 	}
@@ -61,8 +71,9 @@ func TestCheckTutorialLegacyAndV1SameVerdict(t *testing.T) {
 func TestCheckTextOutput(t *testing.T) {
 	code, out, _ := runCheckTest(t, "", "-f", examplesDir+"/seed-upstream-demo.yaml", "-f", seedSecret)
 	for _, want := range []string{
-		"gloo-system/ec2-demo-upstream: note: IAM not evaluated",
-		"gloo-system/ec2-demo-upstream: accepted — 0 errors, 0 warnings (legacy shape spec.upstreamSpec.awsEc2;",
+		"gloo-system/ec2-demo-upstream (" + examplesDir + "/seed-upstream-demo.yaml:2; legacy shape spec.upstreamSpec.awsEc2)\n",
+		"\n  note: IAM not evaluated",
+		"  gloo-system/ec2-demo-upstream: accepted — 0 errors, 0 warnings\n",
 		"1 EC2 upstream checked: 1 accepted, 0 rejected; 0 errors, 0 warnings; IAM not evaluated",
 	} {
 		if !strings.Contains(out, want) {
@@ -78,9 +89,10 @@ func TestCheckTextOutput(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	for _, want := range []string{
-		"gloo-system/key-and-kvpair: EC2G101 spec.upstreamSpec.awsEc2.filters[1]: exactly one of key or kvPair must be set",
-		"    fix: ",
-		"gloo-system/key-and-kvpair: REJECTED — 1 error",
+		"gloo-system/key-and-kvpair (" + examplesDir + "/broken/EC2G101-key-and-kvpair.yaml:4; legacy shape spec.upstreamSpec.awsEc2)\n" +
+			"  error EC2G101 spec.upstreamSpec.awsEc2.filters[1]: exactly one of key or kvPair must be set",
+		"\n      fix: ",
+		"  gloo-system/key-and-kvpair: REJECTED — 1 error",
 		"0 accepted, 1 rejected",
 	} {
 		if !strings.Contains(out, want) {
@@ -126,6 +138,14 @@ func TestCheckBrokenExamples(t *testing.T) {
 				t.Fatalf("file name does not start with its code %s", exp.code)
 			}
 			seen[exp.code] = true
+			if exp.code == string(ec2.CodeUnknownField) {
+				// In a manifest an unknown awsEc2 field is an input error naming file:line and field.
+				code, out, stderr := runCheckTest(t, "", "-f", seedSecret, "-f", f)
+				if code != 2 || !regexp.MustCompile(regexp.QuoteMeta(f)+`:\d+: document 1: `+regexp.QuoteMeta(exp.field)+`: EC2G004 `).MatchString(stderr) {
+					t.Errorf("exit %d, stderr %q, stdout %q; want 2 naming file:line and %s", code, stderr, out, exp.field)
+				}
+				return
+			}
 			code, res := checkJSON(t, "-f", seedSecret, "-f", f)
 			if len(res.Results) != 1 {
 				t.Fatalf("results = %+v", res.Results)
@@ -205,7 +225,7 @@ func TestCheckJSONShape(t *testing.T) {
 	}
 	for _, r := range results {
 		rm := r.(map[string]any)
-		if got := keys(rm); !reflect.DeepEqual(got, []string{"allowed", "consistency", "errors", "iam", "upstream", "warnings"}) {
+		if got := keys(rm); !reflect.DeepEqual(got, []string{"allowed", "consistency", "errors", "file", "iam", "line", "upstream", "warnings"}) {
 			t.Errorf("result keys %v", got)
 		}
 		if got := keys(rm["iam"].(map[string]any)); !reflect.DeepEqual(got, []string{"decision", "source"}) {
@@ -236,15 +256,16 @@ func TestCheckMixedInputs(t *testing.T) {
 		t.Errorf("exit %d\n%s\n%s", code, out, stderr)
 	}
 	for _, want := range []string{
-		"gloo-system/static-one (testdata/mixed.yaml: document 2 (line 30)): not an EC2 upstream, skipped",
-		"team-a/listed: accepted — 0 errors, 0 warnings (shape spec.awsEc2; testdata/mixed.yaml:2 item 1)",
+		"gloo-system/static-one (testdata/mixed.yaml:30: document 2): not an EC2 upstream, skipped",
+		"team-a/listed (testdata/mixed.yaml:5 item 1; shape spec.awsEc2)\n",
+		"  team-a/listed: accepted — 0 errors, 0 warnings\n",
 		"1 non-EC2 upstream skipped",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(stderr, "testdata/mixed.yaml: document 3 (line 41): v1 ConfigMap ignored") {
+	if !strings.Contains(stderr, "testdata/mixed.yaml:41: document 3: v1 ConfigMap ignored") {
 		t.Errorf("stderr lacks the ConfigMap note:\n%s", stderr)
 	}
 }
@@ -271,14 +292,14 @@ func TestCheckUsageAndInputErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"no files", nil, 2, "at least one -f FILE is required"},
-		{"bad output", []string{"-f", seedSecret, "-o", "yaml"}, 2, `-o must be text or json, not "yaml"`},
+		{"no files", nil, 2, "give -f FILENAME"},
+		{"bad output", []string{"-f", seedSecret, "-o", "xml"}, 2, `-o must be one of text, json, yaml, not "xml"`},
 		{"positional", []string{"-f", seedSecret, "extra"}, 2, `unexpected argument "extra"`},
-		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined: -nope"},
+		{"unknown flag", []string{"--nope"}, 2, "ec2guard check: unknown flag: --nope"},
 		{"missing file", []string{"-f", "testdata/does-not-exist.yaml"}, 2, "testdata/does-not-exist.yaml"},
-		{"bad yaml", []string{"-f", "testdata/bad-yaml.yaml"}, 2, "testdata/bad-yaml.yaml: document 2 (line 10): "},
+		{"bad yaml", []string{"-f", "testdata/bad-yaml.yaml"}, 2, "testdata/bad-yaml.yaml:12: document 2: not valid YAML"},
 		{"bad yaml absolute line", []string{"-f", "testdata/bad-yaml.yaml"}, 2, "line 12"},
-		{"scalar document", []string{"-f", "testdata/scalar.yaml"}, 2, "testdata/scalar.yaml: document 1 (line 1): not a Kubernetes object"},
+		{"scalar document", []string{"-f", "testdata/scalar.yaml"}, 2, "testdata/scalar.yaml:1: document 1: not a Kubernetes object"},
 		{"bad secret", []string{"-f", "testdata/bad-base64-secret.yaml"}, 2, "Secret default/s is malformed"},
 		{"bad policy", []string{"-f", seedSecret, "--policy", "testdata/bad-policy.json"}, 2, "policy testdata/bad-policy.json: not valid JSON"},
 		{"missing policy", []string{"-f", seedSecret, "--policy", "testdata/nope.json"}, 2, "read policy testdata/nope.json"},
@@ -293,7 +314,7 @@ func TestCheckUsageAndInputErrors(t *testing.T) {
 		})
 	}
 	code, out, _ := runCheckTest(t, "", "-h")
-	if code != 0 || !strings.Contains(out, "Usage: ec2guard check") {
+	if code != 0 || !strings.Contains(out, "ec2guard check (-f FILENAME") || !strings.Contains(out, "Examples:") {
 		t.Errorf("-h: exit %d\n%s", code, out)
 	}
 }

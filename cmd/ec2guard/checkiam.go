@@ -38,13 +38,13 @@ func newOfflineIAM(ctx context.Context, files []string) (*offlineIAM, error) {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, inputErrorf("read policy %s: %v", f, err)
+			return nil, fmt.Errorf("read policy %s: %v", f, err)
 		}
 		docs = append(docs, policycheck.Document{Name: f, JSON: b})
 	}
 	set, err := policycheck.IdentityPolicySet(docs...)
 	if err != nil {
-		return nil, inputErrorf("%v", err)
+		return nil, fmt.Errorf("%v", err)
 	}
 	engine, err := policycheck.NewEngine(ctx)
 	if err != nil {

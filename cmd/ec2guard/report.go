@@ -3,119 +3,103 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic"
 
-	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/report"
 )
 
-const reportUsage = `Usage:
-  ec2guard report -f FILE [-f FILE...] [-o table|json|markdown|html]
-  ec2guard report [--kubeconfig PATH] [-n NAMESPACE | -A] [-o table|json|markdown|html]
+const reportLong = `Renders ec2guard's consistency reports (openreports.io/v1alpha1 Reports, one per EC2 Upstream):
+from files (YAML or JSON, several documents, Lists; "-" is stdin), or from the cluster (the Reports
+labelled app.kubernetes.io/managed-by=ec2guard in -n NAMESPACE, else the kubeconfig context's
+namespace, or in all namespaces with -A).
 
-Renders ec2guard's consistency reports (openreports.io/v1alpha1 Reports, one per EC2 Upstream):
-from files (YAML or JSON, several documents, Lists; "-" is stdin), or from the cluster (the
-Reports labelled app.kubernetes.io/managed-by=ec2guard in NAMESPACE, default "default", or in
-all namespaces with -A).
+Exit codes: 0 every result passes or warns, 1 some result fails or errors, 2 usage or input error.`
 
-Exit codes: 0 every result passes or warns, 1 some result fails or errors, 2 usage or input error.
-`
+const reportExample = `  # The reports of the kubeconfig context's namespace, as a table
+  ec2guard report
+
+  # Every namespace, as Markdown for a ticket
+  ec2guard report -A -o markdown
+
+  # Reports saved earlier
+  kubectl get reports.openreports.io -A -o yaml > reports.yaml
+  ec2guard report -f reports.yaml -o html > reports.html`
 
 // reportTimeout bounds the cluster read.
 const reportTimeout = 30 * time.Second
 
 type reportOpts struct {
-	files         multiFlag
-	kubeconfig    string
-	namespace     string
+	files         []string
 	allNamespaces bool
 	output        string
 }
 
-// runReport implements `ec2guard report`.
-func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runReportWith(args, stdin, stdout, stderr, newDynamicClient)
-}
-
-// dynamicFactory builds the cluster client of --kubeconfig (replaced in tests).
-type dynamicFactory func(kubeconfigPath string) (dynamic.Interface, error)
-
-func newDynamicClient(path string) (dynamic.Interface, error) {
-	cfg, err := kubeconfig.Load(kubeconfig.Options{Path: path, QPS: kubeconfig.DefaultQPS, Burst: kubeconfig.DefaultBurst})
-	if err != nil {
-		return nil, err
-	}
-	c, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return c, nil
-}
-
-func runReportWith(args []string, stdin io.Reader, stdout, stderr io.Writer, newClient dynamicFactory) int {
+func (a *app) reportCommand() *cobra.Command {
 	var o reportOpts
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var(&o.files, "f", "report file, YAML or JSON (repeatable; - for stdin)")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "read the reports from this cluster")
-	fs.StringVar(&o.namespace, "n", "", "namespace of the reports (default \"default\")")
-	fs.BoolVar(&o.allNamespaces, "A", false, "reports of all namespaces")
-	fs.StringVar(&o.output, "o", report.FormatTable, "output: table, json, markdown or html")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, reportUsage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "ec2guard report: %v\n\n%s", err, reportUsage)
-		return 2
+	cmd := &cobra.Command{
+		Use:     "report [-f FILENAME... | -n NAMESPACE | -A] [-o table|json|markdown|html]",
+		Short:   "Render the discoverer's consistency reports",
+		Long:    reportLong,
+		Example: reportExample,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(args, cmd.Flags().Changed("namespace"), cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context")); err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return a.runReport(cmd.Context(), o)
+		},
 	}
-	if err := o.validate(fs.Args()); err != nil {
-		fmt.Fprintf(stderr, "ec2guard report: %v\n\n%s", err, reportUsage)
-		return 2
+	fs := cmd.Flags()
+	fs.StringSliceVarP(&o.files, "filename", "f", nil, "report file, YAML or JSON (repeatable; - for stdin)")
+	addOutputFlag(cmd, &o.output, report.Formats()...)
+	a.addKubeFlags(fs, &o.allNamespaces)
+	return cmd
+}
+
+func (a *app) runReport(ctx context.Context, o reportOpts) error {
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	var reports []report.Report
 	var err error
 	if len(o.files) > 0 {
-		reports, err = readReportFiles(o.files, stdin)
+		reports, err = readReportFiles(o.files, a.stdin)
 	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
-		reports, err = o.readCluster(ctx, newClient)
+		cctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		reports, err = a.readReports(cctx, o.allNamespaces)
 		cancel()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ec2guard report: %v\n", err)
-		return 2
+		return &exitError{code: exitUsage, err: err}
 	}
 	report.Sort(reports)
-	if err := report.Render(stdout, o.output, reports); err != nil {
-		fmt.Fprintf(stderr, "ec2guard report: %v\n", err)
-		return 2
+	if err := report.Render(a.stdout, o.output, reports); err != nil {
+		return &exitError{code: exitUsage, err: err}
 	}
 	if report.Failing(reports) {
-		return 1
+		return exitWith(exitRejected)
 	}
-	return 0
+	return nil
 }
 
-func (o reportOpts) validate(rest []string) error {
+func (o reportOpts) validate(rest []string, namespace, cluster bool) error {
 	switch {
 	case len(rest) > 0:
 		return fmt.Errorf("unexpected arguments %q", rest)
 	case !slices.Contains(report.Formats(), o.output):
 		return fmt.Errorf("-o %q: must be one of table, json, markdown, html", o.output)
-	case len(o.files) > 0 && (o.kubeconfig != "" || o.namespace != "" || o.allNamespaces):
-		return errors.New("-f reads files; --kubeconfig, -n and -A read the cluster: use one or the other")
-	case o.allNamespaces && o.namespace != "":
+	case len(o.files) > 0 && (cluster || namespace || o.allNamespaces):
+		return errors.New("-f reads files; --kubeconfig, --context, -n and -A read the cluster: use one or the other")
+	case o.allNamespaces && namespace:
 		return errors.New("-n and -A exclude each other")
 	}
 	return nil
@@ -148,19 +132,20 @@ func readReportFile(path string) ([]report.Report, error) {
 	return report.Decode(f, path)
 }
 
-// readCluster lists the Reports ec2guard manages in the namespace (or all namespaces).
-func (o reportOpts) readCluster(ctx context.Context, newClient dynamicFactory) ([]report.Report, error) {
-	c, err := newClient(o.kubeconfig)
+// readReports lists the Reports ec2guard manages in the namespace (or all namespaces).
+func (a *app) readReports(ctx context.Context, allNamespaces bool) ([]report.Report, error) {
+	ns := metav1.NamespaceAll
+	if !allNamespaces {
+		var err error
+		if ns, err = a.namespace(); err != nil {
+			return nil, err
+		}
+	}
+	c, err := a.newDynamic()
 	if err != nil {
 		return nil, err
 	}
 	gvr := report.GVK().GroupVersion().WithResource("reports")
-	ns := o.namespace
-	if o.allNamespaces {
-		ns = metav1.NamespaceAll
-	} else if ns == "" {
-		ns = metav1.NamespaceDefault
-	}
 	list, err := c.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: report.LabelManagedBy + "=" + report.ManagedBy})
 	if err != nil {
 		if apierrors.IsNotFound(err) {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,11 +16,30 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 )
 
+// dynamicFactory builds the cluster client of --kubeconfig (the path, "" for the default).
+type dynamicFactory func(kubeconfigPath string) (dynamic.Interface, error)
+
 func runReportTest(t *testing.T, newClient dynamicFactory, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	t.Setenv("KUBECONFIG", writeKubeconfig(t, "default"))
 	var out, errb bytes.Buffer
-	code := runReportWith(args, strings.NewReader(stdin), &out, &errb, newClient)
+	a := newApp(strings.NewReader(stdin), &out, &errb)
+	a.newDynamic = func() (dynamic.Interface, error) { return newClient(*a.kube.KubeConfig) }
+	code := a.run(context.Background(), append([]string{"report"}, args...))
 	return code, out.String(), errb.String()
+}
+
+// writeKubeconfig writes a kubeconfig whose current context has namespace ns; nothing listens at
+// its server.
+func writeKubeconfig(t *testing.T, ns string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\"}\n" +
+		"users:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u, namespace: " + ns + "}\ncurrent-context: x\n"
+	if err := os.WriteFile(p, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func noCluster(string) (dynamic.Interface, error) { return nil, errors.New("no cluster in this test") }
@@ -75,7 +96,7 @@ func TestReportUsageErrors(t *testing.T) {
 		{[]string{"-f", "testdata/reports/not-a-report.yaml"}, `not-a-report.yaml: document 1: apiVersion "v1" kind "ConfigMap"`},
 		{[]string{"-f", "x", "-A"}, "one or the other"},
 		{[]string{"-n", "a", "-A"}, "exclude each other"},
-		{[]string{"--nope"}, "-nope"},
+		{[]string{"--nope"}, "unknown flag: --nope"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{nil, "no cluster in this test"},
 	} {
@@ -107,8 +128,9 @@ func TestReportFromCluster(t *testing.T) {
 	var gotPath string
 	factory := func(p string) (dynamic.Interface, error) { gotPath = p; return client, nil }
 
-	code, out, errs := runReportTest(t, factory, "", "--kubeconfig", "/tmp/kc")
-	if code != 0 || gotPath != "/tmp/kc" || !strings.Contains(out, "default") || strings.Contains(out, " c ") || strings.Contains(out, "team-b") {
+	kc := writeKubeconfig(t, "default")
+	code, out, errs := runReportTest(t, factory, "", "--kubeconfig", kc)
+	if code != 0 || gotPath != kc || !strings.Contains(out, "default") || strings.Contains(out, " c ") || strings.Contains(out, "team-b") {
 		t.Errorf("default namespace: exit %d, path %q, stderr %s\n%s", code, gotPath, errs, out)
 	}
 	code, out, _ = runReportTest(t, factory, "", "-A")

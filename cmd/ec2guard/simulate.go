@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,31 +14,31 @@ import (
 	"strings"
 
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/spf13/cobra"
 )
 
-const simulateUsage = `Usage:
-  ec2guard simulate --policy FILE... [--boundary FILE] [--scp FILE...] [--rcp FILE...]
-                    [--resource-policy FILE] [--session-policy FILE] [--principal ARN]
-                    --action A [--resource R] [--context key=value...] [-o text|json]
-  ec2guard simulate --authorization-details FILE --principal ARN --action A ...
-  ec2guard simulate --batch FILE.jsonl|- [--parallel N]
+const simulateLong = `Evaluates one IAM request (or a batch of them) with ec2guard's IAM engine, the one the webhook
+uses: identity policies, a permissions boundary, SCPs and RCPs (each --scp/--rcp FILE is one
+organization level, root first, with that one policy), a resource policy and a session policy.
+--context may repeat a key to give it several values. --batch reads simulation cases (one JSON object
+per line, docs/iam-semantics.md) and writes one result line per case, in order.
 
-Each --scp/--rcp FILE is one organization level (root first) with that one policy.
---context may repeat a key to give it several values. --batch reads SPEC.md's simulation case
-format (one JSON object per line) and writes one result line per case, in order.
+Exit codes: 0 allowed (batch: every case evaluated), 1 denied (the output says which statement, or
+that none allows it), 2 usage or input error (batch: some case could not be evaluated).`
 
-Exit codes: 0 allowed (batch: every case evaluated), 1 denied, 2 usage or input error
-(batch: some case could not be evaluated).
-`
+const simulateExample = `  # Allowed in the region the policy pins (exit 0)
+  ec2guard simulate --policy examples/fixed-policy.json --action ec2:DescribeInstances --resource '*' \
+      --context aws:RequestedRegion=us-east-1
 
-// multiFlag collects a repeatable flag.
-type multiFlag []string
+  # Denied in another region (exit 1): REGION_MISMATCH names the statement and the fix
+  ec2guard simulate --policy examples/fixed-policy.json --action ec2:DescribeInstances \
+      --context aws:RequestedRegion=eu-west-1
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+  # A batch of cases, one JSON result line per case
+  ec2guard simulate --batch cases.jsonl`
 
 type simulateOpts struct {
-	policies, scps, rcps, contexts multiFlag
+	policies, scps, rcps, contexts []string
 	boundary, resourcePolicy       string
 	sessionPolicy, authDetails     string
 	principal, action, resource    string
@@ -47,15 +46,28 @@ type simulateOpts struct {
 	parallel                       int
 }
 
-// runSimulate implements `ec2guard simulate`.
-func runSimulate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func (a *app) simulateCommand() *cobra.Command {
 	var o simulateOpts
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Var(&o.policies, "policy", "identity policy file (repeatable)")
-	fs.Var(&o.scps, "scp", "SCP file, one per organization level, root first (repeatable)")
-	fs.Var(&o.rcps, "rcp", "RCP file, one per organization level, root first (repeatable)")
-	fs.Var(&o.contexts, "context", "context key=value (repeatable)")
+	cmd := &cobra.Command{
+		Use:     "simulate (--policy FILE... --action A [--resource R] [--context key=value...] | --batch FILE.jsonl)",
+		Short:   "Evaluate an IAM request with ec2guard's IAM engine",
+		Long:    simulateLong,
+		Example: simulateExample,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unexpected argument %q", args[0])
+			}
+			if code := runSimulate(o, a.stdin, a.stdout, a.stderr); code != exitOK {
+				return exitWith(code)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&o.policies, "policy", nil, "identity policy file (repeatable)")
+	fs.StringArrayVar(&o.scps, "scp", nil, "SCP file, one per organization level, root first (repeatable)")
+	fs.StringArrayVar(&o.rcps, "rcp", nil, "RCP file, one per organization level, root first (repeatable)")
+	fs.StringArrayVar(&o.contexts, "context", nil, "request context key=value (repeatable)")
 	fs.StringVar(&o.boundary, "boundary", "", "permissions boundary file")
 	fs.StringVar(&o.resourcePolicy, "resource-policy", "", "resource-based policy file")
 	fs.StringVar(&o.sessionPolicy, "session-policy", "", "session policy file")
@@ -64,21 +76,14 @@ func runSimulate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.action, "action", "", "action, e.g. ec2:DescribeInstances")
 	fs.StringVar(&o.resource, "resource", "*", "resource ARN or *")
 	fs.StringVar(&o.account, "resource-account", "", "account owning the resource (default: same account)")
-	fs.StringVar(&o.output, "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &o.output, "text", "json")
 	fs.StringVar(&o.batch, "batch", "", "JSON Lines file of simulation cases (- for stdin)")
 	fs.IntVar(&o.parallel, "parallel", runtime.GOMAXPROCS(0), "batch: cases evaluated at once")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, simulateUsage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "ec2guard simulate: %v\n\n%s", err, simulateUsage)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "ec2guard simulate: unexpected argument %q\n\n%s", fs.Arg(0), simulateUsage)
-		return 2
-	}
+	return cmd
+}
+
+// runSimulate runs one request or a batch and returns the exit code.
+func runSimulate(o simulateOpts, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.output != "text" && o.output != "json" {
 		fmt.Fprintf(stderr, "ec2guard simulate: -o must be text or json, got %q\n", o.output)
 		return 2
@@ -208,11 +213,11 @@ func parseContext(list []string) (map[string]any, error) {
 
 func runSingle(ctx context.Context, engine *policycheck.Engine, o simulateOpts, stdout, stderr io.Writer) int {
 	if o.action == "" {
-		fmt.Fprintf(stderr, "ec2guard simulate: --action is required\n\n%s", simulateUsage)
+		fmt.Fprintf(stderr, "ec2guard simulate: --action is required (see ec2guard simulate --help)\n")
 		return 2
 	}
 	if len(o.policies) == 0 && o.authDetails == "" && o.resourcePolicy == "" {
-		fmt.Fprintf(stderr, "ec2guard simulate: give at least one --policy (or --authorization-details, --resource-policy)\n\n%s", simulateUsage)
+		fmt.Fprintf(stderr, "ec2guard simulate: give at least one --policy (or --authorization-details, --resource-policy); see ec2guard simulate --help\n")
 		return 2
 	}
 	in, err := o.policySetInput()

@@ -100,7 +100,7 @@ func TestSimulateUsageErrors(t *testing.T) {
 		{[]string{"--policy", fixed, "--action", "ec2:NoSuchAction"}, "unknown to the IAM action catalog"},
 		{[]string{"--policy", fixed, "--action", "ec2:DescribeInstances", "--context", "novalue"}, "want key=value"},
 		{[]string{"--policy", fixed, "--action", "ec2:DescribeInstances", "-o", "yaml"}, "-o must be text or json"},
-		{[]string{"--bogus"}, "flag provided but not defined"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
 		{[]string{"--batch", "x.jsonl", "--policy", fixed}, "--batch takes its policies"},
 	}
 	for _, tc := range cases {
