@@ -108,15 +108,15 @@ func FromObject(obj map[string]any) (*Upstream, error) {
 		u.Shape = ShapeV1
 		d := &decoder{}
 		u.Spec = d.spec(current, ShapeV1.Path())
-		u.decodeFindings = d.findings
 		if legacy != nil {
-			u.decodeFindings = append(u.decodeFindings, compareShapes(u.Spec, legacy))
+			d.add(compareShapes(u.Spec, legacy))
 		}
+		u.decoded = d.findings
 	default:
 		u.Shape = ShapeLegacy
 		d := &decoder{}
 		u.Spec = d.spec(legacy, ShapeLegacy.Path())
-		u.decodeFindings = d.findings
+		u.decoded = d.findings
 	}
 	return u, nil
 }
@@ -126,7 +126,7 @@ func compareShapes(current Spec, legacy any) Finding {
 	d := &decoder{}
 	ls := d.spec(legacy, ShapeLegacy.Path())
 	path := ShapeLegacy.Path()
-	if len(d.findings) == 0 && reflect.DeepEqual(normalizeSpec(current), normalizeSpec(ls)) {
+	if len(d.findings.kept) == 0 && reflect.DeepEqual(normalizeSpec(current), normalizeSpec(ls)) {
 		return newFinding(CodeBothShapesSame, path, field.ErrorTypeDuplicate, field.OmitValueType{},
 			"both spec.awsEc2 and the legacy spec.upstreamSpec.awsEc2 are present (with the same content); spec.awsEc2 is used",
 			"delete the legacy spec.upstreamSpec block")
@@ -161,13 +161,16 @@ func decodeMetadata(v any, u *Upstream) {
 	}
 }
 
-// decoder turns a generic awsEc2 value into a Spec, collecting type problems as findings.
+// decoder turns a generic awsEc2 value into a Spec, collecting type problems as findings (bounded:
+// see findingSet).
 type decoder struct {
-	findings Findings
+	findings findingSet
 }
 
+func (d *decoder) add(f Finding) { d.findings.add(f) }
+
 func (d *decoder) wrongType(p *field.Path, v any, want, fix string) {
-	d.findings = append(d.findings, newFinding(CodeWrongType, p, field.ErrorTypeTypeInvalid, safeBadValue(v),
+	d.add(newFinding(CodeWrongType, p, field.ErrorTypeTypeInvalid, safeBadValue(v),
 		fmt.Sprintf("must be %s, not %s", want, describeValue(v)), fix))
 }
 
@@ -184,8 +187,8 @@ func (d *decoder) unknownFields(m map[string]any, known []string, p *field.Path)
 		if s := suggest(k, known); s != "" {
 			fix = fmt.Sprintf("did you mean %q? rename it", s)
 		}
-		d.findings = append(d.findings, newFinding(CodeUnknownField, p.Child(k), field.ErrorTypeNotSupported, field.OmitValueType{},
-			fmt.Sprintf("unknown field %q is ignored (known: %s)", k, strings.Join(known, ", ")), fix))
+		d.add(newFinding(CodeUnknownField, p.Child(truncate(k, 64)), field.ErrorTypeNotSupported, field.OmitValueType{},
+			fmt.Sprintf("unknown field %s is ignored (known: %s)", quoteShort(k), strings.Join(known, ", ")), fix))
 	}
 }
 
@@ -244,12 +247,12 @@ func (d *decoder) port(m map[string]any, p *field.Path) uint32 {
 		d.wrongType(pp, v, "an integer", fmt.Sprintf("write the number without quotes: port: %s", plainString(v)))
 		return 0
 	case !integral || n < 0 || n > math.MaxUint32:
-		d.findings = append(d.findings, newFinding(CodePortRange, pp, field.ErrorTypeInvalid, safeBadValue(v),
+		d.add(newFinding(CodePortRange, pp, field.ErrorTypeInvalid, safeBadValue(v),
 			fmt.Sprintf("port %s is not an integer 1-65535", plainString(v)),
 			"set port to the instances' service port, or remove it for the default 80"))
 		return 0
 	case n == 0:
-		d.findings = append(d.findings, newFinding(CodePortZero, pp, field.ErrorTypeInvalid, int64(0),
+		d.add(newFinding(CodePortZero, pp, field.ErrorTypeInvalid, int64(0),
 			"port 0 is treated as unset by Gloo; the default 80 is used", "write port: 80 or remove the field"))
 		return 0
 	}
@@ -433,6 +436,9 @@ func contains(list []string, s string) bool {
 
 // suggest returns the known name closest to s (case-insensitive equal, or edit distance <= 2).
 func suggest(s string, known []string) string {
+	if len(s) > 64 {
+		return "" // no field name is that long; do not pay for the distance
+	}
 	best, bestD := "", 3
 	for _, k := range known {
 		if strings.EqualFold(k, s) {
