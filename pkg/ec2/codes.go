@@ -24,6 +24,11 @@ const (
 	// CodeUnknownField: a field inside awsEc2 that Gloo does not know (usually a typo); Gloo rejects
 	// the whole Upstream.
 	CodeUnknownField Code = "EC2G004"
+	// CodeFieldSpeltTwiceDiffer: a field is written under both its JSON name and its proto name
+	// (`secretRef` and `secret_ref`) with different values.
+	CodeFieldSpeltTwiceDiffer Code = "EC2G005"
+	// CodeFieldSpeltTwiceSame: a field is written under both names with the same value.
+	CodeFieldSpeltTwiceSame Code = "EC2G006"
 )
 
 // Bounds on the check itself (EC2G0xx).
@@ -143,7 +148,9 @@ func codeTable() []CodeInfo {
 		{CodeWrongType, SeverityError, "any field", "A field has the wrong type (e.g. `port: \"80\"`, `filters: x`, `publicIp: \"yes\"`).", "Write the field with the type Gloo expects: strings quoted or plain, numbers and booleans unquoted, filters as a list."},
 		{CodeBothShapesDiffer, SeverityError, "spec.upstreamSpec.awsEc2", "Both `spec.awsEc2` (Gloo >= 1.0) and legacy `spec.upstreamSpec.awsEc2` are present and they differ. ec2guard uses `spec.awsEc2`, like Gloo >= 1.0.", "Keep one shape; for Gloo >= 1.0 delete `spec.upstreamSpec`."},
 		{CodeBothShapesSame, SeverityWarning, "spec.upstreamSpec.awsEc2", "Both shapes are present with the same content.", "Delete the legacy `spec.upstreamSpec` block."},
-		{CodeUnknownField, SeverityWarning, "awsEc2.*", "A field Gloo does not know inside `awsEc2`, a filter, `kvPair` or `secretRef`. Gloo's decoding (protobuf JSON) rejects an Upstream with an unknown field, and a misspelt `filters` read leniently would select every instance.", "Fix the spelling (the message suggests the closest known field) or remove the field."},
+		{CodeUnknownField, SeverityError, "awsEc2.*", "A field Gloo does not know inside `awsEc2`, a filter, `kvPair` or `secretRef`. Gloo decodes Upstreams as protobuf JSON, which rejects unknown fields, so Gloo would not use the Upstream at all; read leniently, a misspelt `filters` would select every instance.", "Fix the spelling (the message suggests the closest known field) or remove the field."},
+		{CodeFieldSpeltTwiceDiffer, SeverityError, "awsEc2.*", "A field is written twice, under its JSON name and its protobuf name (`awsEc2`/`aws_ec2`, `upstreamSpec`/`upstream_spec`, `secretRef`/`secret_ref`, `roleArn`/`role_arn`, `publicIp`/`public_ip`, `kvPair`/`kv_pair`), with different values. Gloo accepts either name and silently uses the JSON name; ec2guard reads the same value but rejects the ambiguity. Either name alone is accepted and means the same field; findings name it by its JSON name.", "Keep one spelling, preferably the JSON name (e.g. `secretRef`)."},
+		{CodeFieldSpeltTwiceSame, SeverityWarning, "awsEc2.*", "A field is written under both its JSON name and its protobuf name, with the same value.", "Delete the protobuf-named copy (e.g. `secret_ref`)."},
 		{CodeMoreFindings, SeverityError, "awsEc2", fmt.Sprintf("More findings than ec2guard reports for one Upstream (%d errors and %d warnings, each message at most %d bytes): the rest are counted by code in this finding. It is an error when any error was left out, a warning otherwise.", MaxReportedErrors, MaxReportedWarnings, MaxFindingMessageLength), "Fix the problems shown and check again."},
 		{CodeCheckInterrupted, SeverityError, "awsEc2", "The check stopped before running every rule because its deadline passed (the admission request's timeout) or it was cancelled; the Upstream is not known to be valid.", "Retry; if it persists the object is too large to check in time (see EC2G105) or the webhook is overloaded."},
 		{CodeFilterKeyOrKVPair, SeverityError, "filters[i]", "Each filter sets exactly one of `key` (tag key exists) or `kvPair` (tag key equals value).", "Keep `key: K` to require the tag, or `kvPair: {key: K, value: V}` to require its value — not both, not neither."},
