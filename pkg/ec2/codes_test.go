@@ -46,10 +46,10 @@ This file is generated from ` + "`pkg/ec2/codes.go`" + ` (` + "`go test ./pkg/ec
 	}
 	b.WriteString(`
 Filter semantics behind the EC2G1xx rules: all filters must hold (AND); tag keys and values are compared
-case-sensitively and exactly, as AWS does; ` + "`*`" + ` and ` + "`?`" + ` are literal. When sent to the EC2 API,
-` + "`key: K`" + ` becomes ` + "`tag-key=K`" + ` and ` + "`kvPair`" + ` becomes ` + "`tag:K=V`" + `, with ` + "`*`" + `, ` + "`?`" + ` and ` + "`\\`" + ` escaped by ` + "`\\`" + ` in
-the filter *values* (` + "`K`" + ` of ` + "`tag-key`" + `, ` + "`V`" + ` of ` + "`tag:K`" + `), where EC2 treats them as wildcards. EC2 documents
-wildcards only in filter values, so the key inside the filter *name* ` + "`tag:K`" + ` is sent as written (see EC2G113).
+case-sensitively and exactly, as AWS does; ` + "`*`" + ` and ` + "`?`" + ` are literal. These are the semantics of the EC2 API's own tag filters
+(` + "`key: K`" + ` as ` + "`tag-key=K`" + `, ` + "`kvPair`" + ` as ` + "`tag:K=V`" + `, with ` + "`*`" + `, ` + "`?`" + ` and ` + "`\\`" + ` escaped by ` + "`\\`" + ` in the filter
+values, where EC2 treats them as wildcards): ec2guard lists the running instances and matches them in
+memory, and a property test checks the matcher against a reference of EC2's filter evaluation.
 
 Limits. DescribeInstances accepts up to 50 filters and up to 200 values per filter in one request,
 and filter strings of up to 255 characters ([Amazon EC2 User Guide, "List and filter using the

@@ -67,7 +67,7 @@ func FuzzDecodeValidate(f *testing.F) {
 		if err != nil {
 			t.Fatalf("well-formed filters do not compile: %v", err)
 		}
-		if _, err := u.Spec.EC2Filters(); err != nil {
+		if _, err := EC2Filters(u.Spec.Filters); err != nil {
 			t.Fatalf("well-formed filters do not convert: %v", err)
 		}
 		if m.SelectsNothing() != fs.Has(CodeFilterConflict) {
