@@ -45,3 +45,19 @@ test: lint test-unit test-integration
 
 clean:
 	rm -rf $(BIN) $(ROOT)/.cache
+
+# Every fuzz target of the repository, each for FUZZTIME (found with `go test -list '^Fuzz'` in
+# every package whose tests declare one, so new targets in any package are included). `make test`
+# runs them briefly from their corpora under testdata/fuzz; inputs that fail here are written there
+# too: commit them.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz:
+	@for entry in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}={{.ImportPath}}{{end}}' ./...); do \
+	  dir=$${entry%%=*}; pkg=$${entry#*=}; \
+	  grep -qs '^func Fuzz' "$$dir"/*_test.go || continue; \
+	  for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	  done; \
+	done

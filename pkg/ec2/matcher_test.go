@@ -70,7 +70,7 @@ func ec2PatternMatch(pattern, s string) bool {
 
 // refEC2Eval evaluates DescribeInstances filters against one running instance's tags, as EC2
 // documents them: filters ANDed, values within a filter ORed, tag:K names the key exactly.
-func refEC2Eval(t *rapid.T, filters []ec2types.Filter, tags map[string]string) bool {
+func refEC2Eval(t interface{ Fatalf(string, ...any) }, filters []ec2types.Filter, tags map[string]string) bool {
 	for _, f := range filters {
 		name := aws.ToString(f.Name)
 		anyValue := func(s string) bool {
