@@ -26,15 +26,16 @@ func (u *Upstream) ValidateContext(ctx context.Context) (field.ErrorList, Findin
 	return fs.Errors(), fs.Warnings()
 }
 
-// Check runs every rule and returns all findings, decoding problems first. It does not look at the
+// Check runs every rule and returns the findings (see CheckContext). It does not look at the
 // referenced Secret: see CheckSecret. It is CheckContext without a deadline.
 func (u *Upstream) Check() Findings { return u.CheckContext(context.Background()) }
 
-// CheckContext runs every rule and returns the findings, decoding problems first, bounded: at most
-// MaxReportedErrors errors and MaxReportedWarnings warnings, the rest counted in one EC2G007
-// finding. Every rule is linear in the number of filters, and more than MaxFilters filters stop
-// the filter rules at EC2G105. ctx is checked between rules: when it ends the check stops with an
-// EC2G008 error (the Upstream is then not known to be valid).
+// CheckContext runs every rule and returns the findings — the size gate (EC2G105) first, then the
+// decoding problems, then the rules' — bounded: at most MaxReportedErrors errors and
+// MaxReportedWarnings warnings, the rest counted in one EC2G007 finding. Every rule is linear in
+// the number of filters, and more than MaxFilters filters stop the filter rules at EC2G105. ctx is
+// checked between rules: when it ends the check stops with an EC2G008 error (the Upstream is then
+// not known to be valid).
 func (u *Upstream) CheckContext(ctx context.Context) Findings {
 	p := u.Path()
 	s := u.Spec
