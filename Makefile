@@ -65,3 +65,19 @@ bench-discovery: test-env
 .PHONY: bench-admission
 bench-admission: test-env
 	@source $(ROOT)/.cache/test-env.sh && $(GO) test -count=1 -run '^$$' -bench BenchmarkAdmission -benchtime 1x -timeout 30m ./test/admissionbench/
+
+# Every fuzz target of the repository, each for FUZZTIME (found with `go test -list '^Fuzz'` in
+# every package whose tests declare one, so new targets in any package are included). `make test`
+# runs them briefly from their corpora under testdata/fuzz; inputs that fail here are written there
+# too: commit them.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz:
+	@for entry in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}={{.ImportPath}}{{end}}' ./...); do \
+	  dir=$${entry%%=*}; pkg=$${entry#*=}; \
+	  grep -qs '^func Fuzz' "$$dir"/*_test.go || continue; \
+	  for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	  done; \
+	done

@@ -186,7 +186,9 @@ func TestCheckBrokenExamples(t *testing.T) {
 	}
 	// Every validation code has a broken example.
 	for _, c := range ec2Codes() {
-		if !seen[c] {
+		// EC2G008 needs a deadline to pass in the middle of a check: no file can produce it
+		// (pkg/ec2's TestCheckContextStopsWhenDone does).
+		if !seen[c] && c != string(ec2.CodeCheckInterrupted) {
 			t.Errorf("no example in examples/broken for %s", c)
 		}
 	}

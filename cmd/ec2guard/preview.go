@@ -292,18 +292,22 @@ func (a *app) previewOne(ctx context.Context, o previewOptions, in *inputs, ui u
 	if err != nil {
 		return p, 0, usageErrorf("%s: AWS clients: %v", p.Upstream, err)
 	}
-	apiFilters, err := u.Spec.EC2Filters()
-	if err != nil {
-		return p, 0, usageErrorf("%s: filters: %v", p.Upstream, err)
-	}
-	selected, _, err := ec2api.ListRunningInstances(ctx, clients.EC2, apiFilters)
-	if err != nil {
-		p.Problems = append(p.Problems, fmt.Sprintf("listing the selected instances failed: %v", err))
-		return p, exitRejected, nil
-	}
+	// One listing of every running instance, matched in memory with the discoverer's own matcher:
+	// what preview says is selected is what the discoverer publishes.
 	matcher, err := u.Spec.Matcher()
 	if err != nil {
 		return p, 0, usageErrorf("%s: filters: %v", p.Upstream, err)
+	}
+	running, _, err := ec2api.ListRunningInstances(ctx, clients.EC2, nil)
+	if err != nil {
+		p.Problems = append(p.Problems, fmt.Sprintf("listing the running instances failed: %v", err))
+		return p, exitRejected, nil
+	}
+	var selected []ec2api.Instance
+	for _, inst := range running {
+		if matcher.Match(inst.Tags) {
+			selected = append(selected, inst)
+		}
 	}
 	portTag, hasPortTag := u.PortTag()
 	chosen := map[string]bool{}
@@ -325,23 +329,19 @@ func (a *app) previewOne(ctx context.Context, o previewOptions, in *inputs, ui u
 
 	// Near misses: running instances that almost match, then matching instances that are not running.
 	if !matcher.SelectsEverything() {
-		running, _, err := ec2api.ListRunningInstances(ctx, clients.EC2, nil)
-		if err != nil {
-			p.Notes = append(p.Notes, fmt.Sprintf("near misses not listed: listing every running instance failed: %v", err))
-		}
 		for _, inst := range running {
 			if chosen[inst.ID] {
 				continue
 			}
 			if reasons, near := nearMissReasons(u.Spec.Filters, inst.Tags); near {
-				if matcher.Classify(inst.Tags) == ec2.MatchOnlyLowercasedKeys {
+				if matcher.MatchLowercasedKeys(inst.Tags) {
 					reasons = append(reasons, "Gloo's own EC2 plugin, which lowercases tag keys, would select it (see the case-sensitivity result of the consistency report)")
 				}
 				p.NearMisses = append(p.NearMisses, nearMiss{ID: inst.ID, PrivateIP: inst.PrivateIPv4, State: inst.State, Reasons: reasons})
 			}
 		}
 	}
-	stopped, err := listNotRunning(ctx, clients.EC2, apiFilters)
+	stopped, err := listNotRunning(ctx, clients.EC2, nil)
 	if err != nil {
 		p.Notes = append(p.Notes, fmt.Sprintf("instances that are not running not listed: %v", err))
 	}

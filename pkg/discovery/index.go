@@ -249,17 +249,3 @@ func Overlaps(n int, sels []Selection) [][]int32 {
 	}
 	return out
 }
-
-// naiveSelect is the baseline the index is measured against: classify every instance.
-func naiveSelect(instances []ec2api.Instance, m *ec2.Matcher) Selection {
-	var sel Selection
-	for i := range instances {
-		switch m.Classify(instances[i].Tags) {
-		case ec2.Match:
-			sel.Exact = append(sel.Exact, int32(i))
-		case ec2.MatchOnlyLowercasedKeys:
-			sel.LowercaseOnly = append(sel.LowercaseOnly, int32(i))
-		}
-	}
-	return sel
-}

@@ -1,8 +1,10 @@
 package ec2
 
 import (
+	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -19,8 +21,22 @@ const (
 	CodeBothShapesDiffer Code = "EC2G002"
 	// CodeBothShapesSame: spec.awsEc2 and spec.upstreamSpec.awsEc2 are both present and equal.
 	CodeBothShapesSame Code = "EC2G003"
-	// CodeUnknownField: a field inside awsEc2 that Gloo does not know (usually a typo); it is ignored.
+	// CodeUnknownField: a field inside awsEc2 that Gloo does not know (usually a typo); Gloo rejects
+	// the whole Upstream.
 	CodeUnknownField Code = "EC2G004"
+	// CodeFieldSpeltTwiceDiffer: a field is written under both its JSON name and its proto name
+	// (`secretRef` and `secret_ref`) with different values.
+	CodeFieldSpeltTwiceDiffer Code = "EC2G005"
+	// CodeFieldSpeltTwiceSame: a field is written under both names with the same value.
+	CodeFieldSpeltTwiceSame Code = "EC2G006"
+)
+
+// Bounds on the check itself (EC2G0xx).
+const (
+	// CodeMoreFindings: more findings than MaxReportedErrors/MaxReportedWarnings; the rest are counted.
+	CodeMoreFindings Code = "EC2G007"
+	// CodeCheckInterrupted: the check stopped because its context ended (request deadline).
+	CodeCheckInterrupted Code = "EC2G008"
 )
 
 // Filter rules (EC2G1xx).
@@ -132,12 +148,16 @@ func codeTable() []CodeInfo {
 		{CodeWrongType, SeverityError, "any field", "A field has the wrong type (e.g. `port: \"80\"`, `filters: x`, `publicIp: \"yes\"`).", "Write the field with the type Gloo expects: strings quoted or plain, numbers and booleans unquoted, filters as a list."},
 		{CodeBothShapesDiffer, SeverityError, "spec.upstreamSpec.awsEc2", "Both `spec.awsEc2` (Gloo >= 1.0) and legacy `spec.upstreamSpec.awsEc2` are present and they differ. ec2guard uses `spec.awsEc2`, like Gloo >= 1.0.", "Keep one shape; for Gloo >= 1.0 delete `spec.upstreamSpec`."},
 		{CodeBothShapesSame, SeverityWarning, "spec.upstreamSpec.awsEc2", "Both shapes are present with the same content.", "Delete the legacy `spec.upstreamSpec` block."},
-		{CodeUnknownField, SeverityWarning, "awsEc2.*", "A field Gloo does not know inside `awsEc2`, a filter, `kvPair` or `secretRef`; it is ignored (a misspelt `filters` would select every instance).", "Fix the spelling (the message suggests the closest known field) or remove the field."},
+		{CodeUnknownField, SeverityError, "awsEc2.*", "A field Gloo does not know inside `awsEc2`, a filter, `kvPair` or `secretRef`. Gloo decodes Upstreams as protobuf JSON, which rejects unknown fields, so Gloo would not use the Upstream at all; read leniently, a misspelt `filters` would select every instance.", "Fix the spelling (the message suggests the closest known field) or remove the field."},
+		{CodeFieldSpeltTwiceDiffer, SeverityError, "awsEc2.*", "A field is written twice, under its JSON name and its protobuf name (`awsEc2`/`aws_ec2`, `upstreamSpec`/`upstream_spec`, `secretRef`/`secret_ref`, `roleArn`/`role_arn`, `publicIp`/`public_ip`, `kvPair`/`kv_pair`), with different values. Gloo accepts either name and silently uses the JSON name; ec2guard reads the same value but rejects the ambiguity. Either name alone is accepted and means the same field; findings name it by its JSON name.", "Keep one spelling, preferably the JSON name (e.g. `secretRef`)."},
+		{CodeFieldSpeltTwiceSame, SeverityWarning, "awsEc2.*", "A field is written under both its JSON name and its protobuf name, with the same value.", "Delete the protobuf-named copy (e.g. `secret_ref`)."},
+		{CodeMoreFindings, SeverityError, "awsEc2", fmt.Sprintf("More findings than ec2guard reports for one Upstream (%d errors and %d warnings, each message at most %d bytes): the rest are counted by code in this finding. It is an error when any error was left out, a warning otherwise.", MaxReportedErrors, MaxReportedWarnings, MaxFindingMessageLength), "Fix the problems shown and check again."},
+		{CodeCheckInterrupted, SeverityError, "awsEc2", "The check stopped before running every rule because its deadline passed (the admission request's timeout) or it was cancelled; the Upstream is not known to be valid.", "Retry; if it persists the object is too large to check in time (see EC2G105) or the webhook is overloaded."},
 		{CodeFilterKeyOrKVPair, SeverityError, "filters[i]", "Each filter sets exactly one of `key` (tag key exists) or `kvPair` (tag key equals value).", "Keep `key: K` to require the tag, or `kvPair: {key: K, value: V}` to require its value — not both, not neither."},
 		{CodeFilterKeyEmpty, SeverityError, "filters[i].key, filters[i].kvPair.key", "The tag key is empty; AWS tag keys have at least one character.", "Write the tag key."},
 		{CodeFilterKeyTooLong, SeverityError, "filters[i].key, filters[i].kvPair.key", "The tag key is longer than 128 characters (the AWS limit), so no instance can carry it.", "Use the instance's real tag key (at most 128 characters)."},
 		{CodeFilterValueTooLong, SeverityError, "filters[i].kvPair.value", "The tag value is longer than 256 characters (the AWS limit), so no instance can carry it.", "Use the instance's real tag value (at most 256 characters)."},
-		{CodeTooManyFilters, SeverityError, "filters", "More than 50 filters (the limit; an instance carries at most 50 user tags).", "Remove filters; use at most 50."},
+		{CodeTooManyFilters, SeverityError, "filters", "More than 50 filters: EC2 DescribeInstances accepts at most 50 filters per request (see the limits below) and an instance carries at most 50 user tags. Checked first; beyond the limit the other filter rules are not run, so the answer stays small and fast.", "Remove filters; use at most 50."},
 		{CodeFilterConflict, SeverityError, "filters[i].kvPair.value", "The same tag key is required to have two different values; filters are ANDed, so no instance can match.", "Keep one value; to route to both values use two Upstreams."},
 		{CodeFilterDuplicate, SeverityWarning, "filters[i]", "The filter is an exact duplicate of an earlier one.", "Delete the duplicate."},
 		{CodeFilterRedundantKey, SeverityWarning, "filters[i].key", "`key: K` is implied by a `kvPair` on the same key.", "Delete the `key: K` filter."},
@@ -145,7 +165,7 @@ func codeTable() []CodeInfo {
 		{CodeFilterKeyCaseCollision, SeverityWarning, "filters[i]", "Two filter keys differ only in letter case. AWS compares keys case-sensitively, but Gloo's own EC2 plugin lowercases them, so Gloo and ec2guard can select different instances.", "Use one spelling, exactly as the instances are tagged."},
 		{CodeFilterWhitespace, SeverityWarning, "filters[i].key, filters[i].kvPair.key, filters[i].kvPair.value", "A tag key or value starts or ends with white space; AWS compares exactly, so this is usually a typo.", "Remove the white space unless the tag really has it."},
 		{CodeNoFilters, SeverityWarning, "filters", "No filters: the Upstream routes to every running instance the credentials can list in the region.", "Add filters, or make sure the credentials can only see the intended instances (separate account or region)."},
-		{CodeFilterKeyWildcard, SeverityWarning, "filters[i].key, filters[i].kvPair.key", "The tag key contains `*` or `?`. ec2guard matches it literally (as AWS compares tag keys) and escapes it in the `tag-key` filter value; in a `tag:K` filter name EC2 documents no wildcards, so it is sent as written.", "Check the key is really spelt with `*`/`?`; these are not wildcards here."},
+		{CodeFilterKeyWildcard, SeverityWarning, "filters[i].key, filters[i].kvPair.key", "The tag key contains `*` or `?`. ec2guard matches it literally, as AWS compares tag keys (in an EC2 `tag-key` filter value it would be a wildcard unless escaped).", "Check the key is really spelt with `*`/`?`; these are not wildcards here."},
 		{CodeRegionRequired, SeverityError, "region", "The region is missing or empty.", "Set `region`, e.g. `region: us-east-1`."},
 		{CodeRegionInvalid, SeverityError, "region", "The region matches no AWS partition's region pattern from the AWS SDK's partition metadata (or it is a global pseudo-region such as `aws-global`, or an availability zone).", "Use a region code such as `us-east-1` (the message suggests one when it can)."},
 		{CodeRegionUnknown, SeverityWarning, "region", "The region matches a partition's pattern but is not among the regions the bundled AWS SDK knows (a new region, or a typo).", "Check the spelling; ignore if the region is newer than ec2guard's AWS SDK."},
@@ -178,14 +198,22 @@ func Codes() []CodeInfo {
 	return t
 }
 
+// codeIndex maps each code to its documentation. It is built once from codeTable, on first use,
+// and only read after that (every finding looks its code up: rebuilding the table per finding
+// was half the cost of checking a large object).
+var codeIndex = sync.OnceValue(func() map[Code]CodeInfo {
+	t := codeTable()
+	m := make(map[Code]CodeInfo, len(t))
+	for _, ci := range t {
+		m[ci.Code] = ci
+	}
+	return m
+})
+
 // Info returns the documentation of c.
 func (c Code) Info() (CodeInfo, bool) {
-	for _, ci := range codeTable() {
-		if ci.Code == c {
-			return ci, true
-		}
-	}
-	return CodeInfo{}, false
+	ci, ok := codeIndex()[c]
+	return ci, ok
 }
 
 // Finding is one result of a rule: an error or a warning with its code, the field path where the user

@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -45,10 +46,21 @@ This file is generated from ` + "`pkg/ec2/codes.go`" + ` (` + "`go test ./pkg/ec
 	}
 	b.WriteString(`
 Filter semantics behind the EC2G1xx rules: all filters must hold (AND); tag keys and values are compared
-case-sensitively and exactly, as AWS does; ` + "`*`" + ` and ` + "`?`" + ` are literal. When sent to the EC2 API,
-` + "`key: K`" + ` becomes ` + "`tag-key=K`" + ` and ` + "`kvPair`" + ` becomes ` + "`tag:K=V`" + `, with ` + "`*`" + `, ` + "`?`" + ` and ` + "`\\`" + ` escaped by ` + "`\\`" + ` in
-the filter *values* (` + "`K`" + ` of ` + "`tag-key`" + `, ` + "`V`" + ` of ` + "`tag:K`" + `), where EC2 treats them as wildcards. EC2 documents
-wildcards only in filter values, so the key inside the filter *name* ` + "`tag:K`" + ` is sent as written (see EC2G113).
+case-sensitively and exactly, as AWS does; ` + "`*`" + ` and ` + "`?`" + ` are literal. These are the semantics of the EC2 API's own tag filters
+(` + "`key: K`" + ` as ` + "`tag-key=K`" + `, ` + "`kvPair`" + ` as ` + "`tag:K=V`" + `, with ` + "`*`" + `, ` + "`?`" + ` and ` + "`\\`" + ` escaped by ` + "`\\`" + ` in the filter
+values, where EC2 treats them as wildcards): ec2guard lists the running instances and matches them in
+memory, and a property test checks the matcher against a reference of EC2's filter evaluation.
+
+Limits. DescribeInstances accepts up to 50 filters and up to 200 values per filter in one request,
+and filter strings of up to 255 characters ([Amazon EC2 User Guide, "List and filter using the
+command line", Filtering considerations](https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Filtering.html#Filtering_Resources_CLI));
+an instance carries at most 50 user tags, keys of at most 128 and values of at most 256 characters
+([Tag restrictions](https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions)).
+Each Upstream filter is one EC2 filter with one value, so the 50-filter limit is the one an Upstream
+can exceed: EC2G105 is checked first, and beyond it no other filter rule runs. Every other rule is
+linear in the number of filters. One check reports at most ` + fmt.Sprint(MaxReportedErrors) + ` errors and ` + fmt.Sprint(MaxReportedWarnings) + ` warnings (each
+text cut to ` + fmt.Sprint(MaxFindingMessageLength) + ` bytes) and counts the rest in one EC2G007 finding; a check whose deadline passes
+stops between rules with EC2G008.
 
 Region patterns come from the AWS SDK for Go v2's partition metadata (` + "`pkg/ec2/partitions.json`" + `, a verbatim
 copy of the SDK's ` + "`internal/endpoints/awsrulesfn/partitions.json`" + `, kept in sync by a test).

@@ -23,13 +23,47 @@ var ErrNotUpstream = errors.New("not a gloo.solo.io Upstream")
 // spec.upstreamSpec.awsEc2): callers leave it alone.
 var ErrNotEC2 = errors.New("not an EC2 upstream")
 
-// Known field names per object, used to flag unknown (usually misspelt) fields.
-func awsEc2Fields() []string {
-	return []string{"region", "secretRef", "roleArn", "filters", "publicIp", "port"}
+// fieldName is a field of one of Gloo's protobuf messages: its JSON name (lowerCamelCase, what
+// Gloo writes) and its protobuf name (snake_case). Gloo decodes Upstreams as protobuf JSON, which
+// accepts both and, when both are present, uses the JSON name.
+type fieldName struct{ json, proto string }
+
+// Known fields per message, used to read the protobuf spellings and to flag unknown (usually
+// misspelt) fields.
+func awsEc2Fields() []fieldName {
+	return []fieldName{{"region", "region"}, {"secretRef", "secret_ref"}, {"roleArn", "role_arn"},
+		{"filters", "filters"}, {"publicIp", "public_ip"}, {"port", "port"}}
 }
-func filterFields() []string    { return []string{"key", "kvPair"} }
-func kvPairFields() []string    { return []string{"key", "value"} }
-func secretRefFields() []string { return []string{"name", "namespace"} }
+func filterFields() []fieldName    { return []fieldName{{"key", "key"}, {"kvPair", "kv_pair"}} }
+func kvPairFields() []fieldName    { return []fieldName{{"key", "key"}, {"value", "value"}} }
+func secretRefFields() []fieldName { return []fieldName{{"name", "name"}, {"namespace", "namespace"}} }
+
+// The spec-level fields that hold the EC2 block: spec.awsEc2 (Gloo >= 1.0) and the legacy
+// spec.upstreamSpec.awsEc2.
+func fieldAwsEc2() fieldName       { return fieldName{"awsEc2", "aws_ec2"} }
+func fieldUpstreamSpec() fieldName { return fieldName{"upstreamSpec", "upstream_spec"} }
+
+// lookupField returns the value of f in m under either spelling, the JSON name winning as in
+// Gloo; a null counts as absent.
+func lookupField(m map[string]any, f fieldName) any {
+	if v := m[f.json]; v != nil {
+		return v
+	}
+	return m[f.proto]
+}
+
+// ec2Blocks returns the EC2 blocks of an Upstream's spec in both shapes (nil when absent). IsEC2
+// and FromObject both use it, so they agree.
+func ec2Blocks(spec map[string]any) (current, legacy any) {
+	if spec == nil {
+		return nil, nil
+	}
+	current = lookupField(spec, fieldAwsEc2())
+	if us, ok := lookupField(spec, fieldUpstreamSpec()).(map[string]any); ok {
+		legacy = lookupField(us, fieldAwsEc2())
+	}
+	return current, legacy
+}
 
 // FromUnstructured decodes an Upstream from an unstructured object. It returns ErrNotUpstream for
 // another kind and ErrNotEC2 for a non-EC2 Upstream. Type errors inside the EC2 spec do not fail the
@@ -67,15 +101,9 @@ func IsEC2(obj map[string]any) bool {
 	if !isUpstreamType(av, k) {
 		return false
 	}
-	spec, ok := obj["spec"].(map[string]any)
-	if !ok {
-		return false
-	}
-	if spec["awsEc2"] != nil {
-		return true
-	}
-	us, ok := spec["upstreamSpec"].(map[string]any)
-	return ok && us["awsEc2"] != nil
+	spec, _ := obj["spec"].(map[string]any)
+	current, legacy := ec2Blocks(spec)
+	return current != nil || legacy != nil
 }
 
 func isUpstreamType(apiVersion, kind string) bool {
@@ -94,30 +122,28 @@ func FromObject(obj map[string]any) (*Upstream, error) {
 	u := &Upstream{}
 	decodeMetadata(obj["metadata"], u)
 	spec, _ := obj["spec"].(map[string]any)
-	var current, legacy any
-	if spec != nil {
-		current = spec["awsEc2"]
-		if us, ok := spec["upstreamSpec"].(map[string]any); ok {
-			legacy = us["awsEc2"]
-		}
-	}
-	switch {
-	case current == nil && legacy == nil:
+	current, legacy := ec2Blocks(spec)
+	if current == nil && legacy == nil {
 		return nil, fmt.Errorf("decode upstream %s: %w", u.Key(), ErrNotEC2)
-	case current != nil:
-		u.Shape = ShapeV1
-		d := &decoder{}
-		u.Spec = d.spec(current, ShapeV1.Path())
-		u.decodeFindings = d.findings
-		if legacy != nil {
-			u.decodeFindings = append(u.decodeFindings, compareShapes(u.Spec, legacy))
-		}
-	default:
-		u.Shape = ShapeLegacy
-		d := &decoder{}
-		u.Spec = d.spec(legacy, ShapeLegacy.Path())
-		u.decodeFindings = d.findings
 	}
+	d := &decoder{}
+	// Report the blocks written under both spellings.
+	specPath := field.NewPath("spec")
+	d.field(spec, fieldAwsEc2(), specPath)
+	if us, ok := d.field(spec, fieldUpstreamSpec(), specPath).(map[string]any); ok {
+		d.field(us, fieldAwsEc2(), specPath.Child(fieldUpstreamSpec().json))
+	}
+	if current != nil {
+		u.Shape = ShapeV1
+		u.Spec = d.spec(current, ShapeV1.Path())
+		if legacy != nil {
+			d.add(compareShapes(u.Spec, legacy))
+		}
+	} else {
+		u.Shape = ShapeLegacy
+		u.Spec = d.spec(legacy, ShapeLegacy.Path())
+	}
+	u.decoded = d.findings
 	return u, nil
 }
 
@@ -126,7 +152,7 @@ func compareShapes(current Spec, legacy any) Finding {
 	d := &decoder{}
 	ls := d.spec(legacy, ShapeLegacy.Path())
 	path := ShapeLegacy.Path()
-	if len(d.findings) == 0 && reflect.DeepEqual(normalizeSpec(current), normalizeSpec(ls)) {
+	if len(d.findings.kept) == 0 && reflect.DeepEqual(normalizeSpec(current), normalizeSpec(ls)) {
 		return newFinding(CodeBothShapesSame, path, field.ErrorTypeDuplicate, field.OmitValueType{},
 			"both spec.awsEc2 and the legacy spec.upstreamSpec.awsEc2 are present (with the same content); spec.awsEc2 is used",
 			"delete the legacy spec.upstreamSpec block")
@@ -161,32 +187,114 @@ func decodeMetadata(v any, u *Upstream) {
 	}
 }
 
-// decoder turns a generic awsEc2 value into a Spec, collecting type problems as findings.
+// decoder turns a generic awsEc2 value into a Spec, collecting type problems as findings (bounded:
+// see findingSet).
 type decoder struct {
-	findings Findings
+	findings findingSet
 }
 
+func (d *decoder) add(f Finding) { d.findings.add(f) }
+
 func (d *decoder) wrongType(p *field.Path, v any, want, fix string) {
-	d.findings = append(d.findings, newFinding(CodeWrongType, p, field.ErrorTypeTypeInvalid, safeBadValue(v),
+	d.add(newFinding(CodeWrongType, p, field.ErrorTypeTypeInvalid, safeBadValue(v),
 		fmt.Sprintf("must be %s, not %s", want, describeValue(v)), fix))
 }
 
-func (d *decoder) unknownFields(m map[string]any, known []string, p *field.Path) {
+// field returns the value of f in m (see lookupField) and reports a field written under both
+// spellings: an error when the two values differ, a warning when they are the same.
+func (d *decoder) field(m map[string]any, f fieldName, p *field.Path) any {
+	v := lookupField(m, f)
+	if f.proto == f.json {
+		return v
+	}
+	jv, pv := m[f.json], m[f.proto]
+	if jv == nil || pv == nil {
+		return v
+	}
+	if sameValue(jv, pv) {
+		d.add(newFinding(CodeFieldSpeltTwiceSame, p.Child(f.proto), field.ErrorTypeDuplicate, field.OmitValueType{},
+			fmt.Sprintf("%s is written twice, as %s and as %s, with the same value", f.json, f.json, f.proto),
+			fmt.Sprintf("delete %s", f.proto)))
+		return v
+	}
+	d.add(newFinding(CodeFieldSpeltTwiceDiffer, p.Child(f.proto), field.ErrorTypeDuplicate, field.OmitValueType{},
+		fmt.Sprintf("%s is written twice, as %s and as %s, with different values; Gloo silently uses %s", f.json, f.json, f.proto, f.json),
+		fmt.Sprintf("keep one: delete %s, or move its value to %s", f.proto, f.json)))
+	return v
+}
+
+// sameValue reports whether two decoded JSON values are equal, numbers compared by value whatever
+// their Go type.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !sameValue(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case string, bool, nil:
+		return a == b
+	}
+	an, aNum, _ := toNumber(a)
+	bn, bNum, _ := toNumber(b)
+	return aNum && bNum && an == bn
+}
+
+func (d *decoder) unknownFields(m map[string]any, known []fieldName, p *field.Path) {
 	var unknown []string
 	for k := range m {
-		if !contains(known, k) {
+		if !isKnown(known, k) {
 			unknown = append(unknown, k)
 		}
 	}
+	if len(unknown) == 0 {
+		return
+	}
 	sort.Strings(unknown)
+	names := make([]string, 0, 2*len(known))
+	list := make([]string, 0, len(known))
+	for _, f := range known {
+		names = append(names, f.json)
+		if f.proto != f.json {
+			names = append(names, f.proto)
+		}
+		list = append(list, f.json)
+	}
 	for _, k := range unknown {
 		fix := "remove it"
-		if s := suggest(k, known); s != "" {
+		if s := suggest(k, names); s != "" {
 			fix = fmt.Sprintf("did you mean %q? rename it", s)
 		}
-		d.findings = append(d.findings, newFinding(CodeUnknownField, p.Child(k), field.ErrorTypeNotSupported, field.OmitValueType{},
-			fmt.Sprintf("unknown field %q is ignored (known: %s)", k, strings.Join(known, ", ")), fix))
+		d.add(newFinding(CodeUnknownField, p.Child(truncate(k, 64)), field.ErrorTypeNotSupported, field.OmitValueType{},
+			fmt.Sprintf("unknown field %s: Gloo rejects an Upstream with a field it does not know (known: %s)", quoteShort(k), strings.Join(list, ", ")), fix))
 	}
+}
+
+func isKnown(known []fieldName, k string) bool {
+	for _, f := range known {
+		if k == f.json || k == f.proto {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) spec(v any, p *field.Path) Spec {
@@ -197,44 +305,44 @@ func (d *decoder) spec(v any, p *field.Path) Spec {
 		return s
 	}
 	d.unknownFields(m, awsEc2Fields(), p)
-	s.Region = d.str(m, "region", p)
-	s.RoleARN = d.str(m, "roleArn", p)
-	s.PublicIP = d.boolean(m, "publicIp", p)
+	s.Region = d.str(m, fieldName{"region", "region"}, p)
+	s.RoleARN = d.str(m, fieldName{"roleArn", "role_arn"}, p)
+	s.PublicIP = d.boolean(m, fieldName{"publicIp", "public_ip"}, p)
 	s.Port = d.port(m, p)
 	s.SecretRef = d.secretRef(m, p)
 	s.Filters = d.filters(m, p)
 	return s
 }
 
-func (d *decoder) str(m map[string]any, key string, p *field.Path) string {
-	v, ok := m[key]
-	if !ok || v == nil {
+func (d *decoder) str(m map[string]any, f fieldName, p *field.Path) string {
+	v := d.field(m, f, p)
+	if v == nil {
 		return ""
 	}
 	s, ok := v.(string)
 	if !ok {
-		d.wrongType(p.Child(key), v, "a string", fmt.Sprintf("quote the value: %s: \"%s\"", key, plainString(v)))
+		d.wrongType(p.Child(f.json), v, "a string", fmt.Sprintf("quote the value: %s: \"%s\"", f.json, plainString(v)))
 		return ""
 	}
 	return s
 }
 
-func (d *decoder) boolean(m map[string]any, key string, p *field.Path) bool {
-	v, ok := m[key]
-	if !ok || v == nil {
+func (d *decoder) boolean(m map[string]any, f fieldName, p *field.Path) bool {
+	v := d.field(m, f, p)
+	if v == nil {
 		return false
 	}
 	b, ok := v.(bool)
 	if !ok {
-		d.wrongType(p.Child(key), v, "a boolean", fmt.Sprintf("write %s: true or %s: false, without quotes", key, key))
+		d.wrongType(p.Child(f.json), v, "a boolean", fmt.Sprintf("write %s: true or %s: false, without quotes", f.json, f.json))
 		return false
 	}
 	return b
 }
 
 func (d *decoder) port(m map[string]any, p *field.Path) uint32 {
-	v, ok := m["port"]
-	if !ok || v == nil {
+	v := d.field(m, fieldName{"port", "port"}, p)
+	if v == nil {
 		return 0
 	}
 	pp := p.Child("port")
@@ -244,12 +352,12 @@ func (d *decoder) port(m map[string]any, p *field.Path) uint32 {
 		d.wrongType(pp, v, "an integer", fmt.Sprintf("write the number without quotes: port: %s", plainString(v)))
 		return 0
 	case !integral || n < 0 || n > math.MaxUint32:
-		d.findings = append(d.findings, newFinding(CodePortRange, pp, field.ErrorTypeInvalid, safeBadValue(v),
+		d.add(newFinding(CodePortRange, pp, field.ErrorTypeInvalid, safeBadValue(v),
 			fmt.Sprintf("port %s is not an integer 1-65535", plainString(v)),
 			"set port to the instances' service port, or remove it for the default 80"))
 		return 0
 	case n == 0:
-		d.findings = append(d.findings, newFinding(CodePortZero, pp, field.ErrorTypeInvalid, int64(0),
+		d.add(newFinding(CodePortZero, pp, field.ErrorTypeInvalid, int64(0),
 			"port 0 is treated as unset by Gloo; the default 80 is used", "write port: 80 or remove the field"))
 		return 0
 	}
@@ -257,8 +365,8 @@ func (d *decoder) port(m map[string]any, p *field.Path) uint32 {
 }
 
 func (d *decoder) secretRef(m map[string]any, p *field.Path) *SecretRef {
-	v, ok := m["secretRef"]
-	if !ok || v == nil {
+	v := d.field(m, fieldName{"secretRef", "secret_ref"}, p)
+	if v == nil {
 		return nil
 	}
 	pp := p.Child("secretRef")
@@ -268,12 +376,12 @@ func (d *decoder) secretRef(m map[string]any, p *field.Path) *SecretRef {
 		return &SecretRef{}
 	}
 	d.unknownFields(sm, secretRefFields(), pp)
-	return &SecretRef{Name: d.str(sm, "name", pp), Namespace: d.str(sm, "namespace", pp)}
+	return &SecretRef{Name: d.str(sm, fieldName{"name", "name"}, pp), Namespace: d.str(sm, fieldName{"namespace", "namespace"}, pp)}
 }
 
 func (d *decoder) filters(m map[string]any, p *field.Path) []Filter {
-	v, ok := m["filters"]
-	if !ok || v == nil {
+	v := d.field(m, fieldName{"filters", "filters"}, p)
+	if v == nil {
 		return nil
 	}
 	pp := p.Child("filters")
@@ -297,7 +405,7 @@ func (d *decoder) filter(v any, p *field.Path) Filter {
 		return f
 	}
 	d.unknownFields(fm, filterFields(), p)
-	if kv, ok := fm["key"]; ok && kv != nil {
+	if kv := d.field(fm, fieldName{"key", "key"}, p); kv != nil {
 		if s, ok := kv.(string); ok {
 			f.Key = &s
 		} else {
@@ -306,7 +414,7 @@ func (d *decoder) filter(v any, p *field.Path) Filter {
 			f.Key = &empty
 		}
 	}
-	if pv, ok := fm["kvPair"]; ok && pv != nil {
+	if pv := d.field(fm, fieldName{"kvPair", "kv_pair"}, p); pv != nil {
 		pp := p.Child("kvPair")
 		pm, ok := pv.(map[string]any)
 		if !ok {
@@ -314,7 +422,7 @@ func (d *decoder) filter(v any, p *field.Path) Filter {
 			f.KVPair = &KVPair{}
 		} else {
 			d.unknownFields(pm, kvPairFields(), pp)
-			f.KVPair = &KVPair{Key: d.str(pm, "key", pp), Value: d.str(pm, "value", pp)}
+			f.KVPair = &KVPair{Key: d.str(pm, fieldName{"key", "key"}, pp), Value: d.str(pm, fieldName{"value", "value"}, pp)}
 		}
 	}
 	return f
@@ -422,17 +530,11 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // suggest returns the known name closest to s (case-insensitive equal, or edit distance <= 2).
 func suggest(s string, known []string) string {
+	if len(s) > 64 {
+		return "" // no field name is that long; do not pay for the distance
+	}
 	best, bestD := "", 3
 	for _, k := range known {
 		if strings.EqualFold(k, s) {

@@ -202,3 +202,67 @@ func TestParsePortTagValue(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeProtoFieldNames(t *testing.T) {
+	// Gloo decodes Upstreams as protobuf JSON, which accepts the protobuf field names too.
+	camel := `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"ns"},
+	  "spec":{"awsEc2":{"region":"us-east-1","secretRef":{"name":"s","namespace":"default"},"roleArn":"arn:aws:iam::123456789012:role/r",
+	          "publicIp":true,"port":8080,"filters":[{"key":"a"},{"kvPair":{"key":"b","value":"c"}}]}}}`
+	proto := `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"ns"},
+	  "spec":{"aws_ec2":{"region":"us-east-1","secret_ref":{"name":"s","namespace":"default"},"role_arn":"arn:aws:iam::123456789012:role/r",
+	          "public_ip":true,"port":8080,"filters":[{"key":"a"},{"kv_pair":{"key":"b","value":"c"}}]}}}`
+	legacy := `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"ns"},
+	  "spec":{"upstream_spec":{"aws_ec2":{"region":"us-east-1","secret_ref":{"name":"s","namespace":"default"},"role_arn":"arn:aws:iam::123456789012:role/r",
+	          "public_ip":true,"port":8080,"filters":[{"key":"a"},{"kv_pair":{"key":"b","value":"c"}}]}}}}`
+	want, err := DecodeJSON([]byte(camel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := want.Check(); len(fs) != 0 {
+		t.Fatalf("camelCase upstream: findings\n%s", dump(fs))
+	}
+	for name, doc := range map[string]string{"proto": proto, "legacy proto": legacy} {
+		u, err := DecodeJSON([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(u.Spec, want.Spec) {
+			t.Errorf("%s: spec = %#v, want %#v", name, u.Spec, want.Spec)
+		}
+		if fs := u.Check(); len(fs) != 0 {
+			t.Errorf("%s: findings\n%s", name, dump(fs))
+		}
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(doc), &obj); err != nil || !IsEC2(obj) {
+			t.Errorf("%s: IsEC2 = false (%v)", name, err)
+		}
+	}
+	if u, _ := DecodeJSON([]byte(legacy)); u.Shape != ShapeLegacy {
+		t.Errorf("upstream_spec.aws_ec2: shape %v", u.Shape)
+	}
+}
+
+func TestDecodeBlockSpeltTwice(t *testing.T) {
+	differ := `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"ns"},
+	  "spec":{"awsEc2":{"region":"us-east-1","filters":[{"key":"a"}]},"aws_ec2":{"region":"us-east-1"}}}`
+	u, err := DecodeJSON([]byte(differ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, _ := u.Validate()
+	if len(errs) != 1 || errs[0].Field != "spec.aws_ec2" || len(u.Spec.Filters) != 1 {
+		t.Errorf("awsEc2 and aws_ec2 differ: errs %v, spec %#v", errs, u.Spec)
+	} else if c, _ := CodeOf(errs[0]); c != CodeFieldSpeltTwiceDiffer {
+		t.Errorf("code %s", c)
+	}
+	same := `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"ns"},
+	  "spec":{"awsEc2":{"region":"us-east-1","port":80,"filters":[{"key":"a"}]},"aws_ec2":{"filters":[{"key":"a"}],"port":80.0,"region":"us-east-1"}}}`
+	u, err = DecodeJSON([]byte(same))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, warns := u.Validate()
+	if len(errs) != 0 || !hasFinding(warns, CodeFieldSpeltTwiceSame, "spec.aws_ec2") {
+		t.Errorf("same blocks: errs %v warns\n%s", errs, dump(warns))
+	}
+}

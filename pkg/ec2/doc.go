@@ -1,7 +1,7 @@
 // Package ec2 is the EC2 Upstream model shared by the webhook, the discoverer and the CLI: decoding
 // Gloo Upstreams in both shapes (spec.awsEc2 and legacy spec.upstreamSpec.awsEc2), the validation
-// rules with their stable codes (docs/codes.md), the conversion of tag filters to EC2 API filters, the
-// in-memory matcher with the same semantics, and the Gloo AWS secret model.
+// rules with their stable codes (docs/codes.md), the in-memory filter matcher (with the semantics of
+// EC2's own tag filters), and the Gloo AWS secret model.
 //
 // Typical use:
 //
@@ -10,8 +10,8 @@
 //	    ...
 //	}
 //	errs, warnings := u.Validate()         // field.ErrorList, Findings
+//	errs, warnings = u.ValidateContext(ctx) // the same, stopping when ctx ends
 //	m, _ := u.Spec.Matcher()               // once per Upstream; m.Match(tags) per instance
-//	filters, _ := u.Spec.EC2Filters()      // for DescribeInstances
 //
 // Every finding message starts with its code, e.g.
 // `EC2G101 spec.awsEc2.filters[1]: exactly one of key or kvPair must be set, ...`.

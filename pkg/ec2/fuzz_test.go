@@ -1,8 +1,10 @@
 package ec2
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -59,15 +61,33 @@ func FuzzDecodeValidate(f *testing.F) {
 		if len(errs)+len(warns) != len(fs) {
 			t.Fatalf("Validate lost findings")
 		}
-		if fs.Has(CodeFilterKeyOrKVPair) || fs.Has(CodeWrongType) {
-			// A filter that is malformed or could not be decoded is an error already.
+		// Bounded answer, whatever the input.
+		if len(errs) > MaxReportedErrors+1 || len(warns) > MaxReportedWarnings+1 {
+			t.Fatalf("%d errors and %d warnings", len(errs), len(warns))
+		}
+		size := 0
+		for _, fd := range fs {
+			size += len(fd.String())
+		}
+		if size > (MaxReportedErrors+MaxReportedWarnings+1)*(3*MaxFindingMessageLength+64) {
+			t.Fatalf("findings render to %d bytes", size)
+		}
+		// A check whose context has ended stops with EC2G008 and never accepts.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if cfs := u.CheckContext(ctx); !cfs.HasErrors() || cfs[len(cfs)-1].Code != CodeCheckInterrupted {
+			t.Fatalf("cancelled check: %v", cfs)
+		}
+		if fs.Has(CodeFilterKeyOrKVPair) || fs.Has(CodeWrongType) || fs.Has(CodeTooManyFilters) || fs.Has(CodeMoreFindings) {
+			// A filter that is malformed or could not be decoded is an error already; beyond the
+			// filter limit or the reported findings, the filter rules' findings are not all shown.
 			return
 		}
 		m, err := u.Spec.Matcher()
 		if err != nil {
 			t.Fatalf("well-formed filters do not compile: %v", err)
 		}
-		if _, err := u.Spec.EC2Filters(); err != nil {
+		if _, err := EC2Filters(u.Spec.Filters); err != nil {
 			t.Fatalf("well-formed filters do not convert: %v", err)
 		}
 		if m.SelectsNothing() != fs.Has(CodeFilterConflict) {
@@ -107,5 +127,58 @@ func FuzzParseSecret(f *testing.F) {
 			}
 		}
 		assertNoSecretLeak(t, data)
+	})
+}
+
+// FuzzMatch checks the filter matcher on arbitrary filters and tags: it agrees with a reference of
+// EC2's own filter evaluation (the filters converted to DescribeInstances filters), and its
+// lowercased-key match agrees with Gloo's plugin over every order of the tag list. Filters are
+// lines `key` or `key=value`, tags lines `key=value`. Seeds: testdata/fuzz/FuzzMatch.
+func FuzzMatch(f *testing.F) {
+	f.Add("gloo-id\ngloo-tag=group1", "gloo-id=1\ngloo-tag=group1\nName=web")
+	f.Add("Name=web\nname=db", "Name=web\nname=db")
+	f.Add("env=a*", "env=abc\nEnv=a*")
+	f.Fuzz(func(t *testing.T, filterLines, tagLines string) {
+		var filters []Filter
+		for _, line := range strings.Split(filterLines, "\n") {
+			if k, v, kv := strings.Cut(line, "="); kv {
+				filters = append(filters, KVFilter(k, v))
+			} else {
+				filters = append(filters, KeyFilter(line))
+			}
+		}
+		tags := map[string]string{}
+		for _, line := range strings.Split(tagLines, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			tags[k] = v
+		}
+		if len(filters) > MaxFilters || len(tags) > 6 {
+			t.Skip("larger than an Upstream (filters) or than the permutation reference handles (tags)")
+		}
+		if !utf8.ValidString(filterLines) || !utf8.ValidString(tagLines) {
+			// EC2 tags and filters are UTF-8 (the API rejects anything else); the reference compares
+			// runes, so it would take an invalid byte for U+FFFD.
+			t.Skip("not UTF-8: no EC2 tag or filter can hold it")
+		}
+		m, err := NewMatcher(filters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, err := EC2Filters(filters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := m.Match(tags), refEC2Eval(t, api, tags); got != want {
+			t.Fatalf("Match = %v, EC2 reference = %v\nfilters %v\ntags %q", got, want, filters, tags)
+		}
+		if got, want := m.MatchLowercasedKeys(tags), glooMayMatch(filters, tags); got != want {
+			t.Fatalf("MatchLowercasedKeys = %v, Gloo over every tag order = %v\nfilters %v\ntags %q", got, want, filters, tags)
+		}
+		if m.SelectsEverything() && !m.Match(tags) {
+			t.Fatalf("a matcher that selects everything rejected %q", tags)
+		}
+		if m.SelectsNothing() && (m.Match(tags) || m.MatchLowercasedKeys(tags)) {
+			t.Fatalf("a matcher that selects nothing matched %q", tags)
+		}
 	})
 }

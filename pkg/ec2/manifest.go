@@ -93,7 +93,7 @@ func (o *ManifestObject) Upstream() (*Upstream, error) {
 		return nil, err
 	}
 	var errs []error
-	for _, f := range u.decodeFindings {
+	for _, f := range u.decoded.kept {
 		if f.Code != CodeUnknownField {
 			continue
 		}

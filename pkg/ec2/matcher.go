@@ -2,26 +2,31 @@ package ec2
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
 // Matcher decides whether an instance's tags satisfy an Upstream's filters, with the semantics of
-// SPEC.md "Filter semantics" — the same as the EC2 API filters EC2Filters produces: all filters hold
-// (AND); keys and values compare case-sensitively and exactly (`*` and `?` are literal); no filters
-// match every instance. Instance state is not its concern (the caller lists running instances).
+// EC2's own tag filters (docs/codes.md, "Filter semantics"): all filters hold (AND); keys and values
+// compare case-sensitively and exactly (`*` and `?` are literal); no filters match every instance. Instance state is not its concern (the caller lists running instances).
 //
 // A Matcher is immutable and safe for concurrent use; Match does not allocate.
 type Matcher struct {
 	keys  []string // tags that must exist (keys implied by a pair are dropped)
 	pairs []KVPair // tags that must have a value
 	never bool     // the same key is required to have two values
+	// neverLowered: two keys that are equal once lowercased are required to have different
+	// values, which Gloo's lowercased-key map (one value per lowercased key) cannot satisfy.
+	neverLowered bool
 }
 
-// NewMatcher compiles filters. It returns an error if a filter does not set exactly one of key and
-// kvPair (Validate reports those as EC2G101).
+// NewMatcher compiles filters, in time linear in their number. It returns an error if a filter
+// does not set exactly one of key and kvPair (Validate reports those as EC2G101).
 func NewMatcher(filters []Filter) (*Matcher, error) {
 	m := &Matcher{}
+	value := map[string]string{}        // pair key -> its value
+	valueLowered := map[string]string{} // lowercased pair key -> its value
 	for i, f := range filters {
 		if !f.wellFormed() {
 			return nil, fmt.Errorf("filters[%d]: %s exactly one of key or kvPair must be set", i, CodeFilterKeyOrKVPair)
@@ -29,44 +34,35 @@ func NewMatcher(filters []Filter) (*Matcher, error) {
 		if !f.IsKV() {
 			continue
 		}
-		dup := false
-		for _, p := range m.pairs {
-			if p.Key == f.KVPair.Key {
-				dup = true
-				if p.Value != f.KVPair.Value {
-					m.never = true
-				}
-			}
-		}
-		if !dup {
+		k, v := f.KVPair.Key, f.KVPair.Value
+		if old, dup := value[k]; dup {
+			m.never = m.never || old != v
+		} else {
+			value[k] = v
 			m.pairs = append(m.pairs, *f.KVPair)
 		}
+		lk := strings.ToLower(k)
+		if old, dup := valueLowered[lk]; dup {
+			m.neverLowered = m.neverLowered || old != v
+		} else {
+			valueLowered[lk] = v
+		}
 	}
+	seen := map[string]bool{}
 	for _, f := range filters {
-		if f.IsKV() || m.hasKey(*f.Key) {
+		if f.IsKV() || seen[*f.Key] {
 			continue
 		}
-		m.keys = append(m.keys, *f.Key)
+		seen[*f.Key] = true
+		if _, implied := value[*f.Key]; !implied {
+			m.keys = append(m.keys, *f.Key)
+		}
 	}
 	return m, nil
 }
 
 // Matcher compiles the spec's filters; see NewMatcher.
 func (s Spec) Matcher() (*Matcher, error) { return NewMatcher(s.Filters) }
-
-func (m *Matcher) hasKey(k string) bool {
-	for _, x := range m.keys {
-		if x == k {
-			return true
-		}
-	}
-	for _, p := range m.pairs {
-		if p.Key == k {
-			return true
-		}
-	}
-	return false
-}
 
 // SelectsNothing reports whether no tag set can match (conflicting values for one key).
 func (m *Matcher) SelectsNothing() bool { return m.never }
@@ -92,12 +88,13 @@ func (m *Matcher) Match(tags map[string]string) bool {
 	return true
 }
 
-// MatchLowercasedKeys reports whether the tags satisfy every filter when tag keys are compared after
-// lowercasing both sides, as Gloo's own EC2 plugin does (values still compare exactly). When an
-// instance has several tags whose keys differ only in case, any of them may satisfy a filter (Gloo
-// keeps whichever comes last in the instance's tag list). It does not allocate.
+// MatchLowercasedKeys reports whether Gloo's own EC2 plugin may select an instance with these tags:
+// it lowercases the instance's tag keys into a map (keeping, of several keys that differ only in
+// case, whichever comes last in the instance's tag list) and looks the lowercased filter keys up in
+// it; values still compare exactly. As the order of the tag list is not known, an instance with
+// such colliding keys matches when some order would make Gloo select it. It does not allocate.
 func (m *Matcher) MatchLowercasedKeys(tags map[string]string) bool {
-	if m.never {
+	if m.never || m.neverLowered {
 		return false
 	}
 	for _, p := range m.pairs {
@@ -125,40 +122,6 @@ func (m *Matcher) MatchLowercasedKeys(tags map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// MatchKind classifies an instance against an Upstream for audits.
-type MatchKind int
-
-const (
-	// NoMatch: neither AWS's exact comparison nor Gloo's lowercased keys select the instance.
-	NoMatch MatchKind = iota
-	// Match: the instance matches exactly (as AWS, ec2guard and the EC2 API filters decide).
-	Match
-	// MatchOnlyLowercasedKeys: only Gloo's lowercased-key comparison would select the instance.
-	MatchOnlyLowercasedKeys
-)
-
-// String returns "no-match", "match" or "match-only-lowercased-keys".
-func (k MatchKind) String() string {
-	switch k {
-	case Match:
-		return "match"
-	case MatchOnlyLowercasedKeys:
-		return "match-only-lowercased-keys"
-	}
-	return "no-match"
-}
-
-// Classify tells an exact match from one that only Gloo's lowercased keys would produce.
-func (m *Matcher) Classify(tags map[string]string) MatchKind {
-	switch {
-	case m.Match(tags):
-		return Match
-	case m.MatchLowercasedKeys(tags):
-		return MatchOnlyLowercasedKeys
-	}
-	return NoMatch
 }
 
 // equalLower reports whether strings.ToLower(a) == strings.ToLower(b), without allocating.

@@ -56,9 +56,9 @@ type Upstream struct {
 	Shape Shape
 	Spec  Spec
 
-	// decodeFindings are problems found while decoding (wrong types, unknown fields, both shapes).
-	// Validate reports them first.
-	decodeFindings Findings
+	// decoded holds the problems found while decoding (wrong types, unknown fields, both shapes),
+	// bounded. Check reports them first.
+	decoded findingSet
 }
 
 // Spec is the awsEc2 block of an Upstream.

@@ -1,6 +1,7 @@
 package ec2
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -19,37 +20,68 @@ func (u *Upstream) Validate() (field.ErrorList, Findings) {
 	return fs.Errors(), fs.Warnings()
 }
 
-// Check runs every rule and returns all findings, decoding problems first. It does not look at the
-// referenced Secret: see CheckSecret.
-func (u *Upstream) Check() Findings {
-	p := u.Path()
-	s := u.Spec
-	rules := Findings{}
-	rules = append(rules, checkRegion(s.Region, p.Child("region"))...)
-	rules = append(rules, checkRoleARN(s.RoleARN, s.Region, p.Child("roleArn"))...)
-	rules = append(rules, checkPort(s.Port, p.Child("port"))...)
-	rules = append(rules, checkSecretRef(s.SecretRef, u.Namespace, p.Child("secretRef"))...)
-	rules = append(rules, checkFilters(s.Filters, p.Child("filters"))...)
-	rules = append(rules, checkPortTag(u.Annotations)...)
-
-	out := make(Findings, 0, len(u.decodeFindings)+len(rules))
-	out = append(out, u.decodeFindings...)
-	// A field that could not be decoded reads as empty; do not report it again as empty/missing.
-	for _, f := range rules {
-		if !hasWrongTypeAt(u.decodeFindings, f.Field) {
-			out = append(out, f)
-		}
-	}
-	return out
+// ValidateContext is Validate with a context; see CheckContext.
+func (u *Upstream) ValidateContext(ctx context.Context) (field.ErrorList, Findings) {
+	fs := u.CheckContext(ctx)
+	return fs.Errors(), fs.Warnings()
 }
 
-func hasWrongTypeAt(fs Findings, path string) bool {
-	for _, f := range fs {
-		if f.Code == CodeWrongType && (f.Field == path || strings.HasPrefix(path, f.Field+".") || strings.HasPrefix(path, f.Field+"[")) {
-			return true
+// Check runs every rule and returns the findings (see CheckContext). It does not look at the
+// referenced Secret: see CheckSecret. It is CheckContext without a deadline.
+func (u *Upstream) Check() Findings { return u.CheckContext(context.Background()) }
+
+// CheckContext runs every rule and returns the findings — the size gate (EC2G105) first, then the
+// decoding problems, then the rules' — bounded: at most MaxReportedErrors errors and
+// MaxReportedWarnings warnings, the rest counted in one EC2G007 finding. Every rule is linear in
+// the number of filters, and more than MaxFilters filters stop the filter rules at EC2G105. ctx is
+// checked between rules: when it ends the check stops with an EC2G008 error (the Upstream is then
+// not known to be valid).
+func (u *Upstream) CheckContext(ctx context.Context) Findings {
+	p := u.Path()
+	s := u.Spec
+	fp := p.Child("filters")
+	tooMany := len(s.Filters) > MaxFilters
+	rules := []func() Findings{
+		func() Findings { return checkRegion(s.Region, p.Child("region")) },
+		func() Findings { return checkRoleARN(s.RoleARN, s.Region, p.Child("roleArn")) },
+		func() Findings { return checkPort(s.Port, p.Child("port")) },
+		func() Findings { return checkSecretRef(s.SecretRef, u.Namespace, p.Child("secretRef")) },
+		func() Findings { return checkNoFilters(s.Filters, fp) },
+	}
+	if !tooMany {
+		rules = append(rules,
+			func() Findings { return checkEachFilter(s.Filters, fp) },
+			func() Findings { return checkFilterDuplicates(s.Filters, fp) },
+			func() Findings { return checkFilterConflicts(s.Filters, fp) },
+			func() Findings { return checkFilterRedundantKeys(s.Filters, fp) },
+			func() Findings { return checkFilterKeyCase(s.Filters, fp) },
+		)
+	}
+	rules = append(rules, func() Findings { return checkPortTag(u.Annotations) })
+
+	var set findingSet
+	// The size gate comes first so that it is always shown, whatever else the object holds.
+	set.addAll(checkFilterCount(s.Filters, fp))
+	set.merge(&u.decoded)
+	var stopped error
+	for _, rule := range rules {
+		if stopped = ctx.Err(); stopped != nil {
+			break
+		}
+		for _, f := range rule() {
+			// A field that could not be decoded reads as empty; do not report it again as empty/missing.
+			if !u.decoded.suppressed(f.Field) {
+				set.add(f)
+			}
 		}
 	}
-	return false
+	out := set.findings(p)
+	if stopped != nil {
+		out = append(out, newFinding(CodeCheckInterrupted, p, field.ErrorTypeInternal, field.OmitValueType{},
+			fmt.Sprintf("the check stopped before all rules ran: %v", stopped),
+			"retry; the Upstream is not known to be valid until every rule has run"))
+	}
+	return out
 }
 
 // ---- region ----
@@ -226,11 +258,9 @@ func checkPortTag(ann map[string]string) Findings {
 
 // ---- filters ----
 
-// checkFilters runs the per-filter and cross-filter rules.
-func checkFilters(filters []Filter, p *field.Path) Findings {
+// checkEachFilter runs the per-filter rules.
+func checkEachFilter(filters []Filter, p *field.Path) Findings {
 	var out Findings
-	out = append(out, checkFilterCount(filters, p)...)
-	out = append(out, checkNoFilters(filters, p)...)
 	for i, f := range filters {
 		fp := p.Index(i)
 		out = append(out, checkFilterKeyOrKVPair(f, fp)...)
@@ -242,10 +272,6 @@ func checkFilters(filters []Filter, p *field.Path) Findings {
 			out = append(out, checkFilterValue(f.KVPair.Value, f.KVPair.Key, fp.Child("kvPair", "value"))...)
 		}
 	}
-	out = append(out, checkFilterDuplicates(filters, p)...)
-	out = append(out, checkFilterConflicts(filters, p)...)
-	out = append(out, checkFilterRedundantKeys(filters, p)...)
-	out = append(out, checkFilterKeyCase(filters, p)...)
 	return out
 }
 
@@ -331,20 +357,61 @@ func checkFilterValue(value, key string, p *field.Path) Findings {
 	return out
 }
 
+// The cross-filter rules below are linear: each walks the filters once with a map from what it
+// compares to the first filter(s) that had it.
+
+// filterID identifies a well-formed filter's requirement: two filters are equal when their IDs are.
+type filterID struct {
+	kv         bool
+	key, value string
+}
+
+func (f Filter) id() filterID {
+	if f.IsKV() {
+		return filterID{kv: true, key: f.KVPair.Key, value: f.KVPair.Value}
+	}
+	return filterID{key: *f.Key}
+}
+
+// firstTwo remembers, for one key, the first filter that used it and the first later one that
+// differs from it (in value or spelling): for any later filter, the first earlier filter that
+// differs from it is one of the two.
+type firstTwo struct {
+	first, other       int
+	firstVal, otherVal string
+	hasOther           bool
+}
+
+// see records filter i with value v and returns the index and value of the first earlier filter
+// whose value differs from v (ok false when none).
+func (t *firstTwo) see(i int, v string) (j int, jv string, ok bool) {
+	switch {
+	case t.firstVal != v:
+		j, jv, ok = t.first, t.firstVal, true
+	case t.hasOther:
+		j, jv, ok = t.other, t.otherVal, true
+	}
+	if !t.hasOther && t.firstVal != v {
+		t.other, t.otherVal, t.hasOther = i, v, true
+	}
+	return j, jv, ok
+}
+
 // checkFilterDuplicates: a filter equal to an earlier one is a warning.
 func checkFilterDuplicates(filters []Filter, p *field.Path) Findings {
 	var out Findings
-	for j := range filters {
-		if !filters[j].wellFormed() {
+	first := make(map[filterID]int, len(filters))
+	for j, f := range filters {
+		if !f.wellFormed() {
 			continue
 		}
-		for i := 0; i < j; i++ {
-			if filters[i].wellFormed() && filters[i].equal(filters[j]) {
-				out = append(out, newFinding(CodeFilterDuplicate, p.Index(j), field.ErrorTypeDuplicate, field.OmitValueType{},
-					fmt.Sprintf("duplicate of filters[%d] (%s)", i, filters[j]), "delete it"))
-				break
-			}
+		id := f.id()
+		if i, ok := first[id]; ok {
+			out = append(out, newFinding(CodeFilterDuplicate, p.Index(j), field.ErrorTypeDuplicate, field.OmitValueType{},
+				fmt.Sprintf("duplicate of filters[%d] (%s)", i, f), "delete it"))
+			continue
 		}
+		first[id] = j
 	}
 	return out
 }
@@ -352,19 +419,21 @@ func checkFilterDuplicates(filters []Filter, p *field.Path) Findings {
 // checkFilterConflicts: the same key required to have two different values selects nothing.
 func checkFilterConflicts(filters []Filter, p *field.Path) Findings {
 	var out Findings
+	byKey := map[string]*firstTwo{}
 	for j, fj := range filters {
 		if !fj.wellFormed() || !fj.IsKV() {
 			continue
 		}
-		for i := 0; i < j; i++ {
-			fi := filters[i]
-			if fi.wellFormed() && fi.IsKV() && fi.KVPair.Key == fj.KVPair.Key && fi.KVPair.Value != fj.KVPair.Value {
-				out = append(out, newFinding(CodeFilterConflict, p.Index(j).Child("kvPair", "value"), field.ErrorTypeInvalid, truncate(fj.KVPair.Value, 64),
-					fmt.Sprintf("tag %s is required to be %s here but %s in filters[%d]; filters are ANDed, so no instance can match",
-						quoteShort(fj.KVPair.Key), quoteShort(fj.KVPair.Value), quoteShort(fi.KVPair.Value), i),
-					"keep one value; to route to instances with either value, use two Upstreams"))
-				break
-			}
+		t, seen := byKey[fj.KVPair.Key]
+		if !seen {
+			byKey[fj.KVPair.Key] = &firstTwo{first: j, firstVal: fj.KVPair.Value}
+			continue
+		}
+		if i, vi, ok := t.see(j, fj.KVPair.Value); ok {
+			out = append(out, newFinding(CodeFilterConflict, p.Index(j).Child("kvPair", "value"), field.ErrorTypeInvalid, truncate(fj.KVPair.Value, 64),
+				fmt.Sprintf("tag %s is required to be %s here but %s in filters[%d]; filters are ANDed, so no instance can match",
+					quoteShort(fj.KVPair.Key), quoteShort(fj.KVPair.Value), quoteShort(vi), i),
+				"keep one value; to route to instances with either value, use two Upstreams"))
 		}
 	}
 	return out
@@ -372,6 +441,17 @@ func checkFilterConflicts(filters []Filter, p *field.Path) Findings {
 
 // checkFilterRedundantKeys: `key: K` is implied by a kvPair on K.
 func checkFilterRedundantKeys(filters []Filter, p *field.Path) Findings {
+	firstKV := map[string]int{}
+	for j, g := range filters {
+		if g.wellFormed() && g.IsKV() {
+			if _, ok := firstKV[g.KVPair.Key]; !ok {
+				firstKV[g.KVPair.Key] = j
+			}
+		}
+	}
+	if len(firstKV) == 0 {
+		return nil
+	}
 	var out Findings
 	seen := map[string]bool{}
 	for i, f := range filters {
@@ -379,12 +459,9 @@ func checkFilterRedundantKeys(filters []Filter, p *field.Path) Findings {
 			continue
 		}
 		seen[*f.Key] = true
-		for j, g := range filters {
-			if g.wellFormed() && g.IsKV() && g.KVPair.Key == *f.Key {
-				out = append(out, newFinding(CodeFilterRedundantKey, p.Index(i).Child("key"), field.ErrorTypeDuplicate, field.OmitValueType{},
-					fmt.Sprintf("key %s is implied by filters[%d] (%s)", quoteShort(*f.Key), j, g), "delete this filter"))
-				break
-			}
+		if j, ok := firstKV[*f.Key]; ok {
+			out = append(out, newFinding(CodeFilterRedundantKey, p.Index(i).Child("key"), field.ErrorTypeDuplicate, field.OmitValueType{},
+				fmt.Sprintf("key %s is implied by filters[%d] (%s)", quoteShort(*f.Key), j, filters[j]), "delete this filter"))
 		}
 	}
 	return out
@@ -393,24 +470,23 @@ func checkFilterRedundantKeys(filters []Filter, p *field.Path) Findings {
 // checkFilterKeyCase: keys that differ only in case select differently in Gloo (which lowercases).
 func checkFilterKeyCase(filters []Filter, p *field.Path) Findings {
 	var out Findings
+	byLower := map[string]*firstTwo{}
 	for j, fj := range filters {
 		if !fj.wellFormed() {
 			continue
 		}
 		kj := fj.TagKey()
-		for i := 0; i < j; i++ {
-			fi := filters[i]
-			if !fi.wellFormed() {
-				continue
-			}
-			ki := fi.TagKey()
-			if ki != kj && strings.ToLower(ki) == strings.ToLower(kj) {
-				out = append(out, newFinding(CodeFilterKeyCaseCollision, p.Index(j), field.ErrorTypeInvalid, field.OmitValueType{},
-					fmt.Sprintf("tag key %s differs from %s in filters[%d] only in case; AWS keys are case-sensitive but Gloo's EC2 plugin lowercases them, so Gloo and ec2guard may select different instances",
-						quoteShort(kj), quoteShort(ki), i),
-					"use one spelling, exactly as the instances are tagged"))
-				break
-			}
+		lk := strings.ToLower(kj)
+		t, seen := byLower[lk]
+		if !seen {
+			byLower[lk] = &firstTwo{first: j, firstVal: kj}
+			continue
+		}
+		if i, ki, ok := t.see(j, kj); ok {
+			out = append(out, newFinding(CodeFilterKeyCaseCollision, p.Index(j), field.ErrorTypeInvalid, field.OmitValueType{},
+				fmt.Sprintf("tag key %s differs from %s in filters[%d] only in case; AWS keys are case-sensitive but Gloo's EC2 plugin lowercases them, so Gloo and ec2guard may select different instances",
+					quoteShort(kj), quoteShort(ki), i),
+				"use one spelling, exactly as the instances are tagged"))
 		}
 	}
 	return out

@@ -526,8 +526,12 @@ func TestListingAcrossPages(t *testing.T) {
 	}
 	checkListing(t, got, want)
 
-	filters, err := ec2model.EC2Filters([]ec2model.Filter{ec2model.KVFilter("app", "web"), ec2model.KVFilter("Team", "Blue Team*?")})
-	must(t, err)
+	// Server-side filters as EC2 documents them: `*` and `?` in a value escaped to match literally.
+	filters := []ec2types.Filter{
+		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
+		{Name: aws.String("tag:app"), Values: []string{"web"}},
+		{Name: aws.String("tag:Team"), Values: []string{`Blue Team\*\?`}},
+	}
 	wantWeb := map[string]map[string]string{}
 	for id, tags := range want {
 		if tags["app"] == "web" && tags["Team"] == "Blue Team*?" {

@@ -8,6 +8,11 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
+// The conversion of tag filters to DescribeInstances filters lives here, in a test file: ec2guard
+// lists running instances and matches them in memory (Matcher), and the property tests use this
+// conversion, with a reference implementation of EC2's filter evaluation, to show that Matcher
+// means what the same filters would mean to the EC2 API.
+
 // EC2 filter names used by the conversion.
 const (
 	FilterInstanceState = "instance-state-name"
@@ -68,6 +73,3 @@ func EC2Filters(filters []Filter) ([]ec2types.Filter, error) {
 	}
 	return out, nil
 }
-
-// EC2Filters converts the spec's filters; see the package-level EC2Filters.
-func (s Spec) EC2Filters() ([]ec2types.Filter, error) { return EC2Filters(s.Filters) }
