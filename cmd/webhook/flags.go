@@ -11,6 +11,7 @@ import (
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 )
 
@@ -30,6 +31,10 @@ type config struct {
 
 	secretNamespaces    []string
 	secretLabelSelector string
+
+	// podIdentityNamespaces may use the webhook's own AWS identity (Upstreams without secretRef).
+	podIdentityNamespaces    ec2.NamespaceList
+	podIdentityNamespacesRaw string
 
 	enforcement admission.Enforcement
 
@@ -100,7 +105,7 @@ func checkHelp() map[admission.Check]string {
 	return map[admission.Check]string{
 		admission.CheckSpec:                "spec rule errors (EC2G0xx-2xx)",
 		admission.CheckSecret:              "missing, unreadable or malformed secret (EC2G3xx, EC2G403, EC2G404)",
-		admission.CheckSecretAccess:        "cross-namespace secret the requesting user may not get (EC2G401, EC2G402)",
+		admission.CheckSecretAccess:        "credentials the request may not use: a cross-namespace secret the user may not get or that does not opt in, the pod identity outside --pod-identity-namespaces (EC2G401, EC2G402, EC2G405, EC2G406)",
 		admission.CheckCredentials:         "access key rejected by AWS, roleArn not assumable (EC2G504, EC2G505)",
 		admission.CheckIAMDeny:             "ec2:DescribeInstances denied, explicitly or implicitly (EC2G501, EC2G502)",
 		admission.CheckIAMUnknown:          "IAM decision unknown within --iam-deadline, sources disagree (EC2G503, EC2G506)",
@@ -128,6 +133,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; \"0\" disables it")
 	fs.StringVar(&cfg.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" disables them")
 	fs.Var(listFlag{&cfg.secretNamespaces}, "secret-namespaces", "comma-separated namespaces to read (and cache) Secrets from; empty: all namespaces")
+	fs.StringVar(&cfg.podIdentityNamespacesRaw, "pod-identity-namespaces", "", "comma-separated namespaces whose Upstreams may omit secretRef and so use the webhook's own AWS identity (IRSA, pod identity); \"*\" for all; empty: none (EC2G405)")
 	fs.StringVar(&cfg.secretLabelSelector, "secret-label-selector", "", "label selector limiting the cached Secrets (e.g. app=gloo); Secrets outside it read as missing")
 	help := checkHelp()
 	for _, c := range admission.Checks() {
@@ -160,6 +166,11 @@ func (c *config) validate() error {
 	var errs []error
 	if err := c.kube.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if list, err := ec2.ParseNamespaceList(c.podIdentityNamespacesRaw); err != nil {
+		errs = append(errs, fmt.Errorf("--pod-identity-namespaces: %w", err))
+	} else {
+		c.podIdentityNamespaces = list
 	}
 	if c.webhookPort < 1 || c.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d: must be 1-65535", c.webhookPort))

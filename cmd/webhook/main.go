@@ -112,6 +112,8 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 		Secrets: &admission.CachedSecrets{Reader: mgr.GetClient(), Namespaces: cfg.secretNamespaces},
 		Access:  &admission.SubjectAccessReviewer{Client: mgr.GetClient()},
 		IAM:     iam,
+
+		PodIdentityNamespaces: cfg.podIdentityNamespaces,
 	}
 	handlers := admission.NewHandlers(
 		&admission.Validator{Reviewer: reviewer, Enforcement: cfg.enforcement, Metrics: metrics, Log: log.WithName("validate")},
@@ -122,7 +124,7 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	}
 	log.Info("starting webhook", "port", cfg.webhookPort, "certDir", cfg.certDir,
 		"enforcement", cfg.enforcement.String(), "iamDeadline", cfg.iamDeadline.String(), "iamSources", cfg.iamSources,
-		"secretNamespaces", cfg.secretNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
+		"secretNamespaces", cfg.secretNamespaces, "podIdentityNamespaces", cfg.podIdentityNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run the manager: %w", err)
 	}
