@@ -38,6 +38,9 @@ type config struct {
 
 	enforcement admission.Enforcement
 
+	accessAllowedTTL time.Duration
+	accessDeniedTTL  time.Duration
+
 	iamDeadline   time.Duration
 	iamCacheTTL   time.Duration
 	iamUnknownTTL time.Duration
@@ -140,6 +143,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 		fs.Var(&enforcementFlag{check: c, cfg: cfg}, "enforce-"+string(c),
 			fmt.Sprintf("deny, warn or off: %s", help[c]))
 	}
+	fs.DurationVar(&cfg.accessAllowedTTL, "access-cache-allowed-ttl", admission.DefaultAccessAllowedTTL, "how long a SubjectAccessReview that allowed a user to get a secret is reused for the same user, groups, extra and secret; 0 disables")
+	fs.DurationVar(&cfg.accessDeniedTTL, "access-cache-denied-ttl", admission.DefaultAccessDeniedTTL, "how long a SubjectAccessReview that denied it is reused; 0 disables")
 	fs.DurationVar(&cfg.iamDeadline, "iam-deadline", admission.DefaultIAMDeadline, "longest one admission request waits on AWS; past it the IAM decision is unknown (keep it below the webhook configuration's timeoutSeconds)")
 	fs.DurationVar(&cfg.iamCacheTTL, "iam-cache-ttl", admission.DefaultIAMTTL, "how long an IAM result is reused for the same secret version, region and roleArn")
 	fs.DurationVar(&cfg.iamUnknownTTL, "iam-unknown-ttl", admission.DefaultIAMUnknownTTL, "how long an unknown IAM result is reused")
@@ -174,6 +179,12 @@ func (c *config) validate() error {
 	}
 	if c.webhookPort < 1 || c.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d: must be 1-65535", c.webhookPort))
+	}
+	if c.accessAllowedTTL < 0 {
+		errs = append(errs, fmt.Errorf("--access-cache-allowed-ttl %s: must not be negative", c.accessAllowedTTL))
+	}
+	if c.accessDeniedTTL < 0 {
+		errs = append(errs, fmt.Errorf("--access-cache-denied-ttl %s: must not be negative", c.accessDeniedTTL))
 	}
 	if c.iamDeadline <= 0 {
 		errs = append(errs, fmt.Errorf("--iam-deadline %s: must be positive", c.iamDeadline))
@@ -220,4 +231,15 @@ func (c *config) validate() error {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout %s: must not be negative", c.shutdownTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// accessCacheOptions maps the flags to the cache's options (a 0 flag disables: a negative TTL).
+func (c *config) accessCacheOptions() admission.AccessCacheOptions {
+	off := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	return admission.AccessCacheOptions{AllowedTTL: off(c.accessAllowedTTL), DeniedTTL: off(c.accessDeniedTTL)}
 }

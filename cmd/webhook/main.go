@@ -108,9 +108,13 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if err != nil {
 		return err
 	}
+	access, err := admission.NewCachedAccessReviewer(&admission.SubjectAccessReviewer{Client: mgr.GetClient()}, cfg.accessCacheOptions(), metrics)
+	if err != nil {
+		return err
+	}
 	reviewer := &admission.Reviewer{
 		Secrets: &admission.CachedSecrets{Reader: mgr.GetClient(), Namespaces: cfg.secretNamespaces},
-		Access:  &admission.SubjectAccessReviewer{Client: mgr.GetClient()},
+		Access:  access,
 		IAM:     iam,
 
 		PodIdentityNamespaces: cfg.podIdentityNamespaces,

@@ -236,6 +236,21 @@ func (f *fakeAWS) Policies(ctx context.Context, _ awsclients.Request, principalA
 	return p, nil
 }
 
+func (f *fakeAWS) RolePolicies(ctx context.Context, r awsclients.Request, roleARN string) (*collect.Policies, error) {
+	f.count("own-policies")
+	f.mu.Lock()
+	f.asked = append(f.asked, "own-policies "+roleARN)
+	f.mu.Unlock()
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	p, ok := f.policies[roleARN]
+	if !ok {
+		return nil, &collect.NotFoundError{Principal: roleARN, Where: "the fake"}
+	}
+	return p, nil
+}
+
 func (f *fakeAWS) DryRun(ctx context.Context, _ awsclients.Request) collect.Result {
 	f.count("dry-run")
 	if err := f.wait(ctx); err != nil {
