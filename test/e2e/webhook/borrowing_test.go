@@ -141,10 +141,10 @@ func (b *borrowing) setup(moto *awsemu.Server) {
 	}
 	// The premise: the API server itself refuses mallory the secret and lets her edit Upstreams.
 	for args, want := range map[string]string{
-		"auth can-i get secret/gloo-tag-group1 -n default --as=" + editor: "no",
+		"auth can-i get secret/gloo-tag-group1 -n default --as=" + editor:   "no",
 		"auth can-i create upstreams.gloo.solo.io -n team-a --as=" + editor: "yes",
 		"auth can-i update upstreams.gloo.solo.io -n team-a --as=" + editor: "yes",
-		"auth can-i get secret/gloo-tag-group1 -n default --as=" + reader: "yes",
+		"auth can-i get secret/gloo-tag-group1 -n default --as=" + reader:   "yes",
 	} {
 		stdout, _, _ := b.kubectl(nil, strings.Fields(args)...)
 		if strings.TrimSpace(stdout) != want {
@@ -375,7 +375,9 @@ func (b *borrowing) mutatePatch(t *testing.T) {
 // whether bob may get the secret) send one SubjectAccessReview to the API server.
 func (b *borrowing) accessReviewsCached(t *testing.T) {
 	const n = 10
-	reviews := func() int { return metricValue(t, b.webhook.metrics(t), `ec2guard_access_reviews_total{result="allowed"}`) }
+	reviews := func() int {
+		return metricValue(t, b.webhook.metrics(t), `ec2guard_access_reviews_total{result="allowed"}`)
+	}
 	// The first apply may have to ask (an earlier answer may have expired).
 	if _, stderr, err := b.apply(reader, b.upstream("cached-0", "gloo-tag-group1", nil), "--dry-run=server"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
