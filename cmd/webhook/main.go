@@ -100,6 +100,9 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if err != nil {
 		return err
 	}
+	// rest_client_rate_limiter_duration_seconds shows client-side throttling of the API client
+	// (--kube-api-qps, --kube-api-burst), which every SubjectAccessReview goes through.
+	crmetrics.RegisterRESTClientMetrics(crmetrics.MetricRateLimiterLatency)
 	mgr, err := newManager(restCfg, cfg, log)
 	if err != nil {
 		return err

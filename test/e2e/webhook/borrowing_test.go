@@ -21,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -51,14 +52,8 @@ func TestCredentialBorrowing(t *testing.T) {
 	})
 	b := &borrowing{t: t, env: env, aws: aws, dir: t.TempDir()}
 	b.setup(moto)
-	b.webhook = startWebhook(t, bin, env,
-		"--aws-endpoint="+aws.URL(),
-		"--secret-namespaces=default",
-		// Nothing is reused from an earlier request: any use of the credentials shows as AWS calls.
-		"--iam-cache-ttl=1ms", "--iam-unknown-ttl=1ms",
-		"--log-level=debug",
-	)
-	b.waitForWebhook()
+	b.bin = bin
+	b.start()
 
 	t.Run("denied create: no AWS call, nothing about the secret", b.deniedCreate)
 	t.Run("pod identity is off by default", b.podIdentityOff)
@@ -70,6 +65,21 @@ func TestCredentialBorrowing(t *testing.T) {
 	// Last: it removes the validating webhook for a while.
 	t.Run("mutating patch for the denied user has no principal", b.mutatePatch)
 	t.Run("logs and metrics hold no secret", b.noLeaks)
+	// Last: they restart the webhook with other flags.
+	t.Run("client-go's default rate limit throttles access reviews", b.throttledAtClientGoDefaults)
+	t.Run("the default rate limit does not throttle them", b.notThrottledAtDefaults)
+}
+
+// start runs the webhook with the suite's flags and extra, and waits until the API server calls it.
+func (b *borrowing) start(extra ...string) {
+	b.webhook = startWebhook(b.t, b.bin, b.env, append([]string{
+		"--aws-endpoint=" + b.aws.URL(),
+		"--secret-namespaces=default",
+		// Nothing is reused from an earlier request: any use of the credentials shows as AWS calls.
+		"--iam-cache-ttl=1ms", "--iam-unknown-ttl=1ms",
+		"--log-level=debug",
+	}, extra...)...)
+	b.waitForWebhook()
 }
 
 type borrowing struct {
@@ -78,6 +88,7 @@ type borrowing struct {
 	aws     *countingProxy
 	webhook *webhookProcess
 	dir     string
+	bin     string
 	user    awsemu.User // the IAM user whose keys the secret holds
 }
 
@@ -410,6 +421,110 @@ func (b *borrowing) noLeaks(t *testing.T) {
 			b.assertNothingDerived(t, "a log record of mallory's request", line)
 		}
 	}
+}
+
+// throttledAtClientGoDefaults confirms why cross-namespace admissions were slow: with client-go's
+// default client-side limit (5 QPS, burst 10) and no answer cache, a burst of concurrent requests
+// makes the webhook's SubjectAccessReviews wait in the API client's rate limiter.
+func (b *borrowing) throttledAtClientGoDefaults(t *testing.T) {
+	b.webhook.stopNow(t)
+	b.start("--kube-api-qps=5", "--kube-api-burst=10", "--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=0")
+	reviews, waited, failed := b.burst(t)
+	// What users saw: requests denied with EC2G402 (the review's wait ran past the request) or
+	// failing at the API server's webhook timeout.
+	t.Logf("client-go defaults, no cache: %d SubjectAccessReviews, %d waited in the rate limiter, %d of the requests failed: %v",
+		reviews, waited, len(failed), failed)
+	if waited == 0 {
+		t.Errorf("none of %d SubjectAccessReviews waited in the API client's rate limiter at 5 QPS, burst 10", reviews)
+	}
+}
+
+// notThrottledAtDefaults: the same burst, same no cache, with the webhook's default limit
+// (--kube-api-qps 100, --kube-api-burst 200): no review waits.
+func (b *borrowing) notThrottledAtDefaults(t *testing.T) {
+	b.webhook.stopNow(t)
+	b.start("--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=0")
+	reviews, waited, failed := b.burst(t)
+	t.Logf("default limit, no cache: %d SubjectAccessReviews, %d waited in the rate limiter", reviews, waited)
+	if waited != 0 {
+		t.Errorf("%d of %d SubjectAccessReviews waited in the rate limiter at the default limit", waited, reviews)
+	}
+	for _, err := range failed {
+		t.Errorf("dry-run create as %s: %v", reader, err)
+	}
+}
+
+// burst sends concurrent server-side dry-run creates of cross-namespace Upstreams as bob (through
+// the API server, impersonating bob, each with a group of its own so that no two ask the webhook
+// the same question and share a review) and returns how many SubjectAccessReviews the webhook sent
+// and how many of its POSTs waited in the client-side rate limiter (longer than its first bucket,
+// 5ms).
+func (b *borrowing) burst(t *testing.T) (reviews, waited int, failed []error) {
+	const n = 30
+	clients := make([]client.Client, n)
+	for i := range clients {
+		cfg := rest.CopyConfig(b.env.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: reader, Groups: []string{"system:authenticated", fmt.Sprintf("burst-%d", i)}}
+		cfg.QPS, cfg.Burst = 1000, 1000
+		var err error
+		if clients[i], err = client.New(cfg, client.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := func(page string) int {
+		n := 0
+		for _, r := range []string{admission.AccessReviewAllowed, admission.AccessReviewDenied, admission.AccessReviewError} {
+			n += metricValue(t, page, `ec2guard_access_reviews_total{result="`+r+`"}`)
+		}
+		return n
+	}
+	before := sent(b.webhook.metrics(t))
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			u := &unstructured.Unstructured{Object: b.upstream(fmt.Sprintf("burst-%d", i), "gloo-tag-group1", nil)}
+			if err := clients[i].Create(context.Background(), u, client.DryRunAll); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		failed = append(failed, err)
+	}
+	page := b.webhook.metrics(t)
+	reviews = sent(page) - before
+	if reviews < n {
+		t.Fatalf("%d SubjectAccessReviews for %d requests without a cache, want at least %d", reviews, n, n)
+	}
+	var count, fast int
+	for _, l := range strings.Split(page, "\n") {
+		if !strings.Contains(l, `verb="POST"`) {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(l, "rest_client_rate_limiter_duration_seconds_count{"):
+			count += sampleValue(t, l)
+		case strings.HasPrefix(l, "rest_client_rate_limiter_duration_seconds_bucket{") && strings.Contains(l, `le="0.005"`):
+			fast += sampleValue(t, l)
+		}
+	}
+	if count < reviews {
+		t.Fatalf("the rate limiter metric counts %d POSTs, fewer than the %d reviews:\n%s", count, reviews, page)
+	}
+	return reviews, count - fast, failed
+}
+
+func sampleValue(t *testing.T, line string) int {
+	t.Helper()
+	i := strings.LastIndex(line, " ")
+	f, err := strconv.ParseFloat(line[i+1:], 64)
+	if err != nil {
+		t.Fatalf("sample %q: %v", line, err)
+	}
+	return int(f)
 }
 
 func (b *borrowing) get(t *testing.T, name string) *unstructured.Unstructured {
