@@ -95,6 +95,7 @@ type fakeSecrets struct {
 	secrets map[types.NamespacedName]*corev1.Secret
 	err     error
 	reads   int
+	read    []types.NamespacedName // every secret asked for, in order
 }
 
 func newFakeSecrets(ss ...*corev1.Secret) *fakeSecrets {
@@ -114,6 +115,7 @@ func (f *fakeSecrets) Reads() int {
 func (f *fakeSecrets) Secret(_ context.Context, nn types.NamespacedName) (*corev1.Secret, error) {
 	f.mu.Lock()
 	f.reads++
+	f.read = append(f.read, nn)
 	f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err

@@ -10,6 +10,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // FuzzAdmissionReview sends arbitrary bodies to both webhook paths as the API server would (through
@@ -35,14 +36,30 @@ func FuzzAdmissionReview(f *testing.F) {
 				t.Fatalf("answer is not an AdmissionReview (%v): %s", err, rec.Body.Bytes())
 			}
 		}
-		// The only secret this user may use is one in the Upstream's own namespace; the test
-		// secret is in default, so any use means the request's namespace is default.
+		// This user may use no secret of another namespace and not the pod identity: every secret
+		// read is in the Upstream's namespace (the request's, as the API server decoded it, which
+		// is case-sensitive; else the object's), and AWS is called only with such a secret.
 		var in admissionv1.AdmissionReview
-		if json.Unmarshal(body, &in) == nil && in.Request != nil && in.Request.Namespace != "" && in.Request.Namespace != "default" {
-			if secrets.Reads() != 0 || aws.Total() != 0 {
-				t.Fatalf("%d secret reads and %d AWS calls for a user with no access, request in namespace %q",
-					secrets.Reads(), aws.Total(), in.Request.Namespace)
+		if sigsjson.UnmarshalCaseSensitivePreserveInts(body, &in) != nil || in.Request == nil {
+			return
+		}
+		ns := in.Request.Namespace
+		if ns == "" {
+			var obj struct {
+				Metadata struct {
+					Namespace string `json:"namespace"`
+				} `json:"metadata"`
 			}
+			_ = sigsjson.UnmarshalCaseSensitivePreserveInts(in.Request.Object.Raw, &obj)
+			ns = obj.Metadata.Namespace
+		}
+		for _, nn := range secrets.read {
+			if nn.Namespace != ns {
+				t.Fatalf("secret %s read for a user with no access to it, Upstream namespace %q", nn, ns)
+			}
+		}
+		if aws.Total() != 0 && ns != "default" {
+			t.Fatalf("%d AWS calls for a user with no access, Upstream namespace %q", aws.Total(), ns)
 		}
 	})
 }
