@@ -79,12 +79,12 @@ type grant struct {
 func authorize(ctx context.Context, access AccessReviewer, podIdentity ec2.NamespaceList, req requestInfo, u *ec2.Upstream) grant {
 	ref, hasRef := u.SecretName()
 	switch {
+	case req.metadataOnly:
+		return grant{unchanged: true}
 	case hasRef && ref.Name == "":
 		return grant{} // a spec error (EC2G3xx): no credentials to use
 	case hasRef && ref.Namespace == u.Namespace:
 		return grant{use: true}
-	case req.metadataOnly:
-		return grant{unchanged: true}
 	case !hasRef:
 		if podIdentity.Allows(u.Namespace) {
 			return grant{use: true}

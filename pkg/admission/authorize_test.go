@@ -279,3 +279,25 @@ func denialCodes(msg string) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Any metadata-only UPDATE re-evaluates nothing, whatever the Upstream's credentials are.
+func TestMetadataOnlyUpdateReadsNothing(t *testing.T) {
+	sameNS := patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), setAwsEc2("secretRef", map[string]any{"name": "gloo-tag-group1", "namespace": "gloo-system"}))
+	noSecret := patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), setAwsEc2("secretRef", nil))
+	for name, raw := range map[string][]byte{"same-namespace secret": sameNS, "pod identity": noSecret} {
+		t.Run(name, func(t *testing.T) {
+			aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
+			secrets := newFakeSecrets(testSecret())
+			h, _ := testHandlers(t, aws, secrets, adminAccess(), DefaultEnforcement())
+			relabeled := patchJSON(t, raw, func(obj map[string]any) { obj["metadata"].(map[string]any)["labels"] = map[string]any{"a": "b"} })
+			req := updateRequest(raw, relabeled, "alice")
+			if resp := h.Validate.Handle(context.Background(), req); !resp.Allowed {
+				t.Errorf("denied: %s", resp.Result.Message)
+			}
+			h.Mutate.Handle(context.Background(), req)
+			if secrets.Reads() != 0 || aws.Total() != 0 {
+				t.Errorf("%d secret reads, %d AWS calls", secrets.Reads(), aws.Total())
+			}
+		})
+	}
+}
