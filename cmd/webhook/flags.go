@@ -11,6 +11,7 @@ import (
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 )
 
@@ -31,7 +32,14 @@ type config struct {
 	secretNamespaces    []string
 	secretLabelSelector string
 
+	// podIdentityNamespaces may use the webhook's own AWS identity (Upstreams without secretRef).
+	podIdentityNamespaces    ec2.NamespaceList
+	podIdentityNamespacesRaw string
+
 	enforcement admission.Enforcement
+
+	accessAllowedTTL time.Duration
+	accessDeniedTTL  time.Duration
 
 	iamDeadline   time.Duration
 	iamCacheTTL   time.Duration
@@ -100,7 +108,7 @@ func checkHelp() map[admission.Check]string {
 	return map[admission.Check]string{
 		admission.CheckSpec:                "spec rule errors (EC2G0xx-2xx)",
 		admission.CheckSecret:              "missing, unreadable or malformed secret (EC2G3xx, EC2G403, EC2G404)",
-		admission.CheckSecretAccess:        "cross-namespace secret the requesting user may not get (EC2G401, EC2G402)",
+		admission.CheckSecretAccess:        "credentials the request may not use: a cross-namespace secret the user may not get or that does not opt in, the pod identity outside --pod-identity-namespaces (EC2G401, EC2G402, EC2G405, EC2G406)",
 		admission.CheckCredentials:         "access key rejected by AWS, roleArn not assumable (EC2G504, EC2G505)",
 		admission.CheckIAMDeny:             "ec2:DescribeInstances denied, explicitly or implicitly (EC2G501, EC2G502)",
 		admission.CheckIAMUnknown:          "IAM decision unknown within --iam-deadline, sources disagree (EC2G503, EC2G506)",
@@ -128,12 +136,15 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; \"0\" disables it")
 	fs.StringVar(&cfg.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" disables them")
 	fs.Var(listFlag{&cfg.secretNamespaces}, "secret-namespaces", "comma-separated namespaces to read (and cache) Secrets from; empty: all namespaces")
+	fs.StringVar(&cfg.podIdentityNamespacesRaw, "pod-identity-namespaces", "", "comma-separated namespaces whose Upstreams may omit secretRef and so use the webhook's own AWS identity (IRSA, pod identity); \"*\" for all; empty: none (EC2G405)")
 	fs.StringVar(&cfg.secretLabelSelector, "secret-label-selector", "", "label selector limiting the cached Secrets (e.g. app=gloo); Secrets outside it read as missing")
 	help := checkHelp()
 	for _, c := range admission.Checks() {
 		fs.Var(&enforcementFlag{check: c, cfg: cfg}, "enforce-"+string(c),
 			fmt.Sprintf("deny, warn or off: %s", help[c]))
 	}
+	fs.DurationVar(&cfg.accessAllowedTTL, "access-cache-allowed-ttl", admission.DefaultAccessAllowedTTL, "how long a SubjectAccessReview that allowed a user to get a secret is reused for the same user, groups, extra and secret; 0 disables")
+	fs.DurationVar(&cfg.accessDeniedTTL, "access-cache-denied-ttl", admission.DefaultAccessDeniedTTL, "how long a SubjectAccessReview that denied it is reused; 0 disables")
 	fs.DurationVar(&cfg.iamDeadline, "iam-deadline", admission.DefaultIAMDeadline, "longest one admission request waits on AWS; past it the IAM decision is unknown (keep it below the webhook configuration's timeoutSeconds)")
 	fs.DurationVar(&cfg.iamCacheTTL, "iam-cache-ttl", admission.DefaultIAMTTL, "how long an IAM result is reused for the same secret version, region and roleArn")
 	fs.DurationVar(&cfg.iamUnknownTTL, "iam-unknown-ttl", admission.DefaultIAMUnknownTTL, "how long an unknown IAM result is reused")
@@ -161,8 +172,19 @@ func (c *config) validate() error {
 	if err := c.kube.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if list, err := ec2.ParseNamespaceList(c.podIdentityNamespacesRaw); err != nil {
+		errs = append(errs, fmt.Errorf("--pod-identity-namespaces: %w", err))
+	} else {
+		c.podIdentityNamespaces = list
+	}
 	if c.webhookPort < 1 || c.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d: must be 1-65535", c.webhookPort))
+	}
+	if c.accessAllowedTTL < 0 {
+		errs = append(errs, fmt.Errorf("--access-cache-allowed-ttl %s: must not be negative", c.accessAllowedTTL))
+	}
+	if c.accessDeniedTTL < 0 {
+		errs = append(errs, fmt.Errorf("--access-cache-denied-ttl %s: must not be negative", c.accessDeniedTTL))
 	}
 	if c.iamDeadline <= 0 {
 		errs = append(errs, fmt.Errorf("--iam-deadline %s: must be positive", c.iamDeadline))
@@ -209,4 +231,15 @@ func (c *config) validate() error {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout %s: must not be negative", c.shutdownTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// accessCacheOptions maps the flags to the cache's options (a 0 flag disables: a negative TTL).
+func (c *config) accessCacheOptions() admission.AccessCacheOptions {
+	off := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	return admission.AccessCacheOptions{AllowedTTL: off(c.accessAllowedTTL), DeniedTTL: off(c.accessDeniedTTL)}
 }

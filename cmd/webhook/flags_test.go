@@ -19,7 +19,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 	if cfg.webhookPort != 9443 || cfg.iamDeadline != 2*time.Second || cfg.iamCacheTTL != 5*time.Minute ||
 		strings.Join(cfg.iamSources, ",") != "local" || cfg.iamReader != "upstream" || cfg.awsEndpoint != "" ||
-		cfg.metricsAddr != ":8080" || cfg.healthAddr != ":8081" || cfg.enableHTTP2 || len(cfg.secretNamespaces) != 0 {
+		cfg.metricsAddr != ":8080" || cfg.healthAddr != ":8081" || cfg.enableHTTP2 || len(cfg.secretNamespaces) != 0 ||
+		len(cfg.podIdentityNamespaces) != 0 || cfg.accessAllowedTTL != time.Minute || cfg.accessDeniedTTL != 10*time.Second {
 		t.Errorf("defaults %+v", cfg)
 	}
 	if got, want := cfg.enforcement.String(), admission.DefaultEnforcement().String(); got != want {
@@ -32,13 +33,16 @@ func TestParseFlagsValues(t *testing.T) {
 		"--webhook-port=10250", "--cert-dir=/certs", "--secret-namespaces=default, gloo-system",
 		"--enforce-iam-unknown=deny", "--enforce-permissive-no-filters=off", "--iam-deadline=1500ms",
 		"--iam-sources=local,dry-run", "--aws-endpoint=http://127.0.0.1:5000", "--log-format=text",
+		"--pod-identity-namespaces=team-a, gloo-system", "--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=3s",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.webhookPort != 10250 || cfg.certDir != "/certs" || strings.Join(cfg.secretNamespaces, "|") != "default|gloo-system" ||
 		cfg.iamDeadline != 1500*time.Millisecond || strings.Join(cfg.iamSources, ",") != "local,dry-run" ||
-		cfg.awsEndpoint != "http://127.0.0.1:5000" || cfg.logFormat != "text" {
+		cfg.awsEndpoint != "http://127.0.0.1:5000" || cfg.logFormat != "text" ||
+		!cfg.podIdentityNamespaces.Allows("team-a") || cfg.podIdentityNamespaces.Allows("team-b") ||
+		cfg.accessCacheOptions().AllowedTTL >= 0 || cfg.accessCacheOptions().DeniedTTL != 3*time.Second {
 		t.Errorf("parsed %+v", cfg)
 	}
 	if cfg.enforcement.Action(admission.CheckIAMUnknown) != admission.Deny ||
@@ -50,15 +54,17 @@ func TestParseFlagsValues(t *testing.T) {
 
 func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
 	cases := map[string][]string{
-		"enforce-spec":           {"--enforce-spec=block"},
-		"--iam-deadline":         {"--iam-deadline=0s"},
-		"--iam-sources":          {"--iam-sources=oracle"},
-		"--iam-reader=auditor":   {"--iam-reader=auditor"},
-		"account-snapshot":       {"--iam-collection=account-snapshot"},
-		"--webhook-port":         {"--webhook-port=0"},
-		"--log-level":            {"--log-level=trace"},
-		"unexpected arguments":   {"extra"},
-		"flag provided but not ": {"--no-such-flag"},
+		"enforce-spec":              {"--enforce-spec=block"},
+		"--iam-deadline":            {"--iam-deadline=0s"},
+		"--iam-sources":             {"--iam-sources=oracle"},
+		"--iam-reader=auditor":      {"--iam-reader=auditor"},
+		"account-snapshot":          {"--iam-collection=account-snapshot"},
+		"--webhook-port":            {"--webhook-port=0"},
+		"--log-level":               {"--log-level=trace"},
+		"--pod-identity-namespaces": {"--pod-identity-namespaces=Team_A"},
+		"--access-cache-denied-ttl": {"--access-cache-denied-ttl=-1s"},
+		"unexpected arguments":      {"extra"},
+		"flag provided but not ":    {"--no-such-flag"},
 	}
 	for want, args := range cases {
 		_, err := parseFlags(args, &bytes.Buffer{})

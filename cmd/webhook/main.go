@@ -100,6 +100,9 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if err != nil {
 		return err
 	}
+	// rest_client_rate_limiter_duration_seconds shows client-side throttling of the API client
+	// (--kube-api-qps, --kube-api-burst), which every SubjectAccessReview goes through.
+	crmetrics.RegisterRESTClientMetrics(crmetrics.MetricRateLimiterLatency)
 	mgr, err := newManager(restCfg, cfg, log)
 	if err != nil {
 		return err
@@ -108,10 +111,16 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if err != nil {
 		return err
 	}
+	access, err := admission.NewCachedAccessReviewer(&admission.SubjectAccessReviewer{Client: mgr.GetClient()}, cfg.accessCacheOptions(), metrics)
+	if err != nil {
+		return err
+	}
 	reviewer := &admission.Reviewer{
 		Secrets: &admission.CachedSecrets{Reader: mgr.GetClient(), Namespaces: cfg.secretNamespaces},
-		Access:  &admission.SubjectAccessReviewer{Client: mgr.GetClient()},
+		Access:  access,
 		IAM:     iam,
+
+		PodIdentityNamespaces: cfg.podIdentityNamespaces,
 	}
 	handlers := admission.NewHandlers(
 		&admission.Validator{Reviewer: reviewer, Enforcement: cfg.enforcement, Metrics: metrics, Log: log.WithName("validate")},
@@ -122,7 +131,7 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	}
 	log.Info("starting webhook", "port", cfg.webhookPort, "certDir", cfg.certDir,
 		"enforcement", cfg.enforcement.String(), "iamDeadline", cfg.iamDeadline.String(), "iamSources", cfg.iamSources,
-		"secretNamespaces", cfg.secretNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
+		"secretNamespaces", cfg.secretNamespaces, "podIdentityNamespaces", cfg.podIdentityNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run the manager: %w", err)
 	}

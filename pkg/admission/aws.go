@@ -17,6 +17,10 @@ type AWS interface {
 	// Policies collects the IAM policies of principalARN, read with r's credentials (or the
 	// auditor identity, as the collector is configured).
 	Policies(ctx context.Context, r awsclients.Request, principalARN string) (*collect.Policies, error)
+	// RolePolicies reads the policies (with the trust policy) of roleARN, a role an Upstream names,
+	// with r's own credentials only — never the auditor identity, which must not read the policies
+	// of any role a user writes into an Upstream.
+	RolePolicies(ctx context.Context, r awsclients.Request, roleARN string) (*collect.Policies, error)
 	// DryRun is the dry-run source: ec2:DescribeInstances with DryRun=true and r's credentials.
 	DryRun(ctx context.Context, r awsclients.Request) collect.Result
 	// Simulate is the aws-simulator source: iam:SimulatePrincipalPolicy for principalARN.
@@ -59,6 +63,15 @@ func (f *FactoryAWS) Policies(ctx context.Context, r awsclients.Request, princip
 		Upstream:         c.IAM,
 		CredentialSource: c.Key.CredentialSource(),
 	})
+}
+
+// RolePolicies implements AWS.
+func (f *FactoryAWS) RolePolicies(ctx context.Context, r awsclients.Request, roleARN string) (*collect.Policies, error) {
+	c, err := f.Factory.Get(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return collect.NewPerPrincipal(c.IAM, c.Key.CredentialSource()).Fetch(ctx, roleARN)
 }
 
 // DryRun implements AWS.

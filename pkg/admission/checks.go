@@ -1,13 +1,10 @@
 package admission
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
@@ -50,41 +47,6 @@ func checkSecret(u *ec2.Upstream, s *corev1.Secret, readErr error) (ec2.Credenti
 		out = append(out, problemFromFinding(CheckSecret, f))
 	}
 	return creds, out
-}
-
-// checkSecretAccess: a user who references a Secret in another namespace must be allowed to `get`
-// it, or they could borrow credentials they cannot read. It runs when the reference is new: on
-// CREATE, and on UPDATE when the old object referenced another secret. ran is false when the
-// check did not apply.
-func checkSecretAccess(ctx context.Context, ar AccessReviewer, req requestInfo, u *ec2.Upstream) (problems []Problem, ran bool) {
-	ref, ok := u.SecretName()
-	if !ok || ref.Name == "" || ref.Namespace == u.Namespace {
-		return nil, false
-	}
-	if req.oldSecret != nil && *req.oldSecret == ref {
-		return nil, false
-	}
-	field := u.Path().Child("secretRef").String()
-	allowed, reason, err := ar.CanGetSecret(ctx, req.user, ref)
-	if err != nil {
-		return []Problem{{
-			Check: CheckSecretAccess, Code: string(CodeSecretAccessUnverified), Severity: ec2.SeverityError, Field: field,
-			Message: fmt.Sprintf("cannot verify that user %q may get secret %s: %v", req.user.Username, ref, err),
-			Fix:     "retry; if it persists check that the webhook may create subjectaccessreviews",
-		}}, true
-	}
-	if allowed {
-		return nil, true
-	}
-	msg := fmt.Sprintf("user %q may not get secret %s, so they may not use its AWS credentials from namespace %s", req.user.Username, ref, u.Namespace)
-	if reason != "" {
-		msg += " (" + reason + ")"
-	}
-	return []Problem{{
-		Check: CheckSecretAccess, Code: string(CodeSecretAccessDenied), Severity: ec2.SeverityError, Field: field,
-		Message: msg,
-		Fix:     fmt.Sprintf("reference a secret in namespace %s, or have someone grant you get on secret %s", u.Namespace, ref),
-	}}, true
 }
 
 // checkCredentials: AWS must accept the access key, and roleArn must be assumable.
@@ -192,10 +154,4 @@ func iamField(u *ec2.Upstream) string {
 		return u.Path().Child("secretRef").String()
 	}
 	return u.Path().String()
-}
-
-// requestInfo is what the checks need from the admission request.
-type requestInfo struct {
-	user      authenticationv1.UserInfo
-	oldSecret *types.NamespacedName // the old object's secret reference on UPDATE
 }

@@ -15,6 +15,13 @@ const (
 	CodeSecretNotWatched ec2.Code = "EC2G403"
 	// CodeSecretUnreadable: reading the Secret from the webhook's cache failed.
 	CodeSecretUnreadable ec2.Code = "EC2G404"
+	// CodePodIdentityNotAllowed: the Upstream has no secretRef, so it would use the pod's own AWS
+	// identity, and its namespace is not in --pod-identity-namespaces.
+	CodePodIdentityNotAllowed ec2.Code = "EC2G405"
+	// CodeSecretNotShared: a cross-namespace secretRef names a Secret that does not list the
+	// Upstream's namespace in its ec2guard.io/allowed-namespaces annotation; the discoverer would
+	// refuse to use it.
+	CodeSecretNotShared ec2.Code = "EC2G406"
 
 	// CodeIAMImplicitDeny: no statement allows ec2:DescribeInstances in the Upstream's region.
 	CodeIAMImplicitDeny ec2.Code = "EC2G501"

@@ -12,8 +12,8 @@ import (
 )
 
 // WithUpstream decodes the request's object into an ec2.Upstream and calls next; it reuses the
-// object WithEC2Only decoded when that ran first. The namespace and name come from the request
-// when the object does not carry them (generateName, or a namespace the API server fills in). An
+// object WithEC2Only decoded when that ran first. The namespace is the request's when it has one;
+// the name comes from the request when the object does not carry it (generateName). An
 // object that is not an EC2 Upstream is allowed untouched; one that is not JSON is answered with
 // HTTP 400.
 func WithUpstream(next UpstreamHandler) admission.Handler {
@@ -32,7 +32,9 @@ func WithUpstream(next UpstreamHandler) admission.Handler {
 		case err != nil:
 			return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: %w", err))
 		}
-		if u.Namespace == "" {
+		// The request's namespace is the one the API server authorized; the access gate compares
+		// the secret's namespace with it, never with one only the object claims.
+		if req.Namespace != "" {
 			u.Namespace = req.Namespace
 		}
 		if u.Name == "" {

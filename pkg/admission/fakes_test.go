@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 )
@@ -76,20 +77,25 @@ func admissionRequest(op admissionv1.Operation, raw []byte, user string, groups 
 	}}
 }
 
-// testSecret is the Gloo AWS secret of the examples with well-shaped (fake) keys.
+// testSecret is the Gloo AWS secret of the examples with well-shaped (fake) keys. It lives in
+// default and opts in to use by Upstreams in gloo-system and team-a (the examples' namespaces).
 func testSecret() *corev1.Secret {
 	s := &corev1.Secret{Data: map[string][]byte{
 		"aws_access_key_id":     []byte(testAccessKeyID),
 		"aws_secret_access_key": []byte(testSecretKey),
 	}}
 	s.Name, s.Namespace, s.UID, s.ResourceVersion = "gloo-tag-group1", "default", "uid-1", "1"
+	s.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: "gloo-system,team-a"}
 	return s
 }
 
-// fakeSecrets is an in-memory SecretReader.
+// fakeSecrets is an in-memory SecretReader that counts its reads.
 type fakeSecrets struct {
+	mu      sync.Mutex
 	secrets map[types.NamespacedName]*corev1.Secret
 	err     error
+	reads   int
+	read    []types.NamespacedName // every secret asked for, in order
 }
 
 func newFakeSecrets(ss ...*corev1.Secret) *fakeSecrets {
@@ -100,7 +106,17 @@ func newFakeSecrets(ss ...*corev1.Secret) *fakeSecrets {
 	return f
 }
 
+func (f *fakeSecrets) Reads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
+}
+
 func (f *fakeSecrets) Secret(_ context.Context, nn types.NamespacedName) (*corev1.Secret, error) {
+	f.mu.Lock()
+	f.reads++
+	f.read = append(f.read, nn)
+	f.mu.Unlock()
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -140,7 +156,9 @@ type fakeAWS struct {
 	dryRun    collect.Result
 	simulate  collect.Result
 	block     bool
+	panicOn   string // the call (principal, policies, dry-run, simulate) that panics
 	calls     map[string]int
+	asked     []string // principal ARNs whose policies were collected, in order
 }
 
 func newFakeAWS(policyJSON string) *fakeAWS {
@@ -158,6 +176,20 @@ func (f *fakeAWS) count(api string) {
 	f.mu.Lock()
 	f.calls[api]++
 	f.mu.Unlock()
+	if f.panicOn == api {
+		panic("test: injected panic in " + api)
+	}
+}
+
+// Total is the number of AWS calls of every kind.
+func (f *fakeAWS) Total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c
+	}
+	return n
 }
 
 func (f *fakeAWS) Calls(api string) int {
@@ -190,6 +222,9 @@ func (f *fakeAWS) Principal(ctx context.Context, r awsclients.Request) (awsclien
 
 func (f *fakeAWS) Policies(ctx context.Context, _ awsclients.Request, principalARN string) (*collect.Policies, error) {
 	f.count("policies")
+	f.mu.Lock()
+	f.asked = append(f.asked, "policies "+principalARN)
+	f.mu.Unlock()
 	if err := f.wait(ctx); err != nil {
 		return nil, err
 	}
@@ -199,6 +234,21 @@ func (f *fakeAWS) Policies(ctx context.Context, _ awsclients.Request, principalA
 	p, ok := f.policies[principalARN]
 	if !ok {
 		return nil, &collect.NotFoundError{Principal: principalARN, Where: "the fake"}
+	}
+	return p, nil
+}
+
+func (f *fakeAWS) RolePolicies(ctx context.Context, r awsclients.Request, roleARN string) (*collect.Policies, error) {
+	f.count("own-policies")
+	f.mu.Lock()
+	f.asked = append(f.asked, "own-policies "+roleARN)
+	f.mu.Unlock()
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	p, ok := f.policies[roleARN]
+	if !ok {
+		return nil, &collect.NotFoundError{Principal: roleARN, Where: "the fake"}
 	}
 	return p, nil
 }
@@ -250,6 +300,15 @@ func testEvaluator(t testing.TB, aws AWS, m *Metrics, opts IAMOptions) *IAMEvalu
 		opts.Deadline = 10 * time.Second
 	}
 	e, err := NewIAMEvaluator(aws, testEngine(t), opts, m, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func testEvaluatorLog(t testing.TB, aws AWS, m *Metrics, log logr.Logger) *IAMEvaluator {
+	t.Helper()
+	e, err := NewIAMEvaluator(aws, testEngine(t), IAMOptions{Deadline: 10 * time.Second}, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +151,7 @@ func NewIAMEvaluator(aws AWS, engine *policycheck.Engine, opts IAMOptions, m *Me
 	if err != nil {
 		return nil, err
 	}
+	c.log = log
 	return &IAMEvaluator{aws: aws, engine: engine, opts: opts, cache: c, metrics: m, log: log}, nil
 }
 
@@ -229,7 +231,9 @@ func (e *IAMEvaluator) awsFailureReason(ctx context.Context, err error) string {
 }
 
 // explainAssumeRole evaluates sts:AssumeRole locally — the base identity's policies and the role's
-// trust policy — to say which side refuses. It returns "" when it cannot tell.
+// trust policy — to say which side refuses. It returns "" when it cannot tell. The role's trust
+// policy is read with the base identity's own credentials only (AWS.RolePolicies): the auditor
+// never reads the policies of a role a user named.
 func (e *IAMEvaluator) explainAssumeRole(ctx context.Context, r awsclients.Request) string {
 	base := r
 	base.RoleARN, base.SessionName = "", ""
@@ -245,7 +249,7 @@ func (e *IAMEvaluator) explainAssumeRole(ctx context.Context, r awsclients.Reque
 	if err != nil {
 		return ""
 	}
-	if rolePolicies, err := e.aws.Policies(ctx, base, r.RoleARN); err == nil && rolePolicies.TrustPolicy != nil {
+	if rolePolicies, err := e.aws.RolePolicies(ctx, base, r.RoleARN); err == nil && rolePolicies.TrustPolicy != nil {
 		if np, err := rolePolicies.TrustPolicy.NamedPolicy(); err == nil {
 			in.Resource = &np
 		}
@@ -283,7 +287,7 @@ func (e *IAMEvaluator) runSources(ctx context.Context, r awsclients.Request, p a
 			return
 		}
 		wg.Go(func() {
-			sr := f()
+			sr := e.recovered(name, f)
 			sr.Source = name
 			mu.Lock()
 			results[name] = sr
@@ -308,6 +312,18 @@ func (e *IAMEvaluator) runSources(ctx context.Context, r awsclients.Request, p a
 		}
 	}
 	return out, local
+}
+
+// recovered runs one source and turns a panic into an unknown answer (and a log record with the
+// panic; the answer itself does not carry it).
+func (e *IAMEvaluator) recovered(name string, f func() SourceResult) (sr SourceResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error(fmt.Errorf("panic: %v", p), "IAM source panicked", "source", name, "stack", string(debug.Stack()))
+			sr = SourceResult{Decision: DecisionUnknown, Reason: "internal error in the " + name + " source (see the webhook's log)"}
+		}
+	}()
+	return f()
 }
 
 // local is the local source: the engine over the collected policies.

@@ -3,9 +3,11 @@ package admission
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
@@ -22,6 +24,7 @@ type iamCache struct {
 	unknownTTL time.Duration
 	now        func() time.Time
 	metrics    *Metrics
+	log        logr.Logger // where a panicking computation is logged
 
 	mu       sync.Mutex
 	results  *lru.Cache[awsclients.Key, cachedResult]
@@ -48,7 +51,7 @@ func newIAMCache(size int, ttl, unknownTTL time.Duration, m *Metrics) (*iamCache
 		return nil, fmt.Errorf("IAM result cache of %d entries: %w", size, err)
 	}
 	return &iamCache{
-		ttl: ttl, unknownTTL: unknownTTL, now: time.Now, metrics: m,
+		ttl: ttl, unknownTTL: unknownTTL, now: time.Now, metrics: m, log: logr.Discard(),
 		results: results, inflight: map[awsclients.Key]*flight{},
 	}, nil
 }
@@ -86,10 +89,21 @@ func (c *iamCache) lookup(ctx context.Context, key awsclients.Key, deadline time
 	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), fl.deadline)
 	go func() {
 		defer cancel()
-		res := compute(fctx)
-		c.finish(key, fl, res)
+		c.finish(key, fl, c.computeRecovered(fctx, compute))
 	}()
 	return nil, fl, CacheMiss
+}
+
+// computeRecovered runs compute and turns a panic into an unknown result, so that a bug in one
+// computation neither kills the process nor leaves the flight's waiters hanging.
+func (c *iamCache) computeRecovered(ctx context.Context, compute computeFunc) (res *IAMResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error(fmt.Errorf("panic: %v", p), "IAM computation panicked", "stack", string(debug.Stack()))
+			res = unknownResult("internal error in the IAM evaluation (see the webhook's log)")
+		}
+	}()
+	return compute(ctx)
 }
 
 func (c *iamCache) finish(key awsclients.Key, fl *flight, res *IAMResult) {

@@ -15,6 +15,17 @@ const (
 	MetricAWSCalls     = "ec2guard_aws_calls_total"
 	MetricIAMCache     = "ec2guard_iam_cache_requests_total"
 	MetricIAMDecisions = "ec2guard_iam_decisions_total"
+	// MetricAccessReviewCache counts lookups of the SubjectAccessReview cache (hit, miss).
+	MetricAccessReviewCache = "ec2guard_access_review_cache_total"
+	// MetricAccessReviews counts the SubjectAccessReviews sent to the API server by answer.
+	MetricAccessReviews = "ec2guard_access_reviews_total"
+)
+
+// Answers in MetricAccessReviews.
+const (
+	AccessReviewAllowed = "allowed"
+	AccessReviewDenied  = "denied"
+	AccessReviewError   = "error"
 )
 
 // Outcomes of a check in MetricCheckResults besides the enforcement actions.
@@ -37,6 +48,8 @@ type Metrics struct {
 	awsCalls  *prometheus.CounterVec
 	cache     *prometheus.CounterVec
 	decisions *prometheus.CounterVec
+	access    *prometheus.CounterVec
+	reviews   *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (controller-runtime's
@@ -64,9 +77,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: MetricIAMDecisions,
 			Help: "IAM results computed (cache misses only) by decision and deciding source.",
 		}, []string{"decision", "source"}),
+		access: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricAccessReviewCache,
+			Help: "Lookups of the SubjectAccessReview answer cache by result (hit, miss).",
+		}, []string{"result"}),
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricAccessReviews,
+			Help: "SubjectAccessReviews sent to the API server by answer (allowed, denied, error).",
+		}, []string{"result"}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.checks, m.requests, m.awsCalls, m.cache, m.decisions} {
+	for _, c := range []prometheus.Collector{m.checks, m.requests, m.awsCalls, m.cache, m.decisions, m.access, m.reviews} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -115,4 +136,20 @@ func (m *Metrics) IAMDecision(decision, source string) {
 		return
 	}
 	m.decisions.WithLabelValues(decision, source).Inc()
+}
+
+// AccessCacheLookup counts one lookup of the SubjectAccessReview cache.
+func (m *Metrics) AccessCacheLookup(result string) {
+	if m == nil {
+		return
+	}
+	m.access.WithLabelValues(result).Inc()
+}
+
+// AccessReview counts one SubjectAccessReview sent to the API server.
+func (m *Metrics) AccessReview(result string) {
+	if m == nil {
+		return
+	}
+	m.reviews.WithLabelValues(result).Inc()
 }

@@ -23,7 +23,7 @@ var _ UpstreamHandler = (*Mutator)(nil)
 
 // HandleUpstream implements UpstreamHandler.
 func (m *Mutator) HandleUpstream(ctx context.Context, req admission.Request, u *ec2.Upstream) admission.Response {
-	want := m.Reviewer.Annotations(ctx, u)
+	want := m.Reviewer.Annotations(ctx, requestInfoOf(req, u), u)
 	ops, err := annotationPatch(req.Object.Raw, want)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: Upstream %s: %w", u.Key(), err))

@@ -80,3 +80,15 @@ func annotationPatch(raw []byte, want map[string]string) ([]jsonpatch.JsonPatchO
 func escapePointer(s string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
+
+// carriedAnnotations are the four annotations as the old object had them (unknown/none where it
+// had none): a metadata-only UPDATE re-evaluates nothing and may not change what ec2guard wrote.
+func carriedAnnotations(old map[string]string) map[string]string {
+	out := annotationsFor(nil, ConsistencyUnknown)
+	for k := range out {
+		if v, ok := old[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -25,6 +25,8 @@ type Reviewer struct {
 	Secrets SecretReader
 	Access  AccessReviewer
 	IAM     IAMSource
+	// PodIdentityNamespaces may use the pod's own AWS identity (Upstreams without secretRef).
+	PodIdentityNamespaces ec2.NamespaceList
 }
 
 // Review is everything the checks found about one Upstream.
@@ -39,19 +41,18 @@ type Review struct {
 	Ran map[Check]bool
 }
 
-// inputs are the spec and secret results and, when they allow it, the AWS request for IAM.
+// inputs are the secret's results and, when they allow it, the AWS request for IAM.
 type inputs struct {
 	problems []Problem
 	ran      map[Check]bool
 	request  *awsclients.Request // nil when IAM cannot be evaluated
 }
 
-// gather runs the spec and secret checks and builds the AWS request. The secret is checked whatever
-// the spec says, so that a denial lists every problem; IAM needs both to be usable.
-func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream) inputs {
-	in := inputs{ran: map[Check]bool{CheckSpec: true}}
-	spec := checkSpec(u)
-	in.problems = append(in.problems, spec...)
+// gather reads and checks the Secret (the access gate has opened) and builds the AWS request. The
+// Secret is checked whatever the spec says, so that a denial lists every problem; IAM needs both
+// to be usable.
+func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream, spec []Problem) inputs {
+	in := inputs{ran: map[Check]bool{}}
 	iamOK := !blocksIAM(u, spec)
 
 	var secret *awsclients.SecretVersion
@@ -63,7 +64,14 @@ func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream) inputs {
 		if hasErrors(problems) || s == nil {
 			iamOK = false
 		} else {
-			secret = awsclients.NewSecretVersion(s, creds)
+			shared := checkSecretShared(u, s.Namespace, s.Annotations)
+			in.ran[CheckSecretAccess] = true
+			in.problems = append(in.problems, shared...)
+			if len(shared) > 0 {
+				iamOK = false
+			} else {
+				secret = awsclients.NewSecretVersion(s, creds)
+			}
 		}
 	}
 	if iamOK {
@@ -72,13 +80,23 @@ func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream) inputs {
 	return in
 }
 
-// Validate runs every check for a validating request.
+// Validate runs every check for a validating request, in this order: the access gate (authorize),
+// the spec rules, and — only when the gate opened — the Secret and IAM.
 func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstream) Review {
-	in := rv.gather(ctx, u)
-	r := Review{Problems: in.problems, Consistency: ConsistencyUnknown, Ran: in.ran}
-	access, ran := checkSecretAccess(ctx, rv.Access, req, u)
-	r.Problems = append(r.Problems, access...)
-	r.Ran[CheckSecretAccess] = ran
+	r := Review{Consistency: ConsistencyUnknown, Ran: map[Check]bool{CheckSpec: true}}
+	g := authorize(ctx, rv.Access, rv.PodIdentityNamespaces, req, u)
+	r.Problems = append(r.Problems, g.problems...)
+	r.Ran[CheckSecretAccess] = g.reviewed || len(g.problems) > 0
+	spec := checkSpec(u)
+	r.Problems = append(r.Problems, spec...)
+	if !g.use {
+		return r
+	}
+	in := rv.gather(ctx, u, spec)
+	r.Problems = append(r.Problems, in.problems...)
+	for c := range in.ran {
+		r.Ran[c] = true
+	}
 	if in.request == nil {
 		return r
 	}
@@ -95,12 +113,19 @@ func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstre
 	return r
 }
 
-// Annotations computes the four ec2guard.io annotations for a mutating request.
-func (rv *Reviewer) Annotations(ctx context.Context, u *ec2.Upstream) map[string]string {
-	in := rv.gather(ctx, u)
+// Annotations computes the four ec2guard.io annotations for a mutating request, behind the same
+// access gate: when it is closed they are unknown/none; for a metadata-only UPDATE they are the old
+// object's (so forged values are put back).
+func (rv *Reviewer) Annotations(ctx context.Context, req requestInfo, u *ec2.Upstream) map[string]string {
+	g := authorize(ctx, rv.Access, rv.PodIdentityNamespaces, req, u)
+	if g.unchanged {
+		return carriedAnnotations(req.oldAnnotations)
+	}
 	var res *IAMResult
-	if in.request != nil {
-		res = rv.IAM.Result(ctx, *in.request)
+	if g.use {
+		if in := rv.gather(ctx, u, checkSpec(u)); in.request != nil {
+			res = rv.IAM.Result(ctx, *in.request)
+		}
 	}
 	return annotationsFor(res, consistencyClass(res, len(u.Spec.Filters) > 0))
 }

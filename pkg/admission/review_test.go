@@ -6,6 +6,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
 
@@ -39,14 +40,15 @@ func TestReviewSkipsIAMWhenRegionOrSecretUnusable(t *testing.T) {
 	badRegion := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
 		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["region"] = "mars-1"
 	}))
-	r := rv.Validate(context.Background(), requestInfo{}, badRegion)
+	admin := requestInfo{user: authenticationv1.UserInfo{Username: "admin"}}
+	r := rv.Validate(context.Background(), admin, badRegion)
 	if r.IAM != nil || r.Ran[CheckIAMDeny] || !r.Ran[CheckSecret] || !r.Ran[CheckSpec] || aws.Calls("principal") != 0 {
 		t.Errorf("bad region: IAM %+v, ran %v, %d AWS calls", r.IAM, r.Ran, aws.Calls("principal"))
 	}
 	badFilter := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
 		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["filters"] = []any{map[string]any{"key": ""}}
 	}))
-	r = rv.Validate(context.Background(), requestInfo{}, badFilter)
+	r = rv.Validate(context.Background(), admin, badFilter)
 	if r.IAM == nil || r.IAM.Decision != DecisionAllowed || !r.Ran[CheckIAMDeny] {
 		t.Errorf("a filter error should not stop the IAM check: %+v", r)
 	}
@@ -66,11 +68,12 @@ func TestReviewChecksTheSecretDespiteSpecErrors(t *testing.T) {
 
 func TestReviewPodIdentityWithoutSecret(t *testing.T) {
 	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
-	rv := &Reviewer{Secrets: newFakeSecrets(), Access: adminAccess(), IAM: testEvaluator(t, aws, nil, IAMOptions{})}
+	rv := &Reviewer{Secrets: newFakeSecrets(), Access: adminAccess(), IAM: testEvaluator(t, aws, nil, IAMOptions{}),
+		PodIdentityNamespaces: ec2.NamespaceList{"gloo-system"}}
 	u := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
 		delete(obj["spec"].(map[string]any)["awsEc2"].(map[string]any), "secretRef")
 	}))
-	ann := rv.Annotations(context.Background(), u)
+	ann := rv.Annotations(context.Background(), requestInfo{}, u)
 	if ann[AnnotationIAMDecision] != DecisionAllowed || ann[AnnotationPrincipal] != testUser {
 		t.Errorf("annotations %v", ann)
 	}

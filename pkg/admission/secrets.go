@@ -57,7 +57,8 @@ func (c *CachedSecrets) Secret(ctx context.Context, nn types.NamespacedName) (*c
 }
 
 // StripSecret is the informer transform for Secrets: it keeps only what ec2guard reads — identity,
-// resourceVersion and the Gloo AWS data keys — so the cache holds no other secret material and
+// resourceVersion, labels, the opt-in annotation ec2guard.io/allowed-namespaces and the Gloo AWS
+// data keys — so the cache holds no other secret material and
 // less memory.
 func StripSecret(obj any) (any, error) {
 	s, ok := obj.(*corev1.Secret)
@@ -71,6 +72,9 @@ func StripSecret(obj any) (any, error) {
 	out.Name, out.Namespace, out.UID, out.ResourceVersion = s.Name, s.Namespace, s.UID, s.ResourceVersion
 	out.CreationTimestamp, out.DeletionTimestamp = s.CreationTimestamp, s.DeletionTimestamp
 	out.Labels = s.Labels
+	if v, ok := s.Annotations[ec2.AnnotationSecretAllowedNamespaces]; ok {
+		out.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: v}
+	}
 	for _, k := range []string{ec2.SecretKeyAccessKeyID, ec2.SecretKeySecretAccessKey, ec2.SecretKeySessionToken} {
 		if v, ok := s.Data[k]; ok {
 			if out.Data == nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -50,6 +52,12 @@ func TestStripSecretKeepsOnlyAWSKeys(t *testing.T) {
 	s := out.(*corev1.Secret)
 	if len(s.Data) != 2 || s.Data["unrelated"] != nil || s.Annotations != nil {
 		t.Errorf("stripped secret keeps %v / %v", s.Data, s.Annotations)
+	}
+	// The opt-in annotation is kept: the access rule reads it.
+	in.Annotations[ec2.AnnotationSecretAllowedNamespaces] = "team-a"
+	out, _ = StripSecret(in)
+	if ann := out.(*corev1.Secret).Annotations; len(ann) != 1 || ann[ec2.AnnotationSecretAllowedNamespaces] != "team-a" {
+		t.Errorf("stripped secret annotations %v, want only the opt-in", ann)
 	}
 	if s.UID != in.UID || s.ResourceVersion != in.ResourceVersion || s.Name != in.Name || s.Namespace != in.Namespace {
 		t.Errorf("identity lost: %+v", s.ObjectMeta)

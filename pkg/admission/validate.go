@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
-	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
@@ -81,25 +79,6 @@ func denialMessage(u *ec2.Upstream, denials []Problem) string {
 		b.WriteString(p.DenialLine())
 	}
 	return b.String()
-}
-
-// requestInfoOf extracts the requesting user and, on UPDATE, the old object's secret reference.
-func requestInfoOf(req admission.Request, u *ec2.Upstream) requestInfo {
-	info := requestInfo{user: req.UserInfo}
-	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
-		return info
-	}
-	old, err := ec2.DecodeJSON(req.OldObject.Raw)
-	if err != nil {
-		return info
-	}
-	if old.Namespace == "" {
-		old.Namespace = u.Namespace
-	}
-	if ref, ok := old.SecretName(); ok {
-		info.oldSecret = &types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-	}
-	return info
 }
 
 func codes(ps []Problem) []string {

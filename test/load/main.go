@@ -48,6 +48,7 @@ import (
 
 	ec2admission "github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
 
@@ -219,6 +220,8 @@ func (memorySecrets) Secret(_ context.Context, nn types.NamespacedName) (*corev1
 		"aws_secret_access_key": []byte("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"),
 	}}
 	s.Name, s.Namespace, s.UID, s.ResourceVersion = nn.Name, nn.Namespace, "uid-1", "1"
+	// The tutorial Upstream is in gloo-system: the secret opts in to that use.
+	s.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: "gloo-system"}
 	return s, nil
 }
 

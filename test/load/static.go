@@ -25,6 +25,10 @@ func (s staticAWS) Policies(_ context.Context, _ awsclients.Request, principalAR
 	}, nil
 }
 
+func (s staticAWS) RolePolicies(_ context.Context, _ awsclients.Request, roleARN string) (*collect.Policies, error) {
+	return nil, &collect.NotFoundError{Principal: roleARN, Where: "the load test's static AWS"}
+}
+
 func (s staticAWS) DryRun(context.Context, awsclients.Request) collect.Result {
 	return collect.Result{Source: collect.SourceDryRun, Decision: collect.Unknown, Reason: "not used"}
 }

@@ -33,6 +33,7 @@ type webhookProcess struct {
 	healthAddr  string
 	exited      chan struct{}
 	waitErr     error // set before exited is closed
+	stopped     bool  // stopped by the test before its end (stopNow)
 }
 
 // buildWebhook compiles cmd/webhook into a temporary directory.
@@ -140,8 +141,17 @@ func (p *webhookProcess) waitReady() error {
 	return fmt.Errorf("/readyz did not pass within %s (last: %s)", readyTimeout, last)
 }
 
+// stopNow stops the webhook before the test ends (to start another with other flags).
+func (p *webhookProcess) stopNow(t *testing.T) {
+	p.stop(t)
+	p.stopped = true
+}
+
 // stop sends SIGTERM and expects a clean exit within shutdownTimeout.
 func (p *webhookProcess) stop(t *testing.T) {
+	if p.stopped {
+		return
+	}
 	select {
 	case <-p.exited:
 		t.Errorf("the webhook exited before the test ended: %v", p.waitErr)

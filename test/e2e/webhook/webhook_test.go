@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -173,6 +174,8 @@ func (x *e2e) secret(name string, user awsemu.User) *corev1.Secret {
 		x.t.Fatal(err)
 	}
 	s.Name = name
+	// The Upstreams of these tests are in gloo-system and team-a: the secret opts in to both.
+	s.Annotations[ec2.AnnotationSecretAllowedNamespaces] = "gloo-system,team-a"
 	s.StringData = map[string]string{"aws_access_key_id": user.AccessKeyID, "aws_secret_access_key": user.SecretAccessKey}
 	return &s
 }

@@ -1,0 +1,133 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ec2guard/ec2guard/pkg/ec2"
+)
+
+// The access gate ("authorize") is the first step of every review, validating and mutating: it
+// decides whether this request may use the credentials the Upstream names — read the Secret and
+// call AWS with it, or use the pod's own AWS identity — before anything does. Nothing that depends
+// on the credentials (the Secret's content, the principal, its policies) is computed for a request
+// the gate closes, so nothing of it can reach the user in a message, a warning or an annotation.
+//
+//   - secretRef in the Upstream's own namespace: open (a namespace's Upstreams may use its Secrets).
+//   - secretRef in another namespace: open when a SubjectAccessReview says the requesting user may
+//     `get` that Secret (EC2G401 when not, EC2G402 when the review fails). The Secret must then
+//     also opt in to use from the Upstream's namespace (EC2G406, checked once it is read).
+//   - no secretRef (the pod's own identity): open for namespaces in --pod-identity-namespaces,
+//     else EC2G405.
+//   - an UPDATE that changes nothing in spec (labels, annotations, ...) borrows nothing new: it is
+//     admitted without a review, and neither reads the Secret nor calls AWS; the mutating webhook
+//     keeps the ec2guard.io annotations the old object had.
+//
+// The gate does not depend on the enforcement actions: under --enforce-secret-access=warn a user
+// who may not read the Secret is admitted with a warning, but the Secret is still not read.
+
+// requestInfo is what the review needs from the admission request.
+type requestInfo struct {
+	user authenticationv1.UserInfo
+	// metadataOnly is set for an UPDATE whose spec equals the old object's (either Gloo shape,
+	// compared as JSON). The zero value (false) means the spec is new or changed.
+	metadataOnly bool
+	// oldAnnotations are the old object's annotations on UPDATE.
+	oldAnnotations map[string]string
+}
+
+// requestInfoOf extracts the requesting user and, on UPDATE, whether the spec changed.
+func requestInfoOf(req admission.Request, u *ec2.Upstream) requestInfo {
+	info := requestInfo{user: req.UserInfo}
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return info
+	}
+	var oldObj, newObj struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec any `json:"spec"`
+	}
+	// An old or new object that does not decode counts as changed: the gate then runs in full.
+	if json.Unmarshal(req.OldObject.Raw, &oldObj) != nil || json.Unmarshal(req.Object.Raw, &newObj) != nil {
+		return info
+	}
+	info.oldAnnotations = oldObj.Metadata.Annotations
+	info.metadataOnly = reflect.DeepEqual(oldObj.Spec, newObj.Spec)
+	return info
+}
+
+// grant is the access gate's answer for one request.
+type grant struct {
+	// use: the request may read the Secret (when there is one) and call AWS with the credentials.
+	use bool
+	// unchanged: a metadata-only UPDATE whose credential use was not re-evaluated.
+	unchanged bool
+	// reviewed: a SubjectAccessReview was asked (the secret-access check ran).
+	reviewed bool
+	// problems: EC2G401, EC2G402 or EC2G405.
+	problems []Problem
+}
+
+// authorize is the access gate. It reads no Secret and calls no AWS.
+func authorize(ctx context.Context, access AccessReviewer, podIdentity ec2.NamespaceList, req requestInfo, u *ec2.Upstream) grant {
+	ref, hasRef := u.SecretName()
+	switch {
+	case req.metadataOnly:
+		return grant{unchanged: true}
+	case hasRef && ref.Name == "":
+		return grant{} // a spec error (EC2G3xx): no credentials to use
+	case hasRef && ref.Namespace == u.Namespace:
+		return grant{use: true}
+	case !hasRef:
+		if podIdentity.Allows(u.Namespace) {
+			return grant{use: true}
+		}
+		return grant{problems: []Problem{{
+			Check: CheckSecretAccess, Code: string(CodePodIdentityNotAllowed), Severity: ec2.SeverityError, Field: u.Path().String(),
+			Message: fmt.Sprintf("no secretRef: the Upstream would use ec2guard's own AWS identity, which namespace %s may not use", u.Namespace),
+			Fix:     fmt.Sprintf("reference a secret with AWS credentials in secretRef, or have the operator add %s to the webhook's and the discoverer's --pod-identity-namespaces", u.Namespace),
+		}}}
+	}
+	field := u.Path().Child("secretRef").String()
+	allowed, reason, err := access.CanGetSecret(ctx, req.user, ref)
+	if err != nil {
+		return grant{reviewed: true, problems: []Problem{{
+			Check: CheckSecretAccess, Code: string(CodeSecretAccessUnverified), Severity: ec2.SeverityError, Field: field,
+			Message: fmt.Sprintf("cannot verify that user %q may get secret %s: %v", req.user.Username, ref, err),
+			Fix:     "retry; if it persists check that the webhook may create subjectaccessreviews",
+		}}}
+	}
+	if allowed {
+		return grant{use: true, reviewed: true}
+	}
+	msg := fmt.Sprintf("user %q may not get secret %s, so they may not use its AWS credentials from namespace %s", req.user.Username, ref, u.Namespace)
+	if reason != "" {
+		msg += " (" + reason + ")"
+	}
+	return grant{reviewed: true, problems: []Problem{{
+		Check: CheckSecretAccess, Code: string(CodeSecretAccessDenied), Severity: ec2.SeverityError, Field: field,
+		Message: msg,
+		Fix:     fmt.Sprintf("reference a secret in namespace %s, or have someone grant you get on secret %s", u.Namespace, ref),
+	}}}
+}
+
+// checkSecretShared: a Secret used from another namespace must list that namespace in its
+// ec2guard.io/allowed-namespaces annotation — the rule the discoverer enforces too (ec2.SecretUsableFrom).
+func checkSecretShared(u *ec2.Upstream, secretNamespace string, annotations map[string]string) []Problem {
+	if ec2.SecretUsableFrom(secretNamespace, annotations, u.Namespace) {
+		return nil
+	}
+	ref, _ := u.SecretName()
+	return []Problem{{
+		Check: CheckSecretAccess, Code: string(CodeSecretNotShared), Severity: ec2.SeverityError, Field: u.Path().Child("secretRef").String(),
+		Message: fmt.Sprintf("secret %s does not allow use from namespace %s, so ec2guard's discoverer would not use it", ref, u.Namespace),
+		Fix:     fmt.Sprintf("annotate the secret %s: %s (comma-separated namespaces), or reference a secret in namespace %s", ec2.AnnotationSecretAllowedNamespaces, u.Namespace, u.Namespace),
+	}}
+}
