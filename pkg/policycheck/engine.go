@@ -106,7 +106,7 @@ func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts2 := []func(*rego.Rego){rego.Query(regoQuery)}
+	opts2 := []func(*rego.Rego){rego.Query(regoQuery), globBuiltin()}
 	for name, src := range modules {
 		opts2 = append(opts2, rego.Module(name, src))
 	}
@@ -162,6 +162,9 @@ func (e *Engine) Evaluate(ctx context.Context, ps *PolicySet, r Request) (Decisi
 	}
 	p, err := prepareRequest(e.catalog, r)
 	if err != nil {
+		return Decision{}, err
+	}
+	if err := ps.checkSubstitutedLengths(p); err != nil {
 		return Decision{}, err
 	}
 	var key string

@@ -77,7 +77,7 @@ func newSpecializer(ctx context.Context, modules map[string]string, after, size 
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var opts []func(*rego.Rego)
+	opts := []func(*rego.Rego){globBuiltin()}
 	parsed := make([]*ast.Module, 0, len(names))
 	for _, name := range names {
 		m, err := ast.ParseModuleWithOpts(name, modules[name], ast.ParserOptions{RegoVersion: ast.RegoV1})
@@ -262,7 +262,7 @@ func (s *specializer) residual(ctx context.Context, ppq rego.PreparedPartialQuer
 	if rules > maxResidualRules {
 		return nil, fmt.Errorf("the residual has %d rules", rules)
 	}
-	opts := []func(*rego.Rego){rego.ParsedQuery(pqs.Queries[0]), rego.ParsedModule(s.empty)}
+	opts := []func(*rego.Rego){rego.ParsedQuery(pqs.Queries[0]), rego.ParsedModule(s.empty), globBuiltin()}
 	for _, m := range pqs.Support {
 		opts = append(opts, rego.ParsedModule(m))
 	}

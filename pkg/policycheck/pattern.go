@@ -14,15 +14,16 @@ import (
 //
 // A matcher is an object with one literal reading:
 //
-//	{"any": true}     the pattern "*" (matches everything)
-//	{"x": "..."}      no wildcards: compared for equality
-//	{"p": "..."}      one trailing "*": a prefix test
-//	{"re": "^...$"}   anything else: an anchored regular expression
+//	{"any": true}            the pattern "*" (matches everything)
+//	{"x": "..."}             no wildcards: compared for equality
+//	{"p": "..."}             one trailing "*": a prefix test
+//	{"g": "...", "m": mode}  anything else: a glob pattern matched by ec2guard.glob_match (glob.go)
 //
-// plus, when the text contains a policy variable, its variable reading under "t": a list of tokens
-// ["l", regex-literal] | ["w", regex-fragment] | ["v", lower-case key, default-or-null] from which
-// the Rego assembles a regular expression once the variables are substituted. The Rego chooses the
-// reading from the policy's Version (variables work only under 2012-10-17).
+// plus, when the text contains a policy variable, its variable reading under "t" (with the mode
+// under "m"): a list of tokens ["l", glob text] | ["v", lower-case key, default-or-null] from which
+// the Rego assembles the glob pattern once the variables are substituted (the substituted text
+// escaped, see globEscape). The Rego chooses the reading from the policy's Version (variables work
+// only under 2012-10-17). No pattern ever becomes a regular expression.
 
 // patternMode says how wildcards behave in a string.
 type patternMode int
@@ -47,7 +48,20 @@ type patternOpts struct {
 	anyStar bool
 }
 
-// variableRE finds `${...}` tokens the way IAM (and iam-simulate) tokenizes them: up to the first "}".
+// globMode returns the mode ec2guard.glob_match uses for patterns compiled with o.
+func (o patternOpts) globMode() globMode {
+	switch {
+	case o.ci:
+		return globFold
+	case o.mode == modeSegmented:
+		return globARN
+	default:
+		return globFlat
+	}
+}
+
+// hasVariableSyntax reports whether s contains a `${...}` token the way IAM (and iam-simulate)
+// tokenizes them: up to the first "}".
 func hasVariableSyntax(s string) bool {
 	i := strings.Index(s, "${")
 	return i >= 0 && strings.Contains(s[i+2:], "}")
@@ -108,44 +122,45 @@ func tokenize(s string, vars, wildcards bool) []token {
 	return out
 }
 
-// wildcardFragment returns the regex for a wildcard in the given colon-segment.
-func wildcardFragment(mode patternMode, w string, segment int) string {
-	inPrefix := mode == modeSegmented && segment < 5
-	switch {
-	case w == "*" && inPrefix:
-		return `[^:]*`
-	case w == "*":
-		return `.*`
-	case inPrefix:
-		return `[^:]`
-	default:
-		return `.`
-	}
-}
-
-// regexTokens turns tokens into regex fragments, tracking the ARN segment for wildcards. Variables
-// are kept as ["v", key, default] for the Rego to substitute.
-func regexTokens(toks []token, o patternOpts) []any {
-	var out []any
-	if o.ci {
-		out = append(out, []any{"l", "(?i)"})
-	}
-	segment := 0
+// globText renders tokens without variables as a glob pattern: literal text escaped, wildcards as
+// themselves (ARN segment separators stay unescaped colons).
+func globText(toks []token) string {
+	var b strings.Builder
 	for _, t := range toks {
 		switch t.kind {
 		case "l":
-			out = append(out, []any{"l", regexp.QuoteMeta(t.text)})
-			segment += strings.Count(t.text, ":")
+			b.WriteString(globEscape(t.text, false))
 		case "*", "?":
-			out = append(out, []any{"w", wildcardFragment(o.mode, t.kind, segment)})
-		case "v":
-			var def any
-			if t.def != nil {
-				def = *t.def
-			}
-			out = append(out, []any{"v", t.text, def})
+			b.WriteString(t.kind)
 		}
 	}
+	return b.String()
+}
+
+// globTokens turns tokens into the variable reading: runs of literal text and wildcards become one
+// ["l", glob text] token, variables ["v", key, default] for the Rego to substitute.
+func globTokens(toks []token) []any {
+	var out []any
+	var run []token
+	flush := func() {
+		if len(run) > 0 {
+			out = append(out, []any{"l", globText(run)})
+			run = run[:0]
+		}
+	}
+	for _, t := range toks {
+		if t.kind != "v" {
+			run = append(run, t)
+			continue
+		}
+		flush()
+		var def any
+		if t.def != nil {
+			def = *t.def
+		}
+		out = append(out, []any{"v", t.text, def})
+	}
+	flush()
 	return out
 }
 
@@ -160,14 +175,13 @@ func compileMatcher(raw string, o patternOpts) map[string]any {
 	if o.anyStar && s == "*" {
 		m["any"] = true
 	} else {
-		toks := tokenize(s, false, wild)
-		m2 := literalReading(s, toks, o)
-		for k, v := range m2 {
+		for k, v := range literalReading(s, tokenize(s, false, wild), o) {
 			m[k] = v
 		}
 	}
 	if hasVariableSyntax(s) {
-		m["t"] = regexTokens(tokenize(s, true, wild), o)
+		m["t"] = globTokens(tokenize(s, true, wild))
+		m["m"] = string(o.globMode())
 	}
 	return m
 }
@@ -191,13 +205,7 @@ func literalReading(s string, toks []token, o patternOpts) map[string]any {
 			}
 		}
 	}
-	var b strings.Builder
-	b.WriteString("^")
-	for _, t := range regexTokens(toks, o) {
-		b.WriteString(t.([]any)[1].(string))
-	}
-	b.WriteString("$")
-	return map[string]any{"re": b.String()}
+	return map[string]any{"g": globText(toks), "m": string(o.globMode())}
 }
 
 // Typed condition values. The Rego compares request values against these.

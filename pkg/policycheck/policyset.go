@@ -84,6 +84,8 @@ type PolicySet struct {
 	// unsupported caches, per lower-case action, the set of condition keys the action never
 	// carries (ast set value).
 	unsupported sync.Map
+	// varPatterns are the patterns with policy variables, for checkSubstitutedLengths.
+	varPatterns []variablePattern
 }
 
 // Hash identifies the policy set's content (names included).
@@ -94,6 +96,9 @@ func (ps *PolicySet) statement(i int) (*Statement, StatementRef) { return ps.stm
 
 // NewPolicySet validates each policy for the role it plays and compiles the set.
 func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
+	if err := checkPolicySetSize(in); err != nil {
+		return nil, err
+	}
 	b := &setBuilder{ax: map[string][]any{}, aws: map[string][]any{}, kidx: map[string][]any{}, flags: map[string]any{}, opsSeen: map[string]any{}}
 	var errs []error
 	add := func(kind PolicyKind, level int, np NamedPolicy) {
@@ -184,6 +189,7 @@ func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
 		versions:    b.versions,
 		stKeys:      b.stKeys,
 		hasBoundary: in.Boundary != nil,
+		varPatterns: b.varPatterns,
 	}, nil
 }
 
@@ -212,6 +218,8 @@ type setBuilder struct {
 	stKeys  [][]string // each statement's lower-case condition keys
 	// stActKinds lists the kinds of Action patterns of each statement (see actionView).
 	stActKinds [][]string
+	// varPatterns are the patterns with policy variables (see variablePatterns).
+	varPatterns []variablePattern
 }
 
 // flag records that the statement being built has an element (see flags).
@@ -237,6 +245,7 @@ func (b *setBuilder) addPolicy(kind PolicyKind, level int, np NamedPolicy) {
 		b.refs = append(b.refs, StatementRef{Kind: kind, Level: level, Policy: np.Name, Sid: s.Sid, Index: i, Effect: s.Effect})
 		b.raw = append(b.raw, s)
 		b.versions = append(b.versions, np.Policy.Version)
+		b.varPatterns = append(b.varPatterns, variablePatterns(idx, np.Policy.Version, s)...)
 		b.index(idx, s)
 	}
 }
@@ -295,12 +304,13 @@ var (
 )
 
 // groupMatchers indexes the literal readings of matchers for the Rego's hot paths: "x" is the set of
-// exact strings (as an object string -> true), "p" the prefixes, "re" the regular expressions, "any"
-// whether "*" is among them. Matchers with a variable reading are not included.
+// exact strings (as an object string -> true), "p" the prefixes, "g" the glob patterns (matched in
+// mode "m"), "any" whether "*" is among them. Matchers with a variable reading are not included.
 func groupMatchers(ms []any) map[string]any {
 	x := map[string]any{}
-	var p, re []any
+	var p, g []any
 	anyM := false
+	mode := ""
 	for _, mi := range ms {
 		m := mi.(map[string]any)
 		if _, ok := m["t"]; ok {
@@ -313,15 +323,19 @@ func groupMatchers(ms []any) map[string]any {
 			x[m["x"].(string)] = true
 		case m["p"] != nil:
 			p = append(p, m["p"])
-		case m["re"] != nil:
-			re = append(re, m["re"])
+		case m["g"] != nil:
+			g = append(g, m["g"])
+			mode = m["m"].(string)
 		}
 	}
-	g := map[string]any{"x": x, "p": nonNil(p), "re": nonNil(re)}
-	if anyM {
-		g["any"] = true
+	out := map[string]any{"x": x, "p": nonNil(p), "g": nonNil(g)}
+	if mode != "" {
+		out["m"] = mode
 	}
-	return g
+	if anyM {
+		out["any"] = true
+	}
+	return out
 }
 
 // groupKinds lists which parts of a groupMatchers result are not empty.
@@ -336,8 +350,8 @@ func groupKinds(g map[string]any) []string {
 	if len(g["p"].([]any)) > 0 {
 		kinds = append(kinds, "p")
 	}
-	if len(g["re"].([]any)) > 0 {
-		kinds = append(kinds, "re")
+	if len(g["g"].([]any)) > 0 {
+		kinds = append(kinds, "g")
 	}
 	return kinds
 }
@@ -491,8 +505,8 @@ func (b *setBuilder) conditions(st map[string]any, s *Statement) {
 			if len(g["p"].([]any)) > 0 {
 				b.flag("strp")
 			}
-			if len(g["re"].([]any)) > 0 {
-				b.flag("strre")
+			if len(g["g"].([]any)) > 0 {
+				b.flag("strglob")
 			}
 		}
 		lk := strings.ToLower(c.Key)
@@ -594,7 +608,7 @@ func exactStringCondition(c Condition, g map[string]any, vv []any) bool {
 	if g == nil || len(vv) > 0 || c.Set != "" || negatedOperators[c.Base] || g["any"] == true {
 		return false
 	}
-	return len(g["p"].([]any)) == 0 && len(g["re"].([]any)) == 0
+	return len(g["p"].([]any)) == 0 && len(g["g"].([]any)) == 0
 }
 
 // setTerm turns the keys of m into a Rego set.
@@ -679,7 +693,7 @@ type actionView struct {
 // actionView returns (cached) the view of the statements the action index offers for the action.
 // flags: which elements occur in them, so that the Rego skips the rules for the others. wk: the
 // statements with wildcard Action patterns (or NotAction) for the action's service, listed by the
-// kind of pattern they contain (x exact, any "*", p prefixes, re regexes, na NotAction), so that
+// kind of pattern they contain (x exact, any "*", p prefixes, g glob patterns, na NotAction), so that
 // each of the Rego's Action rules visits only the statements it can match. Like the index, these
 // are supersets: the Rego still checks every statement's Action element.
 func (ps *PolicySet) actionView(action, service string) *actionView {
@@ -708,7 +722,7 @@ func (ps *PolicySet) actionView(action, service string) *actionView {
 		flags.Insert(ast.StringTerm(f), ast.InternedTerm(true))
 	}
 	wk := ast.NewObject()
-	for _, k := range []string{"x", "any", "p", "re", "na"} {
+	for _, k := range []string{"x", "any", "p", "g", "na"} {
 		if len(kinds[k]) > 0 {
 			wk.Insert(ast.StringTerm(k), ast.ArrayTerm(kinds[k]...))
 		}

@@ -23,7 +23,7 @@
 #              hv (statements containing `${`)
 #
 # A statement has k (kind), l (org level), e (effect), v (policy Version); ag (Action patterns
-# grouped: x exact set, p prefixes, re regexes, any) or na (NotAction matchers); rg (Resource
+# grouped: x exact set, p prefixes, g glob patterns with their mode m, any) or na (NotAction matchers); rg (Resource
 # patterns grouped) and rv (Resource patterns containing `${`), or nr/nrv (NotResource); pr/npr
 # (principal entries, resource policies) and pany; conditions cj (indexes, always present), cl (by
 # index), ck/cks (lower-case keys), cf (by operator family: str num date bool bin ip null), c1
@@ -104,10 +104,10 @@ act contains i if {
 }
 
 act contains i if {
-	input.req.wk.re
-	some i in input.req.wk.re
-	some re in input.ps.st[i].ag.re
-	regex.match(re, input.req.action)
+	input.req.wk.g
+	some i in input.req.wk.g
+	some g in input.ps.st[i].ag.g
+	ec2guard.glob_match("flat", g, input.req.action)
 }
 
 act contains i if {
@@ -127,7 +127,7 @@ pattern_hit(m, value) if m.x == value
 
 pattern_hit(m, value) if startswith(value, m.p)
 
-pattern_hit(m, value) if regex.match(m.re, value)
+pattern_hit(m, value) if ec2guard.glob_match(m.m, m.g, value)
 
 # Resource / NotResource ("IAM JSON policy elements: Resource", "NotResource"): case-sensitive ARN
 # match, wildcards stay within an ARN segment except in the resource part.
@@ -171,8 +171,8 @@ res contains i if {
 res contains i if {
 	input.req.nstar
 	some i in act
-	some re in input.ps.st[i].rg.re
-	regex.match(re, input.req.resource)
+	some g in input.ps.st[i].rg.g
+	ec2guard.glob_match("arn", g, input.req.resource)
 }
 
 res contains i if {
@@ -223,7 +223,7 @@ notresource_excluded contains i if {
 	some i in act
 	vo[i]
 	some m in input.ps.st[i].nrv
-	not tokens_regex(m.t)
+	not tokens_glob(m.t)
 }
 
 notresource_excluded contains i if {
@@ -242,18 +242,21 @@ notresource_excluded contains i if {
 
 # A pattern containing `${`: substituted when the statement's policy has Version 2012-10-17 (vars
 # is true), literal text otherwise.
-variable_pattern_hit(true, m, value) if regex.match(tokens_regex(m.t), value)
+# The substituted pattern is matched by ec2guard.glob_match (pkg/policycheck/glob.go, no regular
+# expression); the substituted value is matched literally ("Policy variables": a "*" in a user name
+# is not a wildcard), and its colons separate no ARN segment.
+variable_pattern_hit(true, m, value) if ec2guard.glob_match(m.m, tokens_glob(m.t), value)
 
 variable_pattern_hit(false, m, value) if pattern_hit(m, value)
 
-tokens_regex(t) := concat("", ["^", concat("", frags), "$"]) if {
+tokens_glob(t) := concat("", frags) if {
 	frags := [f | some tok in t; f := token_fragment(tok)]
 	count(frags) == count(t)
 }
 
 token_fragment(tok) := tok[1] if tok[0] != "v"
 
-token_fragment(tok) := regex_escape(v) if {
+token_fragment(tok) := glob_escape(v) if {
 	tok[0] == "v"
 	v := variable_value(tok)
 }
@@ -279,13 +282,8 @@ single_value(k) if {
 	v != ""
 }
 
-regex_escape(s) := strings.replace_n(
-	{
-		"\\": "\\\\", ".": "\\.", "+": "\\+", "*": "\\*", "?": "\\?", "(": "\\(", ")": "\\)",
-		"|": "\\|", "[": "\\[", "]": "\\]", "{": "\\{", "}": "\\}", "^": "\\^", "$": "\\$",
-	},
-	s,
-)
+# glob_escape is globEscape(s, true) of glob.go: wildcards, the backslash and colons literal.
+glob_escape(s) := strings.replace_n({"\\": "\\\\", "*": "\\*", "?": "\\?", ":": "\\:"}, s)
 
 # ---------------------------------------------------------------------------------------------
 # Principal / NotPrincipal (resource-based policies only; "IAM JSON policy elements: Principal",
@@ -557,12 +555,12 @@ string_hit contains [i, c.j, v] if {
 }
 
 string_hit contains [i, c.j, v] if {
-	input.req.f.strre
+	input.req.f.strglob
 	some i in arp
 	some c in input.ps.st[i].cf.str
-	some re in c.g.re
+	some g in c.g.g
 	some v in input.req.ctxl[c.k]
-	regex.match(re, v)
+	ec2guard.glob_match(c.g.m, g, v)
 }
 
 string_hit contains [i, c.j, v] if {
@@ -582,7 +580,7 @@ string_unresolved contains [i, c.j] if {
 	vo[i]
 	some c in input.ps.st[i].cf.str
 	some m in c.vv
-	not tokens_regex(m.t)
+	not tokens_glob(m.t)
 }
 
 value_true contains [i, c.j, v] if {

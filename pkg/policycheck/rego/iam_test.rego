@@ -18,7 +18,7 @@ describe := {
 }
 
 # Every element flag on (policyset.go sets only those that occur; the rules must not depend on it).
-all_flags := {f: true | some f in ["na", "nr", "rv", "vars", "vv", "str", "strx", "num", "date", "bool", "bin", "ip", "null", "ie", "any", "all", "noresource", "strany", "strp", "strre", "neg", "c1", "region"]}
+all_flags := {f: true | some f in ["na", "nr", "rv", "vars", "vv", "str", "strx", "num", "date", "bool", "bin", "ip", "null", "ie", "any", "all", "noresource", "strany", "strp", "strglob", "neg", "c1", "region"]}
 
 star := {"s": "*", "any": true}
 
@@ -29,9 +29,9 @@ group(ms) := g if {
 	base := {
 		"x": {m.x: true | some m in ms; m.x},
 		"p": [m.p | some m in ms; m.p],
-		"re": [m.re | some m in ms; m.re],
+		"g": [m.g | some m in ms; m.g],
 	}
-	g := object.union(base, {"any": true | some m in ms; m.any})
+	g := object.union(object.union(base, {"any": true | some m in ms; m.any}), {"m": m.m | some m in ms; m.g})
 }
 
 stmt(kind, effect, conds) := with_conds({
@@ -105,7 +105,7 @@ as_list(v) := [v] if is_string(v)
 # actionView builds them, for the statements in ps.awa (all of them, see policy_set).
 input_for(req, ps) := {"req": object.union(req, {"wk": wk}), "ps": resource_flags(ps)} if {
 	wk := {k: l |
-		some k in ["x", "any", "p", "re", "na"]
+		some k in ["x", "any", "p", "g", "na"]
 		l := [i | some i in ps.awa; has_kind(ps.st[i], k)]
 		count(l) > 0
 	}
@@ -123,7 +123,7 @@ has_kind(s, "any") if s.ag.any
 
 has_kind(s, "p") if count(s.ag.p) > 0
 
-has_kind(s, "re") if count(s.ag.re) > 0
+has_kind(s, "g") if count(s.ag.g) > 0
 
 decide(req, ps) := d if {
 	d := iam.decision with input as input_for(req, ps)
@@ -151,12 +151,12 @@ test_not_action_includes_others if {
 }
 
 test_wildcard_only_action_needs_star if {
-	s := with_resources(allow, [{"s": "arn:aws:ec2:*:*:instance/*", "re": "^arn:aws:ec2:[^:]*:[^:]*:instance/.*$"}])
+	s := with_resources(allow, [{"s": "arn:aws:ec2:*:*:instance/*", "g": "arn:aws:ec2:*:*:instance/*", "m": "arn"}])
 	decide(describe, policy_set([s])) == "implicitDeny"
 }
 
 test_resource_mismatch_lint if {
-	s := with_resources(allow, [{"s": "arn:aws:ec2:*:*:instance/*", "re": "^x$"}])
+	s := with_resources(allow, [{"s": "arn:aws:ec2:*:*:instance/*", "g": "x", "m": "arn"}])
 	r := iam.result with input as input_for(describe, policy_set([s]))
 	{"code": "RESOURCE_MISMATCH", "i": 0} in r.findings
 }
@@ -211,7 +211,7 @@ test_for_any_value_missing_key_false if {
 }
 
 test_variable_substitution if {
-	c := object.union(cond("StringEquals", "aws:principaltag/team", []), {"vv": [{"s": "${aws:username}", "x": "${aws:username}", "t": [["v", "aws:username", null]]}]})
+	c := object.union(cond("StringEquals", "aws:principaltag/team", []), {"vv": [{"s": "${aws:username}", "x": "${aws:username}", "t": [["v", "aws:username", null]], "m": "flat"}]})
 	req := with_ctx(describe, {"aws:username": "gloo", "aws:principaltag/team": "gloo"})
 	decide(req, policy_set([with_conds(allow, [c])])) == "allowed"
 	old := with_conds(object.union(allow, {"v": "2008-10-17"}), [c])
@@ -219,7 +219,7 @@ test_variable_substitution if {
 }
 
 test_variable_default if {
-	c := object.union(cond("StringEquals", "aws:principaltag/team", []), {"vv": [{"s": "x", "t": [["v", "aws:principaltag/dept", "gloo"]]}]})
+	c := object.union(cond("StringEquals", "aws:principaltag/team", []), {"vv": [{"s": "x", "t": [["v", "aws:principaltag/dept", "gloo"]], "m": "flat"}]})
 	req := with_ctx(describe, {"aws:principaltag/team": "gloo"})
 	decide(req, policy_set([with_conds(allow, [c])])) == "allowed"
 }
