@@ -78,12 +78,10 @@ type PolicySet struct {
 	stFlags []map[string]bool
 	// stActKinds lists the kinds of Action patterns each statement has (see actionView).
 	stActKinds [][]string
-	// views caches actionView per lower-case action.
-	views sync.Map
-
-	// unsupported caches, per lower-case action, the set of condition keys the action never
-	// carries (ast set value).
-	unsupported sync.Map
+	// actionViews caches, per lower-case action, what the Rego's input says about the set for that
+	// action (*actionView: element flags, wildcard-pattern lists, condition keys the action never
+	// carries). The set's only cache; the engine's is its decision cache.
+	actionViews sync.Map
 	// varPatterns are the patterns with policy variables, for checkSubstitutedLengths.
 	varPatterns []variablePattern
 }
@@ -685,6 +683,9 @@ var negatedOperators = map[string]bool{
 // and wk (input.req.wk).
 type actionView struct {
 	flags, wk ast.Value
+	// unsupported: the condition keys those statements use that the action never carries (an ast
+	// set, for the lints).
+	unsupported ast.Value
 	// lists says whether the Rego may read input.req.ctxl: only the rules for single-valued
 	// operators other than c1x (flag c1) and for set operators (any, all) do.
 	lists bool
@@ -696,8 +697,8 @@ type actionView struct {
 // kind of pattern they contain (x exact, any "*", p prefixes, g glob patterns, na NotAction), so that
 // each of the Rego's Action rules visits only the statements it can match. Like the index, these
 // are supersets: the Rego still checks every statement's Action element.
-func (ps *PolicySet) actionView(action, service string) *actionView {
-	if v, ok := ps.views.Load(action); ok {
+func (ps *PolicySet) actionView(action, service string, meta ActionMeta) *actionView {
+	if v, ok := ps.actionViews.Load(action); ok {
 		return v.(*actionView)
 	}
 	on := map[string]bool{}
@@ -727,8 +728,8 @@ func (ps *PolicySet) actionView(action, service string) *actionView {
 			wk.Insert(ast.StringTerm(k), ast.ArrayTerm(kinds[k]...))
 		}
 	}
-	view := &actionView{flags: flags, wk: wk, lists: on["c1"] || on["any"] || on["all"]}
-	v, _ := ps.views.LoadOrStore(action, view)
+	view := &actionView{flags: flags, wk: wk, lists: on["c1"] || on["any"] || on["all"], unsupported: ps.unsupportedKeys(action, meta)}
+	v, _ := ps.actionViews.LoadOrStore(action, view)
 	return v.(*actionView)
 }
 
@@ -748,13 +749,10 @@ func ints(l []any) []int {
 	return out
 }
 
-// unsupportedKeys returns (cached) the condition keys that the statements the action index offers
+// unsupportedKeys returns the condition keys that the statements the action index offers
 // for the action use and the action never carries, as an ast set for the Rego's lints (which look
 // only at statements whose Action matches, a subset of those).
 func (ps *PolicySet) unsupportedKeys(action string, meta ActionMeta) ast.Value {
-	if v, ok := ps.unsupported.Load(action); ok {
-		return v.(ast.Value)
-	}
 	set := ast.NewSet()
 	if meta != nil {
 		service, _, _ := strings.Cut(action, ":")
@@ -772,8 +770,7 @@ func (ps *PolicySet) unsupportedKeys(action string, meta ActionMeta) ast.Value {
 			}
 		}
 	}
-	v, _ := ps.unsupported.LoadOrStore(action, ast.Value(set))
-	return v.(ast.Value)
+	return set
 }
 
 // Document is a policy document as read from a file or an API, with the name explanations use.

@@ -268,7 +268,8 @@ func contextValues(v any) ([]string, error) {
 // rule (a false value would still count as defined). view holds the policy set's flags and
 // wildcard-pattern lists for the action (PolicySet.actionView); ctxl is filled only when the flags
 // say the Rego may read it.
-func (p *preparedRequest) astValue(uk ast.Value, view *actionView) ast.Value {
+func (p *preparedRequest) astValue(view *actionView) ast.Value {
+	uk := view.unsupported
 	ctxItems := make([][2]*ast.Term, 0, len(p.ctx))
 	var ctxlItems [][2]*ast.Term // every key's values as a list, only when the Rego reads them
 	if view.lists {

@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkUserFacing measures what users wait for, with the engine as every front end creates it
-// (NewEngine's defaults; "generic": WithSpecialization(0, 0)):
+// (NewEngine's defaults):
 //
 //   - engine-start: NewEngine (paid once by the webhook and discoverer, and by every `ec2guard
 //     check` run);
@@ -23,7 +23,7 @@ func BenchmarkUserFacing(b *testing.B) {
 	variants := []struct {
 		name string
 		opts []Option
-	}{{"default", nil}, {"generic", []Option{WithSpecialization(0, 0)}}}
+	}{{"default", nil}}
 	for _, v := range variants {
 		b.Run("engine-start/"+v.name, func(b *testing.B) {
 			defer reportCPU(b)()
@@ -74,9 +74,6 @@ func BenchmarkUserFacing(b *testing.B) {
 							}
 						}
 					}
-				}
-				if e.spec != nil {
-					e.spec.wait()
 				}
 			}
 		})

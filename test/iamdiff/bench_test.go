@@ -15,7 +15,7 @@ import (
 // and the whole case as `simulate --batch` does it (parse, compile, evaluate, explain, encode).
 func BenchmarkSimulateGenerated(b *testing.B) {
 	ctx := context.Background()
-	engine, err := policycheck.NewEngine(ctx, policycheck.WithDecisionCache(0), policycheck.WithSpecialization(0, 0))
+	engine, err := policycheck.NewEngine(ctx, policycheck.WithDecisionCache(0))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,15 +45,10 @@ func BenchmarkSimulateGenerated(b *testing.B) {
 			}
 		}
 	})
-	// simulate --batch creates its engine with the defaults (partial evaluation on): case-default.
-	defaults, err := policycheck.NewEngine(ctx, policycheck.WithDecisionCache(0))
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, v := range []struct {
 		name string
 		e    *policycheck.Engine
-	}{{"case", engine}, {"case-default", defaults}} {
+	}{{"case", engine}} {
 		b.Run(v.name, func(b *testing.B) {
 			defer reportCPU(b)()
 			for i := 0; b.Loop(); i++ {

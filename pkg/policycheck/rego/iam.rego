@@ -1016,18 +1016,3 @@ findings contains {"code": "VARIABLE_IN_OLD_VERSION", "i": i} if {
 	some i in input.ps.hv
 	input.ps.st[i].v != "2012-10-17"
 }
-
-# ---------------------------------------------------------------------------------------------
-# Partial evaluation (engine.go's specialised path): the same result as `result`, in a shape OPA's
-# partial evaluation turns into support rules (partial sets) rather than saved comprehensions and
-# `else` chains, which it cannot specialise. Go reads pe_result into the same Decision as result:
-# decision from the flags, matched as the sorted statement indices of effective, findings as the
-# findings that do not depend on the request's context (computed once per specialisation: every
-# finding but REGION_MISMATCH, when no Resource pattern has a variable) plus REGION_MISMATCH from
-# region_mismatch, specialised separately and evaluated only when the decision is not "allowed"
-# (region_mismatch is empty then).
-pe_result := {"flags": pe_flags, "effective": effective}
-
-pe_flags contains "allowed" if allowed
-
-pe_flags contains "explicitDeny" if explicit_deny
