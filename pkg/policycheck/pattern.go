@@ -12,15 +12,15 @@ import (
 // the Rego evaluates quickly. It only translates syntax — which characters are wildcards and where a
 // `${...}` variable starts — and never decides whether a request matches: that happens in Rego.
 //
-// A matcher is an object with one literal reading:
+// A matcher (regoMatcher, input.go) has one literal reading:
 //
-//	{"any": true}            the pattern "*" (matches everything)
-//	{"x": "..."}             no wildcards: compared for equality
-//	{"p": "..."}             one trailing "*": a prefix test
-//	{"g": "...", "m": mode}  anything else: a glob pattern matched by ec2guard.glob_match (glob.go)
+//	{"any": true}                    the pattern "*" (matches everything)
+//	{"exact": "..."}                 no wildcards: compared for equality
+//	{"prefix": "..."}                one trailing "*": a prefix test
+//	{"glob": "...", "mode": mode}    anything else: a glob pattern matched by ec2guard.glob_match
 //
-// plus, when the text contains a policy variable, its variable reading under "t" (with the mode
-// under "m"): a list of tokens ["l", glob text] | ["v", lower-case key, default-or-null] from which
+// plus, when the text contains a policy variable, its variable reading under "tokens" (with the
+// mode under "mode"): a list of tokens ["l", glob text] | ["v", lower-case key, default-or-null] from which
 // the Rego assembles the glob pattern once the variables are substituted (the substituted text
 // escaped, see globEscape). The Rego chooses the reading from the policy's Version (variables work
 // only under 2012-10-17). No pattern ever becomes a regular expression.
@@ -164,29 +164,27 @@ func globTokens(toks []token) []any {
 	return out
 }
 
-// compileMatcher builds the matcher object for one policy string.
-func compileMatcher(raw string, o patternOpts) map[string]any {
+// compileMatcher builds the matcher for one policy string.
+func compileMatcher(raw string, o patternOpts) regoMatcher {
 	s := raw
 	if o.lower {
 		s = strings.ToLower(raw)
 	}
-	m := map[string]any{}
+	var m regoMatcher
 	wild := o.mode != modeLiteral
 	if o.anyStar && s == "*" {
-		m["any"] = true
+		m.Any = true
 	} else {
-		for k, v := range literalReading(s, tokenize(s, false, wild), o) {
-			m[k] = v
-		}
+		m = literalReading(s, tokenize(s, false, wild), o)
 	}
 	if hasVariableSyntax(s) {
-		m["t"] = globTokens(tokenize(s, true, wild))
-		m["m"] = string(o.globMode())
+		m.Tokens = globTokens(tokenize(s, true, wild))
+		m.Mode = string(o.globMode())
 	}
 	return m
 }
 
-func literalReading(s string, toks []token, o patternOpts) map[string]any {
+func literalReading(s string, toks []token, o patternOpts) regoMatcher {
 	nWild := 0
 	for _, t := range toks {
 		if t.kind != "l" {
@@ -195,28 +193,29 @@ func literalReading(s string, toks []token, o patternOpts) map[string]any {
 	}
 	if !o.ci {
 		if nWild == 0 {
-			return map[string]any{"x": s}
+			return regoMatcher{Exact: &s}
 		}
 		last := toks[len(toks)-1]
 		if nWild == 1 && last.kind == "*" {
 			prefix := s[:len(s)-1]
 			if o.mode != modeSegmented || strings.Count(prefix, ":") >= 5 {
-				return map[string]any{"p": prefix}
+				return regoMatcher{Prefix: &prefix}
 			}
 		}
 	}
-	return map[string]any{"g": globText(toks), "m": string(o.globMode())}
+	g := globText(toks)
+	return regoMatcher{Glob: &g, Mode: string(o.globMode())}
 }
 
 // Typed condition values. The Rego compares request values against these.
 
 var numberRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 
-func numericValue(raw string) map[string]any {
-	m := map[string]any{"s": raw}
+func numericValue(raw string) regoMatcher {
+	m := regoMatcher{Text: &raw}
 	if numberRE.MatchString(raw) {
 		if f, err := strconv.ParseFloat(raw, 64); err == nil {
-			m["n"] = f
+			m.Number = f
 		}
 	}
 	return m
@@ -243,34 +242,34 @@ func parseDateNanos(raw string) (int64, bool) {
 	return 0, false
 }
 
-func dateValue(raw string) map[string]any {
-	m := map[string]any{"s": raw}
+func dateValue(raw string) regoMatcher {
+	m := regoMatcher{Text: &raw}
 	if n, ok := parseDateNanos(raw); ok {
-		m["n"] = n
+		m.Number = n
 	}
 	return m
 }
 
-func ipValue(raw string) map[string]any {
-	m := map[string]any{"s": raw}
+func ipValue(raw string) regoMatcher {
+	m := regoMatcher{Text: &raw}
 	if strings.Contains(raw, "/") {
 		if _, _, err := net.ParseCIDR(raw); err == nil {
-			m["cidr"] = raw
+			m.CIDR = raw
 		}
 		return m
 	}
 	if ip := net.ParseIP(raw); ip != nil {
 		if ip.To4() != nil && !strings.Contains(raw, ":") {
-			m["cidr"] = raw + "/32"
+			m.CIDR = raw + "/32"
 		} else {
-			m["cidr"] = raw + "/128"
+			m.CIDR = raw + "/128"
 		}
 	}
 	return m
 }
 
 // conditionValue compiles one condition value for its operator family.
-func conditionValue(base, raw string) map[string]any {
+func conditionValue(base, raw string) regoMatcher {
 	switch base {
 	case "StringEquals", "StringNotEquals":
 		return compileMatcher(raw, patternOpts{mode: modeLiteral})
@@ -289,8 +288,9 @@ func conditionValue(base, raw string) map[string]any {
 	case "IpAddress", "NotIpAddress":
 		return ipValue(raw)
 	case "Bool", "Null":
-		return map[string]any{"s": strings.ToLower(raw)}
+		lower := strings.ToLower(raw)
+		return regoMatcher{Text: &lower}
 	default: // BinaryEquals
-		return map[string]any{"s": raw}
+		return regoMatcher{Text: &raw}
 	}
 }
