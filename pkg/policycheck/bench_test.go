@@ -60,16 +60,9 @@ func benchPolicy(n int) string {
 	return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
 }
 
-func benchmarkDescribe(b *testing.B, n int, cache bool) { benchmarkDescribeWith(b, n, cache, false) }
-
-// benchmarkDescribeWith runs benchmarkDescribe's loop with the query specialised for the policy
-// set by partial evaluation (spec) or the generic query only.
-func benchmarkDescribeWith(b *testing.B, n int, cache, spec bool) {
+func benchmarkDescribe(b *testing.B, n int, cache bool) {
 	ctx := context.Background()
-	opts := []Option{WithSpecialization(0, 0)}
-	if spec {
-		opts = []Option{WithSpecialization(1, 16)}
-	}
+	var opts []Option
 	if !cache {
 		opts = append(opts, WithDecisionCache(0))
 	}
@@ -83,23 +76,7 @@ func benchmarkDescribeWith(b *testing.B, n int, cache, spec bool) {
 	if err != nil || !d.IsAllowed() {
 		b.Fatalf("warm-up: %v %+v", err, d)
 	}
-	if spec {
-		e.spec.wait() // the warm-up started the specialised query's build
-		p, err := prepareRequest(e.catalog, req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		q, ok := e.spec.queries.Get(specKey(ps, p))
-		switch {
-		case !ok:
-			b.Fatal("no specialisation was attempted for the policy set")
-		case q.pq == nil:
-			// Refused by design, e.g. a residual over maxResidualRules (the 100-statement set):
-			// the generic query serves this policy set.
-			b.Skip("the policy set is served by the generic query (its specialisation was refused)")
-		}
-	}
-	rules, exprs := regoWork(b, e, ps, req, spec)
+	rules, exprs := regoWork(b, e, ps, req)
 	b.ReportAllocs()
 	b.ResetTimer()
 	done := reportCPU(b)
@@ -118,19 +95,14 @@ func benchmarkDescribeWith(b *testing.B, n int, cache, spec bool) {
 
 // regoWork evaluates the request once under a counting tracer and returns how many rule bodies
 // OPA entered and how many expressions it evaluated.
-func regoWork(b *testing.B, e *Engine, ps *PolicySet, req Request, spec bool) (rules, exprs int) {
+func regoWork(b *testing.B, e *Engine, ps *PolicySet, req Request) (rules, exprs int) {
 	b.Helper()
 	p, err := prepareRequest(e.catalog, req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	c := &countingTracer{}
-	pq := &e.prepared
-	if spec {
-		q, _ := e.spec.queries.Get(specKey(ps, p))
-		pq = q.pq
-	}
-	if _, err := pq.Eval(context.Background(), rego.EvalParsedInput(regoInput(ps, p)), rego.EvalQueryTracer(c)); err != nil {
+	if _, err := e.prepared.Eval(context.Background(), rego.EvalParsedInput(regoInput(ps, p)), rego.EvalQueryTracer(c)); err != nil {
 		b.Fatal(err)
 	}
 	return c.enter, c.eval
@@ -157,13 +129,6 @@ func (c *countingTracer) TraceEvent(ev topdown.Event) {
 func BenchmarkDescribeInstances1(b *testing.B)   { benchmarkDescribe(b, 1, false) }
 func BenchmarkDescribeInstances10(b *testing.B)  { benchmarkDescribe(b, 10, false) }
 func BenchmarkDescribeInstances100(b *testing.B) { benchmarkDescribe(b, 100, false) }
-
-// The same with the query specialised for the policy set by partial evaluation (partial.go).
-func BenchmarkDescribeInstances1Specialized(b *testing.B)  { benchmarkDescribeWith(b, 1, false, true) }
-func BenchmarkDescribeInstances10Specialized(b *testing.B) { benchmarkDescribeWith(b, 10, false, true) }
-func BenchmarkDescribeInstances100Specialized(b *testing.B) {
-	benchmarkDescribeWith(b, 100, false, true)
-}
 
 // The same with the decision cache on (the webhook's steady state: same principal, same request).
 func BenchmarkDescribeInstances10Cached(b *testing.B) { benchmarkDescribe(b, 10, true) }

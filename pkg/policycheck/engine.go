@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
-	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -54,10 +53,6 @@ type Option func(*engineConfig)
 type engineConfig struct {
 	catalog   Catalog
 	cacheSize int
-	// specializeAfter and specializeSize configure partial evaluation (see WithSpecialization).
-	specializeAfter int
-	specializeSize  int
-	peBudget        time.Duration // time one partial evaluation may take (tests raise it)
 }
 
 // WithCatalog sets the action metadata (default: the generated iam-data catalog).
@@ -67,31 +62,19 @@ func WithCatalog(c Catalog) Option { return func(e *engineConfig) { e.catalog = 
 // 0 disables the cache. Default 4096.
 func WithDecisionCache(n int) Option { return func(e *engineConfig) { e.cacheSize = n } }
 
-// WithSpecialization configures partial evaluation per policy set (partial.go): the decision
-// query is specialised for a (policy set, action, resource, principal) from its after-th
-// evaluation on (1 = the first), built in the background while the generic query answers
-// (Engine.Specialize builds it at once), and up to size specialised queries are kept (least
-// recently used dropped). size 0 turns specialisation off. Default: after 2, size 256. Results are
-// the same either way; specialising costs a few milliseconds once and pays when the same
-// principal's policies answer many requests that differ in context (region).
-func WithSpecialization(after, size int) Option {
-	return func(e *engineConfig) { e.specializeAfter, e.specializeSize = after, size }
-}
-
 // Engine evaluates requests against policy sets. It is safe for concurrent use; create one per
 // process and share it.
 type Engine struct {
 	catalog  Catalog
 	prepared rego.PreparedEvalQuery
-	cache    *lru.Cache[string, Decision]
-	// spec holds the queries specialised per policy set by partial evaluation (partial.go); nil
-	// when specialisation is off.
-	spec *specializer
+	// decisions caches Decisions by (policy-set hash, prepared request): the one cache of the
+	// engine (the per-action views of a policy set live with the PolicySet).
+	decisions *lru.Cache[string, Decision]
 }
 
 // NewEngine compiles the embedded Rego once and prepares the query.
 func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
-	cfg := engineConfig{cacheSize: 4096, specializeAfter: 2, specializeSize: 256, peBudget: defaultPEBudget}
+	cfg := engineConfig{cacheSize: 4096}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -106,7 +89,7 @@ func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts2 := []func(*rego.Rego){rego.Query(regoQuery)}
+	opts2 := []func(*rego.Rego){rego.Query(regoQuery), globBuiltin()}
 	for name, src := range modules {
 		opts2 = append(opts2, rego.Module(name, src))
 	}
@@ -115,19 +98,12 @@ func NewEngine(ctx context.Context, opts ...Option) (*Engine, error) {
 		return nil, fmt.Errorf("compiling the IAM Rego: %w", err)
 	}
 	e := &Engine{catalog: cfg.catalog, prepared: pq}
-	if cfg.specializeSize > 0 {
-		sp, err := newSpecializer(ctx, modules, cfg.specializeAfter, cfg.specializeSize, cfg.peBudget)
-		if err != nil {
-			return nil, err
-		}
-		e.spec = sp
-	}
 	if cfg.cacheSize > 0 {
 		c, err := lru.New[string, Decision](cfg.cacheSize)
 		if err != nil {
 			return nil, fmt.Errorf("creating the decision cache: %w", err)
 		}
-		e.cache = c
+		e.decisions = c
 	}
 	return e, nil
 }
@@ -164,10 +140,13 @@ func (e *Engine) Evaluate(ctx context.Context, ps *PolicySet, r Request) (Decisi
 	if err != nil {
 		return Decision{}, err
 	}
+	if err := ps.checkSubstitutedLengths(p); err != nil {
+		return Decision{}, err
+	}
 	var key string
-	if e.cache != nil {
+	if e.decisions != nil {
 		key = p.cacheKey(ps.hash)
-		if d, ok := e.cache.Get(key); ok {
+		if d, ok := e.decisions.Get(key); ok {
 			return d.clone(), nil
 		}
 	}
@@ -175,8 +154,8 @@ func (e *Engine) Evaluate(ctx context.Context, ps *PolicySet, r Request) (Decisi
 	if err != nil {
 		return Decision{}, err
 	}
-	if e.cache != nil {
-		e.cache.Add(key, d.clone())
+	if e.decisions != nil {
+		e.decisions.Add(key, d.clone())
 	}
 	return d, nil
 }
@@ -195,17 +174,7 @@ type regoFinding struct {
 }
 
 func (e *Engine) eval(ctx context.Context, ps *PolicySet, p *preparedRequest) (Decision, error) {
-	input := regoInput(ps, p)
-	if e.spec != nil {
-		if q := e.spec.query(ctx, ps, p, input, e.genericFor(p)); q != nil {
-			res, err := q.eval(ctx, input)
-			if err != nil {
-				return Decision{}, fmt.Errorf("evaluating %s: %w", p.action, err)
-			}
-			return decisionFrom(ps, p, res)
-		}
-	}
-	res, err := e.evalGeneric(ctx, input, p)
+	res, err := e.evalGeneric(ctx, regoInput(ps, p), p)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -254,7 +223,7 @@ func decisionFrom(ps *PolicySet, p *preparedRequest, res regoResult) (Decision, 
 
 // regoInput is the Rego's input document: {"req": the request, "ps": the compiled policy set}.
 func regoInput(ps *PolicySet, p *preparedRequest) ast.Value {
-	req := p.astValue(ps.unsupportedKeys(p.action, p.meta), ps.actionView(p.action, p.service))
+	req := p.astValue(ps.actionView(p.action, p.service, p.meta))
 	return ast.NewObject(
 		ast.Item(ast.InternedTerm("req"), ast.NewTerm(req)),
 		ast.Item(ast.InternedTerm("ps"), ast.NewTerm(ps.doc)),

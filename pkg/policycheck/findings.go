@@ -57,8 +57,8 @@ func quoteList(list []string) string {
 
 // requestRegion returns the region the request is for, from its context.
 func requestRegion(p *preparedRequest) string {
-	for _, k := range []string{"aws:requestedregion", "ec2:region"} {
-		if v, ok := p.ctx[k].(string); ok {
+	for _, k := range RegionContextKeys() {
+		if v, ok := p.ctx[strings.ToLower(k)].(string); ok {
 			return v
 		}
 	}

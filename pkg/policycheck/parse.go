@@ -506,6 +506,19 @@ func (p *parser) conditionValues(path string, v any) []string {
 	return nil
 }
 
+// isRCPFullAccess reports whether s is the statement of AWS's managed RCPFullAWSAccess
+// (Organizations User Guide, "RCP syntax": "The effect of Allow is only supported for the
+// RCPFullAWSAccess policy", attached to the root, every OU and every account, and it cannot be
+// detached): Allow, Principal "*", Action "*", Resource "*", nothing else. It lets every request
+// pass RCP evaluation and grants nothing, which is how the engine reads RCPs anyway (only their
+// Denies count), so it is accepted as AWS lists it and changes no decision.
+func isRCPFullAccess(s Statement) bool {
+	return s.Effect == Allow && s.Principal != nil && s.Principal.Any && s.NotPrincipal == nil &&
+		len(s.Action) == 1 && s.Action[0] == "*" && len(s.NotAction) == 0 &&
+		s.HasResource && len(s.Resource) == 1 && s.Resource[0] == "*" && !s.HasNotResource &&
+		len(s.Conditions) == 0
+}
+
 // PolicyKind is the role a policy plays in an evaluation; it decides which elements are allowed.
 type PolicyKind string
 
@@ -543,8 +556,8 @@ func (p *Policy) Validate(name string, kind PolicyKind) error {
 				add(i, "needs Resource or NotResource in %s policies", kind)
 			}
 		case KindRCP:
-			if s.Effect != Deny {
-				add(i, "an RCP statement must have Effect \"Deny\" (only AWS's RCPFullAWSAccess allows)")
+			if s.Effect != Deny && !isRCPFullAccess(s) {
+				add(i, "an RCP statement must have Effect \"Deny\": the only Allow an RCP may hold is AWS's RCPFullAWSAccess statement (Principal \"*\", Action \"*\", Resource \"*\", no Condition)")
 			}
 			if s.Principal == nil || !s.Principal.Any {
 				add(i, "an RCP statement must have Principal \"*\"")

@@ -12,17 +12,18 @@ import (
 // the Rego evaluates quickly. It only translates syntax — which characters are wildcards and where a
 // `${...}` variable starts — and never decides whether a request matches: that happens in Rego.
 //
-// A matcher is an object with one literal reading:
+// A matcher (regoMatcher, input.go) has one literal reading:
 //
-//	{"any": true}     the pattern "*" (matches everything)
-//	{"x": "..."}      no wildcards: compared for equality
-//	{"p": "..."}      one trailing "*": a prefix test
-//	{"re": "^...$"}   anything else: an anchored regular expression
+//	{"any": true}                    the pattern "*" (matches everything)
+//	{"exact": "..."}                 no wildcards: compared for equality
+//	{"prefix": "..."}                one trailing "*": a prefix test
+//	{"glob": "...", "mode": mode}    anything else: a glob pattern matched by ec2guard.glob_match
 //
-// plus, when the text contains a policy variable, its variable reading under "t": a list of tokens
-// ["l", regex-literal] | ["w", regex-fragment] | ["v", lower-case key, default-or-null] from which
-// the Rego assembles a regular expression once the variables are substituted. The Rego chooses the
-// reading from the policy's Version (variables work only under 2012-10-17).
+// plus, when the text contains a policy variable, its variable reading under "tokens" (with the
+// mode under "mode"): a list of tokens ["l", glob text] | ["v", lower-case key, default-or-null] from which
+// the Rego assembles the glob pattern once the variables are substituted (the substituted text
+// escaped, see globEscape). The Rego chooses the reading from the policy's Version (variables work
+// only under 2012-10-17). No pattern ever becomes a regular expression.
 
 // patternMode says how wildcards behave in a string.
 type patternMode int
@@ -47,7 +48,20 @@ type patternOpts struct {
 	anyStar bool
 }
 
-// variableRE finds `${...}` tokens the way IAM (and iam-simulate) tokenizes them: up to the first "}".
+// globMode returns the mode ec2guard.glob_match uses for patterns compiled with o.
+func (o patternOpts) globMode() globMode {
+	switch {
+	case o.ci:
+		return globFold
+	case o.mode == modeSegmented:
+		return globARN
+	default:
+		return globFlat
+	}
+}
+
+// hasVariableSyntax reports whether s contains a `${...}` token the way IAM (and iam-simulate)
+// tokenizes them: up to the first "}".
 func hasVariableSyntax(s string) bool {
 	i := strings.Index(s, "${")
 	return i >= 0 && strings.Contains(s[i+2:], "}")
@@ -108,71 +122,69 @@ func tokenize(s string, vars, wildcards bool) []token {
 	return out
 }
 
-// wildcardFragment returns the regex for a wildcard in the given colon-segment.
-func wildcardFragment(mode patternMode, w string, segment int) string {
-	inPrefix := mode == modeSegmented && segment < 5
-	switch {
-	case w == "*" && inPrefix:
-		return `[^:]*`
-	case w == "*":
-		return `.*`
-	case inPrefix:
-		return `[^:]`
-	default:
-		return `.`
-	}
-}
-
-// regexTokens turns tokens into regex fragments, tracking the ARN segment for wildcards. Variables
-// are kept as ["v", key, default] for the Rego to substitute.
-func regexTokens(toks []token, o patternOpts) []any {
-	var out []any
-	if o.ci {
-		out = append(out, []any{"l", "(?i)"})
-	}
-	segment := 0
+// globText renders tokens without variables as a glob pattern: literal text escaped, wildcards as
+// themselves (ARN segment separators stay unescaped colons).
+func globText(toks []token) string {
+	var b strings.Builder
 	for _, t := range toks {
 		switch t.kind {
 		case "l":
-			out = append(out, []any{"l", regexp.QuoteMeta(t.text)})
-			segment += strings.Count(t.text, ":")
+			b.WriteString(globEscape(t.text, false))
 		case "*", "?":
-			out = append(out, []any{"w", wildcardFragment(o.mode, t.kind, segment)})
-		case "v":
-			var def any
-			if t.def != nil {
-				def = *t.def
-			}
-			out = append(out, []any{"v", t.text, def})
+			b.WriteString(t.kind)
 		}
 	}
+	return b.String()
+}
+
+// globTokens turns tokens into the variable reading: runs of literal text and wildcards become one
+// ["l", glob text] token, variables ["v", key, default] for the Rego to substitute.
+func globTokens(toks []token) []any {
+	var out []any
+	var run []token
+	flush := func() {
+		if len(run) > 0 {
+			out = append(out, []any{"l", globText(run)})
+			run = run[:0]
+		}
+	}
+	for _, t := range toks {
+		if t.kind != "v" {
+			run = append(run, t)
+			continue
+		}
+		flush()
+		var def any
+		if t.def != nil {
+			def = *t.def
+		}
+		out = append(out, []any{"v", t.text, def})
+	}
+	flush()
 	return out
 }
 
-// compileMatcher builds the matcher object for one policy string.
-func compileMatcher(raw string, o patternOpts) map[string]any {
+// compileMatcher builds the matcher for one policy string.
+func compileMatcher(raw string, o patternOpts) regoMatcher {
 	s := raw
 	if o.lower {
 		s = strings.ToLower(raw)
 	}
-	m := map[string]any{}
+	var m regoMatcher
 	wild := o.mode != modeLiteral
 	if o.anyStar && s == "*" {
-		m["any"] = true
+		m.Any = true
 	} else {
-		toks := tokenize(s, false, wild)
-		m2 := literalReading(s, toks, o)
-		for k, v := range m2 {
-			m[k] = v
-		}
+		m = literalReading(s, tokenize(s, false, wild), o)
 	}
 	if hasVariableSyntax(s) {
-		m["t"] = regexTokens(tokenize(s, true, wild), o)
+		m.Tokens = globTokens(tokenize(s, true, wild))
+		m.Mode = string(o.globMode())
 	}
 	return m
 }
 
-func literalReading(s string, toks []token, o patternOpts) map[string]any {
+func literalReading(s string, toks []token, o patternOpts) regoMatcher {
 	nWild := 0
 	for _, t := range toks {
 		if t.kind != "l" {
@@ -181,34 +193,29 @@ func literalReading(s string, toks []token, o patternOpts) map[string]any {
 	}
 	if !o.ci {
 		if nWild == 0 {
-			return map[string]any{"x": s}
+			return regoMatcher{Exact: &s}
 		}
 		last := toks[len(toks)-1]
 		if nWild == 1 && last.kind == "*" {
 			prefix := s[:len(s)-1]
 			if o.mode != modeSegmented || strings.Count(prefix, ":") >= 5 {
-				return map[string]any{"p": prefix}
+				return regoMatcher{Prefix: &prefix}
 			}
 		}
 	}
-	var b strings.Builder
-	b.WriteString("^")
-	for _, t := range regexTokens(toks, o) {
-		b.WriteString(t.([]any)[1].(string))
-	}
-	b.WriteString("$")
-	return map[string]any{"re": b.String()}
+	g := globText(toks)
+	return regoMatcher{Glob: &g, Mode: string(o.globMode())}
 }
 
 // Typed condition values. The Rego compares request values against these.
 
 var numberRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 
-func numericValue(raw string) map[string]any {
-	m := map[string]any{"s": raw}
+func numericValue(raw string) regoMatcher {
+	m := regoMatcher{Text: &raw}
 	if numberRE.MatchString(raw) {
 		if f, err := strconv.ParseFloat(raw, 64); err == nil {
-			m["n"] = f
+			m.Number = f
 		}
 	}
 	return m
@@ -235,34 +242,34 @@ func parseDateNanos(raw string) (int64, bool) {
 	return 0, false
 }
 
-func dateValue(raw string) map[string]any {
-	m := map[string]any{"s": raw}
+func dateValue(raw string) regoMatcher {
+	m := regoMatcher{Text: &raw}
 	if n, ok := parseDateNanos(raw); ok {
-		m["n"] = n
+		m.Number = n
 	}
 	return m
 }
 
-func ipValue(raw string) map[string]any {
-	m := map[string]any{"s": raw}
+func ipValue(raw string) regoMatcher {
+	m := regoMatcher{Text: &raw}
 	if strings.Contains(raw, "/") {
 		if _, _, err := net.ParseCIDR(raw); err == nil {
-			m["cidr"] = raw
+			m.CIDR = raw
 		}
 		return m
 	}
 	if ip := net.ParseIP(raw); ip != nil {
 		if ip.To4() != nil && !strings.Contains(raw, ":") {
-			m["cidr"] = raw + "/32"
+			m.CIDR = raw + "/32"
 		} else {
-			m["cidr"] = raw + "/128"
+			m.CIDR = raw + "/128"
 		}
 	}
 	return m
 }
 
 // conditionValue compiles one condition value for its operator family.
-func conditionValue(base, raw string) map[string]any {
+func conditionValue(base, raw string) regoMatcher {
 	switch base {
 	case "StringEquals", "StringNotEquals":
 		return compileMatcher(raw, patternOpts{mode: modeLiteral})
@@ -281,8 +288,9 @@ func conditionValue(base, raw string) map[string]any {
 	case "IpAddress", "NotIpAddress":
 		return ipValue(raw)
 	case "Bool", "Null":
-		return map[string]any{"s": strings.ToLower(raw)}
+		lower := strings.ToLower(raw)
+		return regoMatcher{Text: &lower}
 	default: // BinaryEquals
-		return map[string]any{"s": raw}
+		return regoMatcher{Text: &raw}
 	}
 }

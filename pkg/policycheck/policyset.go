@@ -78,12 +78,12 @@ type PolicySet struct {
 	stFlags []map[string]bool
 	// stActKinds lists the kinds of Action patterns each statement has (see actionView).
 	stActKinds [][]string
-	// views caches actionView per lower-case action.
-	views sync.Map
-
-	// unsupported caches, per lower-case action, the set of condition keys the action never
-	// carries (ast set value).
-	unsupported sync.Map
+	// actionViews caches, per lower-case action, what the Rego's input says about the set for that
+	// action (*actionView: element flags, wildcard-pattern lists, condition keys the action never
+	// carries). The set's only cache; the engine's is its decision cache.
+	actionViews sync.Map
+	// varPatterns are the patterns with policy variables, for checkSubstitutedLengths.
+	varPatterns []variablePattern
 }
 
 // Hash identifies the policy set's content (names included).
@@ -94,15 +94,25 @@ func (ps *PolicySet) statement(i int) (*Statement, StatementRef) { return ps.stm
 
 // NewPolicySet validates each policy for the role it plays and compiles the set.
 func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
-	b := &setBuilder{ax: map[string][]any{}, aws: map[string][]any{}, kidx: map[string][]any{}, flags: map[string]any{}, opsSeen: map[string]any{}}
+	if err := checkPolicySetSize(in); err != nil {
+		return nil, err
+	}
+	b := &setBuilder{doc: regoPolicySet{
+		StatementsByAction:          map[string][]int{},
+		WildcardStatementsByService: map[string][]int{},
+		StatementsForAnyAction:      []int{},
+		SCPLevels:                   []int{},
+		StatementsWithVariables:     []int{},
+		Elements:                    map[string]bool{},
+		ConditionsByKey:             map[string][][2]int{},
+	}}
 	var errs []error
 	add := func(kind PolicyKind, level int, np NamedPolicy) {
 		if np.Policy == nil {
 			errs = append(errs, fmt.Errorf("%s policy %q: no document", kind, np.Name))
 			return
 		}
-		vk := kind
-		if err := np.Policy.Validate(np.Name, vk); err != nil {
+		if err := np.Policy.Validate(np.Name, kind); err != nil {
 			errs = append(errs, err)
 			return
 		}
@@ -120,9 +130,8 @@ func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
 	if in.Resource != nil {
 		add(KindResource, 0, *in.Resource)
 	}
-	scpLevels := make([]any, 0, len(in.SCPs))
 	for l, level := range in.SCPs {
-		scpLevels = append(scpLevels, l)
+		b.doc.SCPLevels = append(b.doc.SCPLevels, l)
 		for _, p := range level {
 			add(KindSCP, l, p)
 		}
@@ -135,47 +144,26 @@ func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	doc := map[string]any{
-		"st":    b.stmts,
-		"ax":    b.ax,
-		"aws":   b.aws,
-		"awa":   nonNil(b.awa),
-		"scpl":  scpLevels,
-		"hv":    nonNil(b.hv),
-		"f":     b.flags,
-		"opset": setTerm(b.opsSeen),
-		"kidx":  b.kidx,
-	}
-	// Flags are present only when true (see astValue in request.go).
 	layered := in.Boundary != nil || in.Session != nil || len(in.SCPs) > 0
 	hasRCP := false
 	for _, level := range in.RCPs {
 		hasRCP = hasRCP || len(level) > 0
 	}
-	for name, on := range map[string]bool{
-		"has_boundary": in.Boundary != nil, "has_session": in.Session != nil,
-		"has_resource": in.Resource != nil, "no_resource": in.Resource == nil,
-		"has_rcp": hasRCP, "no_rcp": !hasRCP,
-		"plain": !layered, "layered": layered,
-	} {
-		if on {
-			doc[name] = true
-		}
-	}
-	if b.err != nil {
-		return nil, b.err
-	}
-	term, err := toTerm(doc)
+	d := &b.doc
+	d.HasBoundary, d.HasSession = in.Boundary != nil, in.Session != nil
+	d.HasResource, d.NoResource = in.Resource != nil, in.Resource == nil
+	d.HasRCP, d.NoRCP = hasRCP, !hasRCP
+	d.Plain, d.Layered = !layered, layered
+	val, err := toRegoValue(d)
 	if err != nil {
 		return nil, err
 	}
-	val := term.Value
 	sum := sha256.Sum256([]byte(b.digest.String()))
 	return &PolicySet{
 		hash:        hex.EncodeToString(sum[:]),
-		ax:          intIndex(b.ax),
-		aws:         intIndex(b.aws),
-		awa:         ints(b.awa),
+		ax:          d.StatementsByAction,
+		aws:         d.WildcardStatementsByService,
+		awa:         d.StatementsForAnyAction,
 		stFlags:     b.stFlags,
 		stActKinds:  b.stActKinds,
 		doc:         val,
@@ -184,39 +172,30 @@ func NewPolicySet(in PolicySetInput) (*PolicySet, error) {
 		versions:    b.versions,
 		stKeys:      b.stKeys,
 		hasBoundary: in.Boundary != nil,
+		varPatterns: b.varPatterns,
 	}, nil
 }
 
 type setBuilder struct {
 	// digest identifies the set's content: each policy's kind, level, name and document digest.
 	digest   strings.Builder
-	err      error // first conversion error
-	stmts    []any
+	doc      regoPolicySet
 	refs     []StatementRef
 	raw      []*Statement
 	versions []string
-	// kidx lists, per lower-case condition key, the [statement, condition] pairs using it.
-	kidx map[string][]any
-	cur  int // index of the statement being built
-	// ax, aws and awa are the action index (see index).
-	ax  map[string][]any
-	aws map[string][]any
-	awa []any
-	hv  []any // statements containing `${` (for the VARIABLE_IN_OLD_VERSION lint)
-	// flags say which elements occur anywhere in the set; the Rego skips rules for absent ones.
-	// stFlags are the same per statement (see PolicySet.actionView).
-	flags   map[string]any
+	cur      int // index of the statement being built
+	// stFlags are the elements of each statement (see PolicySet.actionView); doc.Elements the union.
 	stFlags []map[string]bool
-	// opsSeen is the set of condition operators used anywhere (as an object name -> true).
-	opsSeen map[string]any
 	stKeys  [][]string // each statement's lower-case condition keys
 	// stActKinds lists the kinds of Action patterns of each statement (see actionView).
 	stActKinds [][]string
+	// varPatterns are the patterns with policy variables (see variablePatterns).
+	varPatterns []variablePattern
 }
 
-// flag records that the statement being built has an element (see flags).
+// flag records that the statement being built has an element (see regoPolicySet.Elements).
 func (b *setBuilder) flag(name string) {
-	b.flags[name] = true
+	b.doc.Elements[name] = true
 	b.stFlags[b.cur][name] = true
 }
 
@@ -224,31 +203,33 @@ func (b *setBuilder) addPolicy(kind PolicyKind, level int, np NamedPolicy) {
 	fmt.Fprintf(&b.digest, "%s\x00%d\x00%q\x00%x\n", kind, level, np.Name, np.Policy.Digest())
 	for i := range np.Policy.Statements {
 		s := &np.Policy.Statements[i]
-		idx := len(b.stmts)
+		idx := len(b.doc.Statements)
 		b.cur = idx
 		b.stFlags = append(b.stFlags, map[string]bool{})
 		b.stKeys = append(b.stKeys, nil)
 		b.stActKinds = append(b.stActKinds, nil)
 		stmt := b.statement(kind, level, np, i, s)
-		if stmt["hv"] == true {
-			b.hv = append(b.hv, idx)
+		if stmt.HasVariables {
+			b.doc.StatementsWithVariables = append(b.doc.StatementsWithVariables, idx)
 		}
-		b.stmts = append(b.stmts, stmt)
+		b.doc.Statements = append(b.doc.Statements, stmt)
 		b.refs = append(b.refs, StatementRef{Kind: kind, Level: level, Policy: np.Name, Sid: s.Sid, Index: i, Effect: s.Effect})
 		b.raw = append(b.raw, s)
 		b.versions = append(b.versions, np.Policy.Version)
+		b.varPatterns = append(b.varPatterns, variablePatterns(idx, np.Policy.Version, s)...)
 		b.index(idx, s)
 	}
 }
 
-// index files a statement under the action index the Rego starts from: ax for statements that
-// name only exact actions (by action), aws for wildcard patterns within one service (by service),
-// awa for the rest ("*", wildcards in the service prefix, NotAction). Together they are a
-// superset of the statements whose Action element can match a request's action; the Rego then
-// checks the patterns exactly.
+// index files a statement under the action index the Rego starts from: statements_by_action for
+// statements that name only exact actions (by action), wildcard_statements_by_service for wildcard
+// patterns within one service (by service), statements_for_any_action for the rest ("*",
+// wildcards in the service prefix, NotAction). Together they are a superset of the statements
+// whose Action element can match a request's action; the Rego then checks the patterns exactly.
 func (b *setBuilder) index(idx int, s *Statement) {
+	d := &b.doc
 	if len(s.NotAction) > 0 {
-		b.awa = append(b.awa, idx)
+		d.StatementsForAnyAction = append(d.StatementsForAnyAction, idx)
 		return
 	}
 	exact := true
@@ -256,7 +237,7 @@ func (b *setBuilder) index(idx int, s *Statement) {
 	for _, a := range s.Action {
 		svc, _, _ := strings.Cut(strings.ToLower(a), ":")
 		if a == "*" || strings.ContainsAny(svc, "*?") {
-			b.awa = append(b.awa, idx)
+			d.StatementsForAnyAction = append(d.StatementsForAnyAction, idx)
 			return
 		}
 		if strings.ContainsAny(a, "*?") {
@@ -266,7 +247,7 @@ func (b *setBuilder) index(idx int, s *Statement) {
 	}
 	if !exact {
 		for _, svc := range sortedSet(services) {
-			b.aws[svc] = append(b.aws[svc], idx)
+			d.WildcardStatementsByService[svc] = append(d.WildcardStatementsByService[svc], idx)
 		}
 		return
 	}
@@ -275,7 +256,7 @@ func (b *setBuilder) index(idx int, s *Statement) {
 		la := strings.ToLower(a)
 		if !seen[la] {
 			seen[la] = true
-			b.ax[la] = append(b.ax[la], idx)
+			d.StatementsByAction[la] = append(d.StatementsByAction[la], idx)
 		}
 	}
 }
@@ -294,63 +275,55 @@ var (
 	resourceOpts = patternOpts{mode: modeSegmented, anyStar: true}
 )
 
-// groupMatchers indexes the literal readings of matchers for the Rego's hot paths: "x" is the set of
-// exact strings (as an object string -> true), "p" the prefixes, "re" the regular expressions, "any"
-// whether "*" is among them. Matchers with a variable reading are not included.
-func groupMatchers(ms []any) map[string]any {
-	x := map[string]any{}
-	var p, re []any
-	anyM := false
-	for _, mi := range ms {
-		m := mi.(map[string]any)
-		if _, ok := m["t"]; ok {
-			continue
-		}
+// groupMatchers indexes the literal readings of matchers for the Rego's hot paths. Matchers with a
+// variable reading are not included.
+func groupMatchers(ms []regoMatcher) *regoMatcherGroup {
+	g := &regoMatcherGroup{Exact: map[string]bool{}, Prefixes: []string{}, Globs: []string{}}
+	for _, m := range ms {
 		switch {
-		case m["any"] == true:
-			anyM = true
-		case m["x"] != nil:
-			x[m["x"].(string)] = true
-		case m["p"] != nil:
-			p = append(p, m["p"])
-		case m["re"] != nil:
-			re = append(re, m["re"])
+		case m.Tokens != nil:
+		case m.Any:
+			g.Any = true
+		case m.Exact != nil:
+			g.Exact[*m.Exact] = true
+		case m.Prefix != nil:
+			g.Prefixes = append(g.Prefixes, *m.Prefix)
+		case m.Glob != nil:
+			g.Globs = append(g.Globs, *m.Glob)
+			g.Mode = m.Mode
 		}
-	}
-	g := map[string]any{"x": x, "p": nonNil(p), "re": nonNil(re)}
-	if anyM {
-		g["any"] = true
 	}
 	return g
 }
 
-// groupKinds lists which parts of a groupMatchers result are not empty.
-func groupKinds(g map[string]any) []string {
+// groupKinds lists which parts of a group are not empty, by the names of the per-action
+// wildcard-statement lists (actionView).
+func groupKinds(g *regoMatcherGroup) []string {
 	var kinds []string
-	if len(g["x"].(map[string]any)) > 0 {
-		kinds = append(kinds, "x")
+	if len(g.Exact) > 0 {
+		kinds = append(kinds, "exact")
 	}
-	if g["any"] == true {
+	if g.Any {
 		kinds = append(kinds, "any")
 	}
-	if len(g["p"].([]any)) > 0 {
-		kinds = append(kinds, "p")
+	if len(g.Prefixes) > 0 {
+		kinds = append(kinds, "prefixes")
 	}
-	if len(g["re"].([]any)) > 0 {
-		kinds = append(kinds, "re")
+	if len(g.Globs) > 0 {
+		kinds = append(kinds, "globs")
 	}
 	return kinds
 }
 
-func matchers(list []string, o patternOpts) []any {
-	out := make([]any, 0, len(list))
+func matchers(list []string, o patternOpts) []regoMatcher {
+	out := make([]regoMatcher, 0, len(list))
 	for _, s := range list {
 		out = append(out, compileMatcher(s, o))
 	}
 	return out
 }
 
-func (b *setBuilder) statement(kind PolicyKind, level int, np NamedPolicy, i int, s *Statement) map[string]any {
+func (b *setBuilder) statement(kind PolicyKind, level int, np NamedPolicy, i int, s *Statement) regoStatement {
 	version := np.Policy.Version
 	if version == "" {
 		version = Version20081017
@@ -359,13 +332,7 @@ func (b *setBuilder) statement(kind PolicyKind, level int, np NamedPolicy, i int
 	if kind == KindBoundary {
 		kindName = "boundary"
 	}
-	st := map[string]any{
-		"k": kindName,
-		"l": level,
-		"i": i,
-		"e": string(s.Effect),
-		"v": version,
-	}
+	st := regoStatement{Kind: kindName, Level: level, Index: i, Effect: string(s.Effect), Version: version}
 	hv := false
 	note := func(list []string) {
 		for _, x := range list {
@@ -376,68 +343,58 @@ func (b *setBuilder) statement(kind PolicyKind, level int, np NamedPolicy, i int
 	}
 	if len(s.NotAction) > 0 {
 		b.flag("na")
-		st["na"] = matchers(s.NotAction, actionOpts)
-		b.stActKinds[b.cur] = []string{"na"}
+		st.NotActions = matchers(s.NotAction, actionOpts)
+		b.stActKinds[b.cur] = []string{"not_actions"}
 	} else {
-		g := groupMatchers(matchers(s.Action, actionOpts))
-		st["ag"] = g
-		b.stActKinds[b.cur] = groupKinds(g)
+		st.Actions = groupMatchers(matchers(s.Action, actionOpts))
+		b.stActKinds[b.cur] = groupKinds(st.Actions)
 	}
 	switch {
 	case s.HasResource:
-		splitMatchers(st, "r", s.Resource, resourceOpts)
+		plain, vars := splitMatchers(s.Resource, resourceOpts)
+		if len(plain) > 0 {
+			st.Resources = groupMatchers(plain)
+		}
+		st.ResourcesWithVariables = vars
 		note(s.Resource)
 	case s.HasNotResource:
 		b.flag("nr")
-		splitMatchers(st, "nr", s.NotResource, resourceOpts)
+		st.NotResources, st.NotResourcesWithVariables = splitMatchers(s.NotResource, resourceOpts)
 		note(s.NotResource)
 	default:
 		b.flag("noresource")
 	}
-	if st["rv"] != nil || st["nrv"] != nil {
+	if len(st.ResourcesWithVariables) > 0 || len(st.NotResourcesWithVariables) > 0 {
 		b.flag("rv")
 	}
 	if s.Principal != nil {
-		entries, anyP := principalEntries(s.Principal)
-		st["pr"] = entries
-		st["pany"] = anyP
+		st.Principals, st.PrincipalAny = principalEntries(s.Principal)
 	} else if s.NotPrincipal != nil {
-		entries, _ := principalEntries(s.NotPrincipal)
-		st["npr"] = entries
+		st.NotPrincipals, _ = principalEntries(s.NotPrincipal)
 	}
-	b.conditions(st, s)
+	b.conditions(&st, s)
 	for _, c := range s.Conditions {
 		note(c.Values)
 	}
-	st["hv"] = hv
+	st.HasVariables = hv
 	if hv {
 		b.flag("vars")
 	}
 	return st
 }
 
-// splitMatchers compiles a Resource/NotResource list into elem (patterns without `${`) and
-// elem+"v" (patterns with it, whose reading depends on the policy Version).
-func splitMatchers(st map[string]any, elem string, list []string, o patternOpts) {
-	var plain, vars []any
+// splitMatchers compiles a Resource/NotResource list into the patterns without `${` and those
+// with it, whose reading depends on the policy Version.
+func splitMatchers(list []string, o patternOpts) (plain, vars []regoMatcher) {
 	for _, s := range list {
 		m := compileMatcher(s, o)
-		if _, ok := m["t"]; ok {
+		if m.Tokens != nil {
 			vars = append(vars, m)
 		} else {
 			plain = append(plain, m)
 		}
 	}
-	if len(plain) > 0 {
-		if elem == "r" {
-			st["rg"] = groupMatchers(plain)
-		} else {
-			st[elem] = plain
-		}
-	}
-	if len(vars) > 0 {
-		st[elem+"v"] = vars
-	}
+	return plain, vars
 }
 
 // operatorFamily groups condition operators by the kind of value they compare; the Rego has one
@@ -461,156 +418,107 @@ func operatorFamily(base string) string {
 	}
 }
 
-// conditions writes a statement's conditions in the indexed forms the Rego reads (see the header of
-// rego/iam.rego): by position, by operator family, by set operator, and the IfExists ones.
-func (b *setBuilder) conditions(st map[string]any, s *Statement) {
-	cl := make([]any, 0, len(s.Conditions))
-	cj := make([]any, 0, len(s.Conditions))
-	ck := make([]any, 0, len(s.Conditions))
-	cf := map[string][]any{}
-	var c1, c1x, cany, call, cie []any
+// conditions writes a statement's conditions in the indexed forms the Rego reads (see
+// regoStatement): by position, by operator family, by set operator, and the IfExists ones.
+func (b *setBuilder) conditions(st *regoStatement, s *Statement) {
+	st.ConditionIndexes = make([]int, 0, len(s.Conditions))
 	for j, c := range s.Conditions {
 		family := operatorFamily(c.Base)
-		var vs, vv []any
+		var vs, vv []regoMatcher
 		for _, v := range c.Values {
 			m := conditionValue(c.Base, v)
-			if _, ok := m["t"]; ok && family == "str" {
+			if m.Tokens != nil && family == "str" {
 				vv = append(vv, m)
 			} else {
-				delete(m, "t")
+				m.Tokens, m.Mode = nil, modeOfLiteral(m)
 				vs = append(vs, m)
 			}
 		}
-		var g map[string]any
+		lk := strings.ToLower(c.Key)
+		cond := &regoCondition{
+			Index: j, Operator: c.Base, SetOperator: string(c.Set), IfExists: c.IfExists,
+			Key: lk, KeyAsWritten: c.Key, RegionKey: IsRegionContextKey(lk),
+			ValuesWithVariables: vv,
+		}
 		if family == "str" {
-			g = groupMatchers(nonNil(vs))
-			vs = nil // the Rego reads string values through g
-			if g["any"] == true {
+			g := groupMatchers(vs)
+			cond.StringValues = g // the Rego reads string values through the group
+			if g.Any {
 				b.flag("strany")
 			}
-			if len(g["p"].([]any)) > 0 {
+			if len(g.Prefixes) > 0 {
 				b.flag("strp")
 			}
-			if len(g["re"].([]any)) > 0 {
-				b.flag("strre")
+			if len(g.Globs) > 0 {
+				b.flag("strglob")
 			}
+		} else {
+			cond.Values = vs
 		}
-		lk := strings.ToLower(c.Key)
 		b.stKeys[b.cur] = append(b.stKeys[b.cur], lk)
-		if lk == "aws:requestedregion" || lk == "ec2:region" { // the Rego's region_keys
+		if cond.RegionKey {
 			b.flag("region")
+			st.HasRegionCondition = true
 		}
-		b.kidx[lk] = append(b.kidx[lk], []any{b.cur, j})
-		condMap := map[string]any{
-			"j":    j,
-			"op":   c.Base,
-			"set":  string(c.Set),
-			"ie":   c.IfExists,
-			"k":    lk,
-			"kraw": c.Key,
-		}
-		// Absent and empty read the same in the Rego; leaving empty parts out keeps the
-		// document small.
-		if g != nil {
-			condMap["g"] = g
-		}
-		if len(vs) > 0 {
-			condMap["vs"] = vs
-		}
-		if len(vv) > 0 {
-			condMap["vv"] = vv
-		}
-		// Converted once here: the condition is listed under several indexes below.
-		cond, err := toTerm(condMap)
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.opsSeen[c.Base] = true
+		b.doc.ConditionsByKey[lk] = append(b.doc.ConditionsByKey[lk], [2]int{b.cur, j})
 		if negatedOperators[c.Base] {
 			b.flag("neg")
 		}
 		if len(vv) > 0 {
 			b.flag("vv")
 		}
-		cl = append(cl, cond)
-		cj = append(cj, j)
-		ck = append(ck, lk)
-		exact := exactStringCondition(c, g, vv)
+		st.Conditions = append(st.Conditions, cond)
+		st.ConditionIndexes = append(st.ConditionIndexes, j)
+		st.ConditionKeys = append(st.ConditionKeys, lk)
+		exact := exactStringCondition(c, cond.StringValues, vv)
 		if exact {
 			b.flag("strx")
 		} else {
 			b.flag(family)
-			cf[family] = append(cf[family], cond)
+			if st.ConditionsByFamily == nil {
+				st.ConditionsByFamily = map[string][]*regoCondition{}
+			}
+			st.ConditionsByFamily[family] = append(st.ConditionsByFamily[family], cond)
 		}
 		switch {
 		case exact:
-			c1x = append(c1x, cond)
+			st.ExactConditions = append(st.ExactConditions, cond)
 		case c.Base == "Null":
 		case c.Set == SetForAnyValue:
 			b.flag("any")
-			cany = append(cany, cond)
+			st.ForAnyValueConditions = append(st.ForAnyValueConditions, cond)
 		case c.Set == SetForAllValues:
 			b.flag("all")
-			call = append(call, cond)
+			st.ForAllValuesConditions = append(st.ForAllValuesConditions, cond)
 		default:
 			b.flag("c1")
-			c1 = append(c1, cond)
+			st.SingleValuedConditions = append(st.SingleValuedConditions, cond)
 		}
 		if c.IfExists {
 			b.flag("ie")
-			b.opsSeen[c.Base] = true
-			cie = append(cie, cond)
+			st.IfExistsConditions = append(st.IfExistsConditions, cond)
 		}
 	}
-	families := map[string]any{}
-	for f, list := range cf {
-		families[f] = list
+}
+
+// modeOfLiteral keeps a matcher's mode only for its glob reading (a variable reading's mode goes
+// with its tokens).
+func modeOfLiteral(m regoMatcher) string {
+	if m.Glob != nil {
+		return m.Mode
 	}
-	st["cj"] = cj // always present: the Rego's "every condition holds" iterates it
-	if len(cl) == 0 {
-		return
-	}
-	st["cl"] = cl
-	st["ck"] = ck
-	cks := map[string]any{}
-	for _, k := range ck {
-		cks[k.(string)] = true
-	}
-	st["cks"] = setTerm(cks)
-	st["cf"] = families
-	for name, list := range map[string][]any{"c1": c1, "c1x": c1x, "cany": cany, "call": call, "cie": cie} {
-		if len(list) > 0 {
-			st[name] = list
-		}
-	}
+	return ""
 }
 
 // exactStringCondition reports whether a condition is a positive, single-valued string or ARN
 // operator whose values are all exact strings (no wildcards, variables or case folding): the Rego
-// decides those with one lookup of the request's value (c1x), outside the general string rules
-// (cf.str, c1).
-func exactStringCondition(c Condition, g map[string]any, vv []any) bool {
-	if g == nil || len(vv) > 0 || c.Set != "" || negatedOperators[c.Base] || g["any"] == true {
+// decides those with one lookup of the request's value (exact_conditions), outside the general
+// string rules.
+func exactStringCondition(c Condition, g *regoMatcherGroup, vv []regoMatcher) bool {
+	if g == nil || len(vv) > 0 || c.Set != "" || negatedOperators[c.Base] || g.Any {
 		return false
 	}
-	return len(g["p"].([]any)) == 0 && len(g["re"].([]any)) == 0
-}
-
-// setTerm turns the keys of m into a Rego set.
-func setTerm(m map[string]any) *ast.Term {
-	terms := make([]*ast.Term, 0, len(m))
-	for _, k := range sortedKeys(m) {
-		terms = append(terms, ast.StringTerm(k))
-	}
-	return ast.SetTerm(terms...)
-}
-
-func nonNil(l []any) []any {
-	if l == nil {
-		return []any{}
-	}
-	return l
+	return len(g.Prefixes) == 0 && len(g.Globs) == 0
 }
 
 var (
@@ -621,40 +529,40 @@ var (
 
 // principalEntries normalizes a Principal element into a list of entries the Rego matches
 // against the request's principal; anyP reports whether the element contains the wildcard.
-func principalEntries(p *Principal) (entries []any, anyP bool) {
+func principalEntries(p *Principal) (entries []regoPrincipalEntry, anyP bool) {
 	if p.Any {
-		return []any{map[string]any{"t": "any", "s": "*"}}, true
+		return []regoPrincipalEntry{{Type: "any", Value: "*"}}, true
 	}
 	for _, v := range p.AWS {
-		e := map[string]any{"t": "aws", "s": v}
+		e := regoPrincipalEntry{Type: "aws", Value: v}
 		switch {
 		case v != "" && strings.Trim(v, "*") == "":
-			e["t"] = "any"
+			e.Type = "any"
 			anyP = true
 		case accountIDRE.MatchString(v):
-			e["acct"] = v
+			e.Account = v
 		case accountArnRE.MatchString(v):
-			e["acct"] = accountArnRE.FindStringSubmatch(v)[1]
+			e.Account = accountArnRE.FindStringSubmatch(v)[1]
 		case roleArnRE.MatchString(v):
 			m := roleArnRE.FindStringSubmatch(v)
 			name := m[3]
 			if j := strings.LastIndexByte(name, '/'); j >= 0 {
 				name = name[j+1:]
 			}
-			e["role"] = strings.ToLower(name)
-			e["part"] = m[1]
-			e["racct"] = m[2]
+			e.Role = strings.ToLower(name)
+			e.Partition = m[1]
+			e.RoleAccount = m[2]
 		}
 		entries = append(entries, e)
 	}
 	for _, v := range p.Service {
-		entries = append(entries, map[string]any{"t": "service", "s": v})
+		entries = append(entries, regoPrincipalEntry{Type: "service", Value: v})
 	}
 	for _, v := range p.Federated {
-		entries = append(entries, map[string]any{"t": "federated", "s": v})
+		entries = append(entries, regoPrincipalEntry{Type: "federated", Value: v})
 	}
 	for _, v := range p.CanonicalUser {
-		entries = append(entries, map[string]any{"t": "canonical", "s": v})
+		entries = append(entries, regoPrincipalEntry{Type: "canonical", Value: v})
 	}
 	return entries, anyP
 }
@@ -671,6 +579,9 @@ var negatedOperators = map[string]bool{
 // and wk (input.req.wk).
 type actionView struct {
 	flags, wk ast.Value
+	// unsupported: the condition keys those statements use that the action never carries (an ast
+	// set, for the lints).
+	unsupported ast.Value
 	// lists says whether the Rego may read input.req.ctxl: only the rules for single-valued
 	// operators other than c1x (flag c1) and for set operators (any, all) do.
 	lists bool
@@ -679,11 +590,11 @@ type actionView struct {
 // actionView returns (cached) the view of the statements the action index offers for the action.
 // flags: which elements occur in them, so that the Rego skips the rules for the others. wk: the
 // statements with wildcard Action patterns (or NotAction) for the action's service, listed by the
-// kind of pattern they contain (x exact, any "*", p prefixes, re regexes, na NotAction), so that
+// kind of pattern they contain (x exact, any "*", p prefixes, g glob patterns, na NotAction), so that
 // each of the Rego's Action rules visits only the statements it can match. Like the index, these
 // are supersets: the Rego still checks every statement's Action element.
-func (ps *PolicySet) actionView(action, service string) *actionView {
-	if v, ok := ps.views.Load(action); ok {
+func (ps *PolicySet) actionView(action, service string, meta ActionMeta) *actionView {
+	if v, ok := ps.actionViews.Load(action); ok {
 		return v.(*actionView)
 	}
 	on := map[string]bool{}
@@ -708,39 +619,20 @@ func (ps *PolicySet) actionView(action, service string) *actionView {
 		flags.Insert(ast.StringTerm(f), ast.InternedTerm(true))
 	}
 	wk := ast.NewObject()
-	for _, k := range []string{"x", "any", "p", "re", "na"} {
+	for _, k := range []string{"exact", "any", "prefixes", "globs", "not_actions"} {
 		if len(kinds[k]) > 0 {
 			wk.Insert(ast.StringTerm(k), ast.ArrayTerm(kinds[k]...))
 		}
 	}
-	view := &actionView{flags: flags, wk: wk, lists: on["c1"] || on["any"] || on["all"]}
-	v, _ := ps.views.LoadOrStore(action, view)
+	view := &actionView{flags: flags, wk: wk, lists: on["c1"] || on["any"] || on["all"], unsupported: ps.unsupportedKeys(action, meta)}
+	v, _ := ps.actionViews.LoadOrStore(action, view)
 	return v.(*actionView)
 }
 
-func intIndex(m map[string][]any) map[string][]int {
-	out := make(map[string][]int, len(m))
-	for k, l := range m {
-		out[k] = ints(l)
-	}
-	return out
-}
-
-func ints(l []any) []int {
-	out := make([]int, len(l))
-	for i, x := range l {
-		out[i] = x.(int)
-	}
-	return out
-}
-
-// unsupportedKeys returns (cached) the condition keys that the statements the action index offers
+// unsupportedKeys returns the condition keys that the statements the action index offers
 // for the action use and the action never carries, as an ast set for the Rego's lints (which look
 // only at statements whose Action matches, a subset of those).
 func (ps *PolicySet) unsupportedKeys(action string, meta ActionMeta) ast.Value {
-	if v, ok := ps.unsupported.Load(action); ok {
-		return v.(ast.Value)
-	}
 	set := ast.NewSet()
 	if meta != nil {
 		service, _, _ := strings.Cut(action, ":")
@@ -758,8 +650,7 @@ func (ps *PolicySet) unsupportedKeys(action string, meta ActionMeta) ast.Value {
 			}
 		}
 	}
-	v, _ := ps.unsupported.LoadOrStore(action, ast.Value(set))
-	return v.(ast.Value)
+	return set
 }
 
 // Document is a policy document as read from a file or an API, with the name explanations use.

@@ -31,10 +31,9 @@ type Request struct {
 // principal in a region, with the context AWS sets for it (aws:RequestedRegion, ec2:Region and the
 // principal keys derivable from the ARN).
 func DescribeInstancesRequest(principalARN, account, region string) Request {
-	ctx := map[string]any{
-		"aws:RequestedRegion": region,
-		"ec2:Region":          region,
-		"aws:SecureTransport": "true",
+	ctx := map[string]any{"aws:SecureTransport": "true"}
+	for _, k := range RegionContextKeys() {
+		ctx[k] = region
 	}
 	if p, err := parsePrincipal(principalARN); err == nil {
 		if p.account != "" {
@@ -268,7 +267,8 @@ func contextValues(v any) ([]string, error) {
 // rule (a false value would still count as defined). view holds the policy set's flags and
 // wildcard-pattern lists for the action (PolicySet.actionView); ctxl is filled only when the flags
 // say the Rego may read it.
-func (p *preparedRequest) astValue(uk ast.Value, view *actionView) ast.Value {
+func (p *preparedRequest) astValue(view *actionView) ast.Value {
+	uk := view.unsupported
 	ctxItems := make([][2]*ast.Term, 0, len(p.ctx))
 	var ctxlItems [][2]*ast.Term // every key's values as a list, only when the Rego reads them
 	if view.lists {
@@ -301,9 +301,9 @@ func (p *preparedRequest) astValue(uk ast.Value, view *actionView) ast.Value {
 		ast.Item(ast.InternedTerm("arn"), ast.StringTerm(p.principal.arn)),
 		ast.Item(ast.InternedTerm("account"), ast.StringTerm(p.principal.account)),
 		ast.Item(ast.InternedTerm("kind"), ast.StringTerm(p.principal.kind)),
-		ast.Item(ast.InternedTerm("part"), ast.StringTerm(p.principal.part)),
-		ast.Item(ast.InternedTerm("srole"), ast.StringTerm(p.principal.srole)),
-		ast.Item(ast.InternedTerm("fuser"), ast.StringTerm(p.principal.fuser)),
+		ast.Item(ast.InternedTerm("partition"), ast.StringTerm(p.principal.part)),
+		ast.Item(ast.InternedTerm("session_role"), ast.StringTerm(p.principal.srole)),
+		ast.Item(ast.InternedTerm("federated_user"), ast.StringTerm(p.principal.fuser)),
 	)
 	star := p.resource == "*"
 	items := make([][2]*ast.Term, 0, 16)
@@ -312,12 +312,12 @@ func (p *preparedRequest) astValue(uk ast.Value, view *actionView) ast.Value {
 		ast.Item(ast.InternedTerm("service"), ast.StringTerm(p.service)),
 		ast.Item(ast.InternedTerm("resource"), ast.StringTerm(p.resource)),
 		ast.Item(ast.InternedTerm("resource_account"), ast.StringTerm(p.account)),
-		ast.Item(ast.InternedTerm("ctx"), ast.NewTerm(ctx)),
-		ast.Item(ast.InternedTerm("ctxl"), ast.NewTerm(ctxl)),
+		ast.Item(ast.InternedTerm("context"), ast.NewTerm(ctx)),
+		ast.Item(ast.InternedTerm("context_lists"), ast.NewTerm(ctxl)),
 		ast.Item(ast.InternedTerm("principal"), ast.NewTerm(pr)),
-		ast.Item(ast.InternedTerm("uk"), ast.NewTerm(uk)),
-		ast.Item(ast.InternedTerm("f"), ast.NewTerm(view.flags)),
-		ast.Item(ast.InternedTerm("wk"), ast.NewTerm(view.wk)),
+		ast.Item(ast.InternedTerm("unsupported_keys"), ast.NewTerm(uk)),
+		ast.Item(ast.InternedTerm("elements"), ast.NewTerm(view.flags)),
+		ast.Item(ast.InternedTerm("wildcard_statements"), ast.NewTerm(view.wk)),
 	)
 	flag := func(name string, on bool) {
 		if on {
@@ -325,11 +325,11 @@ func (p *preparedRequest) astValue(uk ast.Value, view *actionView) ast.Value {
 		}
 	}
 	flag("wildcard_only", p.wildcard)
-	flag("nwo", !p.wildcard)
-	flag("rcp", p.rcp)
-	flag("has_uk", uk.(ast.Set).Len() > 0)
-	flag("star", star)
-	flag("nstar", !star)
+	flag("not_wildcard_only", !p.wildcard)
+	flag("rcps_apply", p.rcp)
+	flag("has_unsupported_keys", uk.(ast.Set).Len() > 0)
+	flag("resource_is_star", star)
+	flag("resource_is_not_star", !star)
 	return ast.NewObject(items...)
 }
 
@@ -365,4 +365,19 @@ func (p *preparedRequest) cacheKey(psHash string) string {
 		b.WriteString(k)
 	}
 	return b.String()
+}
+
+// RegionContextKeys returns the context keys that carry a request's region, in AWS's spelling:
+// aws:RequestedRegion (global) and ec2:Region (EC2's own). The one list the engine (region lints,
+// DescribeInstancesRequest), the collector's IAM simulator call and the reports use.
+func RegionContextKeys() []string { return []string{"aws:RequestedRegion", "ec2:Region"} }
+
+// IsRegionContextKey reports whether key (any case) is one of RegionContextKeys.
+func IsRegionContextKey(key string) bool {
+	for _, k := range RegionContextKeys() {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }

@@ -94,8 +94,13 @@ func (g *gen) scenario() oracle.Case {
 		}
 	}
 	if g.chance(0.2) {
-		for range g.between(1, 2) {
+		for l := range g.between(1, 2) {
 			var level []json.RawMessage
+			// Organizations lists AWS's RCPFullAWSAccess at every level; the root level lists it
+			// as AWS does, the others leave it implicit (the oracle adds it to every level).
+			if l == 0 {
+				level = append(level, rcpFullAWSAccess)
+			}
 			for range g.between(0, 2) {
 				level = append(level, g.rcp(&req))
 			}
@@ -514,6 +519,10 @@ func (g *gen) policy(req *request, kind string) json.RawMessage {
 	}
 	return mustJSON(doc)
 }
+
+// rcpFullAWSAccess is AWS's managed RCP as `aws organizations describe-policy --policy-id
+// p-RCPFullAWSAccess` returns its content: the only Allow an RCP may hold.
+var rcpFullAWSAccess = json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}`)
 
 // rcp builds a valid RCP: Deny statements with Principal "*" and named actions.
 func (g *gen) rcp(req *request) json.RawMessage {

@@ -27,7 +27,8 @@
 //                               (null or absent = no boundary)
 //   scps[i][j]               -> serviceControlPolicies [{orgIdentifier: "scps[i]", policies:
 //                               [{name: "scps[i][j]", policy}]}] ([] = no organization)
-//   rcps[i][j]               -> resourceControlPolicies, same shape. NOTE: iam-simulate adds AWS's
+//   rcps[i][j]               -> resourceControlPolicies, same shape, without AWS's RCPFullAWSAccess
+//                               when a level lists it (iam-simulate refuses it as input). NOTE: iam-simulate adds AWS's
 //                               RCPFullAWSAccess to every RCP level itself, as AWS does.
 //   resourcePolicy           -> resourcePolicy (null or absent = none)
 //   sessionPolicy            -> sessionPolicy (null or absent = none; iam-simulate accepts it only
@@ -87,7 +88,7 @@ function policyList(value, path) {
   })
 }
 
-function orgLevels(value, path) {
+function orgLevels(value, path, keep = () => true) {
   if (value === undefined || value === null) {
     return []
   }
@@ -96,8 +97,26 @@ function orgLevels(value, path) {
   }
   return value.map((level, i) => ({
     orgIdentifier: `${path}[${i}]`,
-    policies: policyList(level, `${path}[${i}]`)
+    policies: policyList(level, `${path}[${i}]`).filter(p => keep(p.policy))
   }))
+}
+
+/**
+ * Reports whether a policy is AWS's managed RCPFullAWSAccess as Organizations lists it (one
+ * statement: Allow, Principal "*", Action "*", Resource "*"). iam-simulate adds that policy to
+ * every RCP level itself and refuses it in its input ("Effect must be Deny in a resource control
+ * policy"), so the adapter leaves it out: the level then holds what AWS evaluates.
+ */
+function isRCPFullAWSAccess(policy) {
+  const st = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement]
+  if (st.length !== 1 || !isObject(st[0])) {
+    return false
+  }
+  const s = st[0]
+  const keys = Object.keys(s).filter(k => k !== 'Sid').sort().join(',')
+  const star = v => v === '*' || (Array.isArray(v) && v.length === 1 && v[0] === '*')
+  return keys === 'Action,Effect,Principal,Resource' && s.Effect === 'Allow' &&
+    star(s.Principal) && star(s.Action) && star(s.Resource)
 }
 
 function contextValue(v, path) {
@@ -167,7 +186,7 @@ export function toSimulation(c) {
     },
     identityPolicies: policyList(c.identityPolicies, 'identityPolicies'),
     serviceControlPolicies: orgLevels(c.scps, 'scps'),
-    resourceControlPolicies: orgLevels(c.rcps, 'rcps')
+    resourceControlPolicies: orgLevels(c.rcps, 'rcps', p => !isRCPFullAWSAccess(p))
   }
   if (boundary) {
     simulation.permissionBoundaryPolicies = [{ name: 'permissionsBoundary', policy: boundary }]

@@ -254,6 +254,9 @@ func TestCollectorSharesConcurrentFetches(t *testing.T) {
 	c, _ := New(Options{})
 	req := Request{PrincipalARN: gloo, CredentialKey: "k", Upstream: f}
 	const n = 10
+	var joined sync.WaitGroup
+	joined.Add(n)
+	c.joined = joined.Done
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for range n {
@@ -262,10 +265,8 @@ func TestCollectorSharesConcurrentFetches(t *testing.T) {
 			errs <- err
 		})
 	}
-	for f.count("GetUser") == 0 { // the first fetch is in flight
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // let the others join it
+	// Every caller has joined the one fetch, which the gate holds: only then may AWS answer.
+	joined.Wait()
 	close(f.gate)
 	wg.Wait()
 	close(errs)

@@ -61,6 +61,8 @@ type Collector struct {
 	log   *slog.Logger
 	cache *expirable.LRU[string, *Policies]
 	sf    singleflight.Group
+	// joined, when set (tests), is called once a Collect call has joined the fetch for its key.
+	joined func()
 }
 
 // New returns a Collector.
@@ -116,6 +118,9 @@ func (c *Collector) Collect(ctx context.Context, r Request) (*Policies, error) {
 		c.cache.Add(k, p)
 		return p, nil
 	})
+	if c.joined != nil {
+		c.joined()
+	}
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("collect the policies of %s: %w", r.PrincipalARN, ctx.Err())

@@ -12,6 +12,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
 
 // Decision is a decision source's answer.
@@ -62,11 +63,6 @@ type Result struct {
 	Err error `json:"-"`
 }
 
-// RegionContextKeys are the context keys the simulator gets with the
-// Upstream's region: DescribeInstances is authorized against Resource "*" with
-// only global keys and ec2:Region.
-var RegionContextKeys = []string{"aws:RequestedRegion", "ec2:Region"}
-
 // SimulateDescribeInstances asks iam:SimulatePrincipalPolicy whether
 // principalARN (an IAM user or role ARN) may call ec2:DescribeInstances on
 // Resource "*" in region. client needs iam:SimulatePrincipalPolicy (often the
@@ -80,7 +76,9 @@ func SimulateDescribeInstances(ctx context.Context, client SimulateAPI, principa
 		ActionNames:     []string{Action},
 		ResourceArns:    []string{"*"},
 	}
-	for _, k := range RegionContextKeys {
+	// The simulator gets the Upstream's region under policycheck.RegionContextKeys: DescribeInstances
+	// is authorized against Resource "*" with only global keys and ec2:Region.
+	for _, k := range policycheck.RegionContextKeys() {
 		in.ContextEntries = append(in.ContextEntries, iamtypes.ContextEntry{
 			ContextKeyName:   aws.String(k),
 			ContextKeyType:   iamtypes.ContextKeyTypeEnumString,

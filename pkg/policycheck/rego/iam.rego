@@ -1,36 +1,34 @@
 # ec2guard IAM evaluation: AWS's policy evaluation logic over a compiled policy set.
 #
-# Input (prepared by pkg/policycheck, see policyset.go, request.go and pattern.go):
-#   input.req  the request: action (lower case), service, resource ("*" for wildcard-only actions),
-#              resource_account, ctx (lower-case key -> string | [string]), ctxl (the same, every
-#              value as a list; filled only when f.c1, f.any or f.all is set), principal {arn,
-#              account, kind, part, srole, fuser}, uk/has_uk (condition keys of the statements the
-#              action index offers that the action never carries; for the lints). Per-action views
-#              of the policy set, built by policyset.go's actionView: f (which elements occur in
-#              the statements the action index offers; ps.f.vars covers the whole set) and wk (the
-#              statements with wildcard Action patterns or NotAction for the service, by kind of
-#              pattern: x, any, p, re, na). Flags, present only when true so that OPA's rule index
-#              can skip the rules they guard: star / nstar (resource is / is not "*"),
-#              wildcard_only / nwo (the action has / has no resource types), rcp (RCPs apply to
-#              the service), has_uk.
-#   input.ps   the policy set: st (statements); the action index ax (exact action -> statements),
-#              aws (service -> statements with wildcard patterns), awa (statements to check for
-#              any action); scpl (SCP levels); flags has_boundary, has_session, has_resource or
-#              no_resource, has_rcp or no_rcp, plain (none of session policy, SCPs, boundary) or
-#              layered (some of them); f (which
-#              elements occur at all, so that rules for absent ones are skipped); opset (condition
-#              operators used); kidx (lower-case condition key -> [statement, condition] pairs);
-#              hv (statements containing `${`)
-#
-# A statement has k (kind), l (org level), e (effect), v (policy Version); ag (Action patterns
-# grouped: x exact set, p prefixes, re regexes, any) or na (NotAction matchers); rg (Resource
-# patterns grouped) and rv (Resource patterns containing `${`), or nr/nrv (NotResource); pr/npr
-# (principal entries, resource policies) and pany; conditions cj (indexes, always present), cl (by
-# index), ck/cks (lower-case keys), cf (by operator family: str num date bool bin ip null), c1
-# (single-valued, not Null), c1x (single-valued positive string/ARN operators whose values are all
-# exact strings; these are in neither c1 nor cf.str), cany, call (ForAnyValue:, ForAllValues:), cie
-# (...IfExists). A condition has j, op, set, ie, k, kraw, g (string values grouped), vs (other
-# values) and vv (string values containing `${`). Absent and empty lists read the same.
+# Input: the Go types of pkg/policycheck/input.go say what each key holds (input.ps is a
+# regoPolicySet, built once per policy set by policyset.go; input.req a regoRequest, built per
+# evaluation by request.go, with the per-action view of the policy set from actionView). In short:
+#   input.req  action (lower case), service, resource ("*" for wildcard-only actions),
+#              resource_account, context (lower-case key -> string | [string]), context_lists (the
+#              same, every value as a list; filled only when elements.c1, .any or .all is set),
+#              principal {arn, account, kind, partition, session_role, federated_user},
+#              unsupported_keys (condition keys the offered statements use that the action never
+#              carries), elements (which elements occur in the statements the action index offers;
+#              input.ps.elements covers the whole set), wildcard_statements (the statements with
+#              wildcard Action patterns or NotAction for the service, by kind: exact, any,
+#              prefixes, globs, not_actions). Flags, present only when true so that OPA's rule
+#              index can skip the rules they guard: resource_is_star / resource_is_not_star,
+#              wildcard_only / not_wildcard_only, rcps_apply, has_unsupported_keys.
+#   input.ps   statements; the action index statements_by_action, wildcard_statements_by_service,
+#              statements_for_any_action; scp_levels; elements; conditions_by_key (lower-case key
+#              -> [statement, condition] pairs); statements_with_variables; flags has_boundary,
+#              has_session, has_resource or no_resource, has_rcp or no_rcp, plain or layered.
+# A statement has kind, level, index, effect, version; actions (a matcher group: exact set,
+# prefixes, globs with their mode, any) or not_actions (matchers); resources (group) and
+# resources_with_variables, or not_resources / not_resources_with_variables; principals /
+# not_principals and principal_any; condition_indexes (always present), conditions (by index),
+# condition_keys, conditions_by_family (str num date bool bin ip null), single_valued_conditions,
+# exact_conditions (positive single-valued string/ARN operators whose values are all exact: in
+# neither single_valued_conditions nor conditions_by_family.str), for_any_value_conditions,
+# for_all_values_conditions, if_exists_conditions, has_region_condition. A condition has index,
+# operator, set_operator, if_exists, key, key_as_written, region_key, string_values (group), values
+# (typed: text, number, cidr) and values_with_variables (matchers with tokens). Absent and empty
+# lists read the same.
 #
 # The rules are written as partial sets over statement indices rather than functions of a
 # statement: OPA computes each set once per query, which is several times faster than calling
@@ -60,60 +58,60 @@ else := "implicitDeny"
 
 # Candidate statements: those indexed under the exact action (their Action names it) plus those
 # whose patterns need a full check.
-candidates contains i if some i in input.ps.ax[input.req.action]
+candidates contains i if some i in input.ps.statements_by_action[input.req.action]
 
 candidates contains i if some i in wildcard_candidates
 
-wildcard_candidates contains i if some i in input.ps.aws[input.req.service]
+wildcard_candidates contains i if some i in input.ps.wildcard_statements_by_service[input.req.service]
 
-wildcard_candidates contains i if some i in input.ps.awa
+wildcard_candidates contains i if some i in input.ps.statements_for_any_action
 
 # Policy variables work only under Version 2012-10-17; otherwise `${...}` is literal text ("IAM
 # JSON policy elements: Version", "Policy variables").
 vars_on contains i if {
-	input.ps.f.vars
+	input.ps.elements.vars
 	some i in candidates
-	input.ps.st[i].v == "2012-10-17"
+	input.ps.statements[i].version == "2012-10-17"
 }
 
-# Guards: input.req.f (set by policyset.go's actionView) says which policy elements occur in the
+# Guards: input.req.elements (set by policyset.go's actionView) says which policy elements occur in the
 # statements that can apply to the action, so that rules for absent elements are skipped at once;
 # as bare references in the first expression, OPA's rule index skips them without entering them.
 
 # Action / NotAction ("IAM JSON policy elements: Action", "NotAction"): case-insensitive, * and ?.
-act contains i if some i in input.ps.ax[input.req.action]
+act contains i if some i in input.ps.statements_by_action[input.req.action]
 
-# input.req.wk lists the statements with wildcard Action patterns or NotAction for the request's
+# input.req.wildcard_statements lists the statements with wildcard Action patterns or NotAction for the request's
 # service by the kind of pattern they contain (policyset.go); each rule visits only its own.
 act contains i if {
-	input.req.wk.x
-	some i in input.req.wk.x
-	input.ps.st[i].ag.x[input.req.action]
+	input.req.wildcard_statements.exact
+	some i in input.req.wildcard_statements.exact
+	input.ps.statements[i].actions.exact[input.req.action]
 }
 
 act contains i if {
-	input.req.wk.any
-	some i in input.req.wk.any
+	input.req.wildcard_statements.any
+	some i in input.req.wildcard_statements.any
 }
 
 act contains i if {
-	input.req.wk.p
-	some i in input.req.wk.p
-	some p in input.ps.st[i].ag.p
+	input.req.wildcard_statements.prefixes
+	some i in input.req.wildcard_statements.prefixes
+	some p in input.ps.statements[i].actions.prefixes
 	startswith(input.req.action, p)
 }
 
 act contains i if {
-	input.req.wk.re
-	some i in input.req.wk.re
-	some re in input.ps.st[i].ag.re
-	regex.match(re, input.req.action)
+	input.req.wildcard_statements.globs
+	some i in input.req.wildcard_statements.globs
+	some g in input.ps.statements[i].actions.globs
+	ec2guard.glob_match("flat", g, input.req.action)
 }
 
 act contains i if {
-	input.req.wk.na
-	some i in input.req.wk.na
-	not pattern_list_hit(input.ps.st[i].na, input.req.action)
+	input.req.wildcard_statements.not_actions
+	some i in input.req.wildcard_statements.not_actions
+	not pattern_list_hit(input.ps.statements[i].not_actions, input.req.action)
 }
 
 pattern_list_hit(ms, value) if {
@@ -123,24 +121,24 @@ pattern_list_hit(ms, value) if {
 
 pattern_hit(m, _) if m.any
 
-pattern_hit(m, value) if m.x == value
+pattern_hit(m, value) if m.exact == value
 
-pattern_hit(m, value) if startswith(value, m.p)
+pattern_hit(m, value) if startswith(value, m.prefix)
 
-pattern_hit(m, value) if regex.match(m.re, value)
+pattern_hit(m, value) if ec2guard.glob_match(m.mode, m.glob, value)
 
 # Resource / NotResource ("IAM JSON policy elements: Resource", "NotResource"): case-sensitive ARN
 # match, wildcards stay within an ARN segment except in the resource part.
 res contains i if {
-	input.req.f.noresource
+	input.req.elements.noresource
 	some i in act
-	not resource_element(input.ps.st[i])
-	not notresource_element(input.ps.st[i])
+	not resource_element(input.ps.statements[i])
+	not notresource_element(input.ps.statements[i])
 }
 
 res contains i if {
 	some i in act
-	input.ps.st[i].rg.any
+	input.ps.statements[i].resources.any
 }
 
 # A wildcard-only action is authorized against "*": only the pattern "*" covers it ("Actions,
@@ -148,112 +146,115 @@ res contains i if {
 # A request for "*" on an action with resource types (CLI use): an Allow for some ARN covers part of
 # it, a Deny for some ARN does not deny all of it.
 res contains i if {
-	input.req.star
-	input.req.nwo
+	input.req.resource_is_star
+	input.req.not_wildcard_only
 	some i in act
-	input.ps.st[i].e == "Allow"
-	resource_element(input.ps.st[i])
+	input.ps.statements[i].effect == "Allow"
+	resource_element(input.ps.statements[i])
 }
 
 res contains i if {
-	input.req.nstar
+	input.req.resource_is_not_star
 	some i in act
-	input.ps.st[i].rg.x[input.req.resource]
+	input.ps.statements[i].resources.exact[input.req.resource]
 }
 
 res contains i if {
-	input.req.nstar
+	input.req.resource_is_not_star
 	some i in act
-	some p in input.ps.st[i].rg.p
+	some p in input.ps.statements[i].resources.prefixes
 	startswith(input.req.resource, p)
 }
 
 res contains i if {
-	input.req.nstar
+	input.req.resource_is_not_star
 	some i in act
-	some re in input.ps.st[i].rg.re
-	regex.match(re, input.req.resource)
+	some g in input.ps.statements[i].resources.globs
+	ec2guard.glob_match("arn", g, input.req.resource)
 }
 
 res contains i if {
-	input.req.f.rv
-	input.req.nstar
+	input.req.elements.rv
+	input.req.resource_is_not_star
 	vo := vars_on
 	some i in act
-	some m in input.ps.st[i].rv
+	some m in input.ps.statements[i].resources_with_variables
 	variable_pattern_hit(i in vo, m, input.req.resource)
 }
 
 res contains i if {
-	input.req.f.nr
+	input.req.elements.nr
 	some i in act
-	notresource_element(input.ps.st[i])
+	notresource_element(input.ps.statements[i])
 	not notresource_excluded[i]
 }
 
-resource_element(s) if s.rg
+resource_element(s) if s.resources
 
-resource_element(s) if s.rv
+resource_element(s) if s.resources_with_variables
 
-notresource_element(s) if s.nr
+notresource_element(s) if s.not_resources
 
-notresource_element(s) if s.nrv
+notresource_element(s) if s.not_resources_with_variables
 
 # A NotResource statement is excluded when one of its patterns matches the request or cannot be
 # resolved (an unresolvable variable makes the element fail: "Policy variables").
 notresource_excluded contains i if {
-	input.req.nstar
+	input.req.resource_is_not_star
 	some i in act
-	pattern_list_hit(input.ps.st[i].nr, input.req.resource)
+	pattern_list_hit(input.ps.statements[i].not_resources, input.req.resource)
 }
 
 notresource_excluded contains i if {
-	input.req.f.rv
-	input.req.nstar
+	input.req.elements.rv
+	input.req.resource_is_not_star
 	vo := vars_on
 	some i in act
-	some m in input.ps.st[i].nrv
+	some m in input.ps.statements[i].not_resources_with_variables
 	variable_pattern_hit(i in vo, m, input.req.resource)
 }
 
 notresource_excluded contains i if {
-	input.req.f.rv
-	input.req.nstar
+	input.req.elements.rv
+	input.req.resource_is_not_star
 	vo := vars_on
 	some i in act
 	vo[i]
-	some m in input.ps.st[i].nrv
-	not tokens_regex(m.t)
+	some m in input.ps.statements[i].not_resources_with_variables
+	not tokens_glob(m.tokens)
 }
 
 notresource_excluded contains i if {
-	input.req.star
+	input.req.resource_is_star
 	some i in act
-	some m in input.ps.st[i].nr
+	some m in input.ps.statements[i].not_resources
 	m.any
 }
 
 notresource_excluded contains i if {
-	input.req.star
-	input.req.nwo
+	input.req.resource_is_star
+	input.req.not_wildcard_only
 	some i in act
-	input.ps.st[i].e == "Deny"
+	input.ps.statements[i].effect == "Deny"
 }
 
 # A pattern containing `${`: substituted when the statement's policy has Version 2012-10-17 (vars
 # is true), literal text otherwise.
-variable_pattern_hit(true, m, value) if regex.match(tokens_regex(m.t), value)
+# The substituted pattern is matched by ec2guard.glob_match (pkg/policycheck/glob.go, no regular
+# expression); the substituted value is matched literally ("Policy variables": a "*" in a user name
+# is not a wildcard), and its colons separate no ARN segment.
+variable_pattern_hit(true, m, value) if ec2guard.glob_match(m.mode, tokens_glob(m.tokens), value)
 
 variable_pattern_hit(false, m, value) if pattern_hit(m, value)
 
-tokens_regex(t) := concat("", ["^", concat("", frags), "$"]) if {
+tokens_glob(t) := concat("", frags) if {
 	frags := [f | some tok in t; f := token_fragment(tok)]
 	count(frags) == count(t)
 }
 
 token_fragment(tok) := tok[1] if tok[0] != "v"
 
-token_fragment(tok) := regex_escape(v) if {
+token_fragment(tok) := glob_escape(v) if {
 	tok[0] == "v"
 	v := variable_value(tok)
 }
@@ -262,7 +263,7 @@ token_fragment(tok) := regex_escape(v) if {
 # multivalued) the default `${key, 'default'}` applies; with neither it cannot be resolved
 # ("Policy variables": "Specifying default values", "Request information that you can use").
 variable_value(tok) := v if {
-	v := input.req.ctx[tok[1]]
+	v := input.req.context[tok[1]]
 	is_string(v)
 	v != ""
 }
@@ -274,18 +275,13 @@ variable_value(tok) := tok[2] if {
 }
 
 single_value(k) if {
-	v := input.req.ctx[k]
+	v := input.req.context[k]
 	is_string(v)
 	v != ""
 }
 
-regex_escape(s) := strings.replace_n(
-	{
-		"\\": "\\\\", ".": "\\.", "+": "\\+", "*": "\\*", "?": "\\?", "(": "\\(", ")": "\\)",
-		"|": "\\|", "[": "\\[", "]": "\\]", "{": "\\{", "}": "\\}", "^": "\\^", "$": "\\$",
-	},
-	s,
-)
+# glob_escape is globEscape(s, true) of glob.go: wildcards, the backslash and colons literal.
+glob_escape(s) := strings.replace_n({"\\": "\\\\", "*": "\\*", "?": "\\?", ":": "\\:"}, s)
 
 # ---------------------------------------------------------------------------------------------
 # Principal / NotPrincipal (resource-based policies only; "IAM JSON policy elements: Principal",
@@ -303,7 +299,7 @@ arp contains i if {
 arp contains i if {
 	input.ps.has_resource
 	some i in res
-	input.ps.st[i].k != "resource"
+	input.ps.statements[i].kind != "resource"
 }
 
 arp contains i if {
@@ -316,17 +312,17 @@ arp contains i if {
 rlevel[i] := best_level(levels) if {
 	input.ps.has_resource
 	some i in res
-	input.ps.st[i].k == "resource"
-	levels := {l | some e in input.ps.st[i].pr; l := entry_level(e)}
+	input.ps.statements[i].kind == "resource"
+	levels := {l | some e in input.ps.statements[i].principals; l := entry_level(e)}
 	count(levels) > 0
 }
 
 rlevel[i] := "match" if {
 	input.ps.has_resource
 	some i in res
-	input.ps.st[i].k == "resource"
-	input.ps.st[i].npr
-	not notprincipal_excludes(input.ps.st[i])
+	input.ps.statements[i].kind == "resource"
+	input.ps.statements[i].not_principals
+	not notprincipal_excludes(input.ps.statements[i])
 }
 
 # "NotPrincipal": a Deny with NotPrincipal in a resource-based policy always denies a principal
@@ -335,15 +331,15 @@ rlevel[i] := "match" if {
 rlevel[i] := "match" if {
 	input.ps.has_resource
 	some i in res
-	input.ps.st[i].k == "resource"
-	input.ps.st[i].npr
-	notprincipal_excludes(input.ps.st[i])
-	input.ps.st[i].e == "Deny"
+	input.ps.statements[i].kind == "resource"
+	input.ps.statements[i].not_principals
+	notprincipal_excludes(input.ps.statements[i])
+	input.ps.statements[i].effect == "Deny"
 	input.ps.has_boundary
 }
 
 notprincipal_excludes(s) if {
-	some e in s.npr
+	some e in s.not_principals
 	entry_level(e)
 }
 
@@ -367,38 +363,38 @@ best_level(ls) := "account" if {
 	"account" in ls
 }
 
-entry_level(e) := "match" if e.t == "any"
+entry_level(e) := "match" if e.type == "any"
 
 entry_level(e) := "match" if {
-	e.t in {"service", "federated", "canonical"}
-	e.s == input.req.principal.arn
+	e.type in {"service", "federated", "canonical"}
+	e.value == input.req.principal.arn
 }
 
 entry_level(e) := "account" if {
-	e.t == "aws"
-	e.acct
-	e.acct == input.req.principal.account
+	e.type == "aws"
+	e.account
+	e.account == input.req.principal.account
 }
 
 entry_level(e) := "session_role" if {
-	e.t == "aws"
+	e.type == "aws"
 	e.role
 	input.req.principal.kind == "assumed-role"
-	e.part == input.req.principal.part
-	e.racct == input.req.principal.account
-	e.role == input.req.principal.srole
+	e.partition == input.req.principal.partition
+	e.role_account == input.req.principal.account
+	e.role == input.req.principal.session_role
 }
 
 entry_level(e) := "session_user" if {
-	e.t == "aws"
+	e.type == "aws"
 	input.req.principal.kind == "federated-user"
-	e.s == input.req.principal.fuser
+	e.value == input.req.principal.federated_user
 }
 
 entry_level(e) := "match" if {
-	e.t == "aws"
-	not e.acct
-	e.s == input.req.principal.arn
+	e.type == "aws"
+	not e.account
+	e.value == input.req.principal.arn
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -408,97 +404,97 @@ entry_level(e) := "match" if {
 applies contains i if {
 	ct := cond_true
 	some i in arp
-	every j in input.ps.st[i].cj {
+	every j in input.ps.statements[i].condition_indexes {
 		ct[[i, j]]
 	}
 }
 
-# input.req.ctxl holds each context key's values as a list.
+# input.req.context_lists holds each context key's values as a list.
 
 # "Condition operator to check existence of condition keys": Null true means the key is absent.
-cond_true contains [i, c.j] if {
-	input.req.f.null
+cond_true contains [i, c.index] if {
+	input.req.elements.null
 	some i in arp
-	some c in input.ps.st[i].cf.null
-	input.req.ctx[c.k]
-	some v in c.vs
-	v.s == "false"
+	some c in input.ps.statements[i].conditions_by_family.null
+	input.req.context[c.key]
+	some v in c.values
+	v.text == "false"
 }
 
-cond_true contains [i, c.j] if {
-	input.req.f.null
+cond_true contains [i, c.index] if {
+	input.req.elements.null
 	some i in arp
-	some c in input.ps.st[i].cf.null
-	not input.req.ctx[c.k]
-	some v in c.vs
-	v.s == "true"
+	some c in input.ps.statements[i].conditions_by_family.null
+	not input.req.context[c.key]
+	some v in c.values
+	v.text == "true"
 }
 
 # A missing key: false, except for ...IfExists and the negated operators ("Condition operators":
 # "...IfExists condition operators"; a negated operator matches a missing key).
-cond_true contains [i, c.j] if {
-	input.req.f.ie
+cond_true contains [i, c.index] if {
+	input.req.elements.ie
 	some i in arp
-	some c in input.ps.st[i].cie
-	c.set == ""
-	not input.req.ctx[c.k]
+	some c in input.ps.statements[i].if_exists_conditions
+	c.set_operator == ""
+	not input.req.context[c.key]
 }
 
-cond_true contains [i, c.j] if {
-	input.req.f.neg
+cond_true contains [i, c.index] if {
+	input.req.elements.neg
 	some i in arp
-	some c in input.ps.st[i].c1
-	negated_operators[c.op]
-	not input.req.ctx[c.k]
+	some c in input.ps.statements[i].single_valued_conditions
+	negated_operators[c.operator]
+	not input.req.context[c.key]
 }
 
 # A single-valued operator needs a single value; on a multivalued key it does not match ("Single-
 # valued vs. multivalued context keys": use a set operator for multivalued keys).
 # c1x: positive string/ARN operators with exact values only (policyset.go); the request's single
 # value must be one of them.
-cond_true contains [i, c.j] if {
-	input.req.f.strx
+cond_true contains [i, c.index] if {
+	input.req.elements.strx
 	some i in arp
-	some c in input.ps.st[i].c1x
-	c.g.x[input.req.ctx[c.k]]
+	some c in input.ps.statements[i].exact_conditions
+	c.string_values.exact[input.req.context[c.key]]
 }
 
-cond_true contains [i, c.j] if {
-	input.req.f.c1
+cond_true contains [i, c.index] if {
+	input.req.elements.c1
 	vt := value_true
 	some i in arp
-	some c in input.ps.st[i].c1
-	v := input.req.ctx[c.k]
+	some c in input.ps.statements[i].single_valued_conditions
+	v := input.req.context[c.key]
 	is_string(v)
-	vt[[i, c.j, v]]
+	vt[[i, c.index, v]]
 }
 
 # ForAnyValue: at least one request value matches; a missing key does not match. ForAllValues:
 # every request value matches; true when the key is missing or empty ("Set operators for
 # multivalued context keys").
-cond_true contains [i, c.j] if {
-	input.req.f.any
+cond_true contains [i, c.index] if {
+	input.req.elements.any
 	vt := value_true
 	some i in arp
-	some c in input.ps.st[i].cany
-	some v in input.req.ctxl[c.k]
-	vt[[i, c.j, v]]
+	some c in input.ps.statements[i].for_any_value_conditions
+	some v in input.req.context_lists[c.key]
+	vt[[i, c.index, v]]
 }
 
-cond_true contains [i, c.j] if {
-	input.req.f.all
+cond_true contains [i, c.index] if {
+	input.req.elements.all
 	some i in arp
-	some c in input.ps.st[i].call
-	not input.req.ctx[c.k]
+	some c in input.ps.statements[i].for_all_values_conditions
+	not input.req.context[c.key]
 }
 
-cond_true contains [i, c.j] if {
-	input.req.f.all
+cond_true contains [i, c.index] if {
+	input.req.elements.all
 	vt := value_true
 	some i in arp
-	some c in input.ps.st[i].call
-	every v in input.req.ctxl[c.k] {
-		vt[[i, c.j, v]]
+	some c in input.ps.statements[i].for_all_values_conditions
+	every v in input.req.context_lists[c.key] {
+		vt[[i, c.index, v]]
 	}
 }
 
@@ -513,146 +509,146 @@ negated_operators := {
 # operator matches when some policy value matches; a negated one when none matches and every
 # policy value could be resolved.
 value_true contains [i, j, v] if {
-	input.req.f.str
+	input.req.elements.str
 	some [i, j, v] in string_hit
-	not negated_operators[input.ps.st[i].cl[j].op]
+	not negated_operators[input.ps.statements[i].conditions[j].operator]
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.str
-	input.req.f.neg
+value_true contains [i, c.index, v] if {
+	input.req.elements.str
+	input.req.elements.neg
 	sh := string_hit
 	su := string_unresolved
 	some i in arp
-	some c in input.ps.st[i].cf.str
-	negated_operators[c.op]
-	some v in input.req.ctxl[c.k]
-	not sh[[i, c.j, v]]
-	not su[[i, c.j]]
+	some c in input.ps.statements[i].conditions_by_family.str
+	negated_operators[c.operator]
+	some v in input.req.context_lists[c.key]
+	not sh[[i, c.index, v]]
+	not su[[i, c.index]]
 }
 
-string_hit contains [i, c.j, v] if {
-	input.req.f.str
+string_hit contains [i, c.index, v] if {
+	input.req.elements.str
 	some i in arp
-	some c in input.ps.st[i].cf.str
-	some v in input.req.ctxl[c.k]
-	c.g.x[v]
+	some c in input.ps.statements[i].conditions_by_family.str
+	some v in input.req.context_lists[c.key]
+	c.string_values.exact[v]
 }
 
-string_hit contains [i, c.j, v] if {
-	input.req.f.strany
+string_hit contains [i, c.index, v] if {
+	input.req.elements.strany
 	some i in arp
-	some c in input.ps.st[i].cf.str
-	c.g.any
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.str
+	c.string_values.any
+	some v in input.req.context_lists[c.key]
 }
 
-string_hit contains [i, c.j, v] if {
-	input.req.f.strp
+string_hit contains [i, c.index, v] if {
+	input.req.elements.strp
 	some i in arp
-	some c in input.ps.st[i].cf.str
-	some p in c.g.p
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.str
+	some p in c.string_values.prefixes
+	some v in input.req.context_lists[c.key]
 	startswith(v, p)
 }
 
-string_hit contains [i, c.j, v] if {
-	input.req.f.strre
+string_hit contains [i, c.index, v] if {
+	input.req.elements.strglob
 	some i in arp
-	some c in input.ps.st[i].cf.str
-	some re in c.g.re
-	some v in input.req.ctxl[c.k]
-	regex.match(re, v)
+	some c in input.ps.statements[i].conditions_by_family.str
+	some g in c.string_values.globs
+	some v in input.req.context_lists[c.key]
+	ec2guard.glob_match(c.string_values.mode, g, v)
 }
 
-string_hit contains [i, c.j, v] if {
-	input.req.f.vv
+string_hit contains [i, c.index, v] if {
+	input.req.elements.vv
 	vo := vars_on
 	some i in arp
-	some c in input.ps.st[i].cf.str
-	some v in input.req.ctxl[c.k]
-	some m in c.vv
+	some c in input.ps.statements[i].conditions_by_family.str
+	some v in input.req.context_lists[c.key]
+	some m in c.values_with_variables
 	variable_pattern_hit(i in vo, m, v)
 }
 
-string_unresolved contains [i, c.j] if {
-	input.req.f.vv
+string_unresolved contains [i, c.index] if {
+	input.req.elements.vv
 	vo := vars_on
 	some i in arp
 	vo[i]
-	some c in input.ps.st[i].cf.str
-	some m in c.vv
-	not tokens_regex(m.t)
+	some c in input.ps.statements[i].conditions_by_family.str
+	some m in c.values_with_variables
+	not tokens_glob(m.tokens)
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.bin
+value_true contains [i, c.index, v] if {
+	input.req.elements.bin
 	some i in arp
-	some c in input.ps.st[i].cf.bin
-	some v in input.req.ctxl[c.k]
-	some m in c.vs
-	m.s == v
+	some c in input.ps.statements[i].conditions_by_family.bin
+	some v in input.req.context_lists[c.key]
+	some m in c.values
+	m.text == v
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.bool
+value_true contains [i, c.index, v] if {
+	input.req.elements.bool
 	some i in arp
-	some c in input.ps.st[i].cf.bool
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.bool
+	some v in input.req.context_lists[c.key]
 	lower(v) in {"true", "false"}
-	some m in c.vs
-	m.s == lower(v)
+	some m in c.values
+	m.text == lower(v)
 }
 
 # Numeric and date operators compare numbers ("Numeric condition operators", "Date condition
 # operators": epoch seconds, RFC 3339 date-times or plain dates).
-value_true contains [i, c.j, v] if {
-	input.req.f.num
+value_true contains [i, c.index, v] if {
+	input.req.elements.num
 	some i in arp
-	some c in input.ps.st[i].cf.num
-	not negated_operators[c.op]
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.num
+	not negated_operators[c.operator]
+	some v in input.req.context_lists[c.key]
 	n := to_number(v)
-	some m in c.vs
-	is_number(m.n)
-	compare(c.op, n, m.n)
+	some m in c.values
+	is_number(m.number)
+	compare(c.operator, n, m.number)
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.num
+value_true contains [i, c.index, v] if {
+	input.req.elements.num
 	some i in arp
-	some c in input.ps.st[i].cf.num
-	negated_operators[c.op]
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.num
+	negated_operators[c.operator]
+	some v in input.req.context_lists[c.key]
 	n := to_number(v)
-	every m in c.vs {
-		is_number(m.n)
-		n != m.n
+	every m in c.values {
+		is_number(m.number)
+		n != m.number
 	}
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.date
+value_true contains [i, c.index, v] if {
+	input.req.elements.date
 	some i in arp
-	some c in input.ps.st[i].cf.date
-	not negated_operators[c.op]
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.date
+	not negated_operators[c.operator]
+	some v in input.req.context_lists[c.key]
 	n := parse_date(v)
-	some m in c.vs
-	is_number(m.n)
-	compare(c.op, n, m.n)
+	some m in c.values
+	is_number(m.number)
+	compare(c.operator, n, m.number)
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.date
+value_true contains [i, c.index, v] if {
+	input.req.elements.date
 	some i in arp
-	some c in input.ps.st[i].cf.date
-	negated_operators[c.op]
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.date
+	negated_operators[c.operator]
+	some v in input.req.context_lists[c.key]
 	n := parse_date(v)
-	every m in c.vs {
-		is_number(m.n)
-		n != m.n
+	every m in c.values {
+		is_number(m.number)
+		n != m.number
 	}
 }
 
@@ -691,25 +687,25 @@ parse_date(v) := time.parse_rfc3339_ns(v) if {
 parse_date(v) := time.parse_ns("2006-01-02", v) if regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`, v)
 
 # IP address operators ("IP address condition operators"): a single address counts as /32 (/128).
-value_true contains [i, c.j, v] if {
-	input.req.f.ip
+value_true contains [i, c.index, v] if {
+	input.req.elements.ip
 	some i in arp
-	some c in input.ps.st[i].cf.ip
-	c.op == "IpAddress"
-	some v in input.req.ctxl[c.k]
-	some m in c.vs
+	some c in input.ps.statements[i].conditions_by_family.ip
+	c.operator == "IpAddress"
+	some v in input.req.context_lists[c.key]
+	some m in c.values
 	m.cidr
 	net.cidr_contains(m.cidr, v)
 }
 
-value_true contains [i, c.j, v] if {
-	input.req.f.ip
+value_true contains [i, c.index, v] if {
+	input.req.elements.ip
 	some i in arp
-	some c in input.ps.st[i].cf.ip
-	c.op == "NotIpAddress"
-	some v in input.req.ctxl[c.k]
+	some c in input.ps.statements[i].conditions_by_family.ip
+	c.operator == "NotIpAddress"
+	some v in input.req.context_lists[c.key]
 	valid_ip(v)
-	every m in c.vs {
+	every m in c.values {
 		m.cidr
 		not net.cidr_contains(m.cidr, v)
 	}
@@ -725,7 +721,7 @@ valid_ip(v) if net.cidr_contains("::/0", v)
 
 # Statements that take part in the decision. RCP statements only where RCPs apply: only for the
 # services that support them ("Resource control policies (RCPs)", "List of AWS services that support
-# RCPs"); input.req.rcp carries the catalog's answer for the action's service. EC2 is not one of
+# RCPs"); input.req.rcps_apply carries the catalog's answer for the action's service. EC2 is not one of
 # them. AWS attaches RCPFullAWSAccess at every level and it cannot be detached, so RCPs only deny.
 effective contains i if {
 	input.ps.no_rcp
@@ -735,24 +731,24 @@ effective contains i if {
 effective contains i if {
 	input.ps.has_rcp
 	some i in applies
-	input.ps.st[i].k != "rcp"
+	input.ps.statements[i].kind != "rcp"
 }
 
 effective contains i if {
-	input.req.rcp
+	input.req.rcps_apply
 	some i in applies
-	input.ps.st[i].k == "rcp"
+	input.ps.statements[i].kind == "rcp"
 }
 
 # Deny evaluation: an applicable Deny in any policy is final.
 explicit_deny if {
 	some i in effective
-	input.ps.st[i].e == "Deny"
+	input.ps.statements[i].effect == "Deny"
 }
 
-allowing_kinds contains input.ps.st[i].k if {
+allowing_kinds contains input.ps.statements[i].kind if {
 	some i in effective
-	input.ps.st[i].e == "Allow"
+	input.ps.statements[i].effect == "Allow"
 }
 
 # Resource-based policy allows by principal level.
@@ -760,8 +756,8 @@ resource_allow_levels contains rl[i] if {
 	input.ps.has_resource
 	rl := rlevel
 	some i in effective
-	input.ps.st[i].k == "resource"
-	input.ps.st[i].e == "Allow"
+	input.ps.statements[i].kind == "resource"
+	input.ps.statements[i].effect == "Allow"
 }
 
 resource_allows_principal if {
@@ -778,20 +774,20 @@ same_account if {
 
 # SCPs: every level of the organization must allow ("Service control policies (SCPs)", "SCP
 # evaluation"); an empty list means no organization.
-scps_allow if count(input.ps.scpl) == 0
+scps_allow if count(input.ps.scp_levels) == 0
 
 scps_allow if {
-	count(input.ps.scpl) > 0
+	count(input.ps.scp_levels) > 0
 	sl := scp_level_allows
-	every l in input.ps.scpl {
+	every l in input.ps.scp_levels {
 		sl[l]
 	}
 }
 
-scp_level_allows contains input.ps.st[i].l if {
+scp_level_allows contains input.ps.statements[i].level if {
 	some i in effective
-	input.ps.st[i].k == "scp"
-	input.ps.st[i].e == "Allow"
+	input.ps.statements[i].kind == "scp"
+	input.ps.statements[i].effect == "Allow"
 }
 
 # sts:GetCallerIdentity needs no permission and cannot be denied ("GetCallerIdentity", AWS STS API
@@ -910,25 +906,23 @@ resource_bypasses_boundary if {
 	input.req.principal.kind in {"user", "assumed-role", "federated-user"}
 	rl := rlevel
 	some i in effective
-	input.ps.st[i].k == "resource"
-	input.ps.st[i].e == "Allow"
+	input.ps.statements[i].kind == "resource"
+	input.ps.statements[i].effect == "Allow"
 	rl[i] == "match"
 }
 
 resource_bypasses_boundary if {
 	input.req.principal.kind == "role"
 	some i in effective
-	input.ps.st[i].k == "resource"
-	input.ps.st[i].e == "Allow"
-	input.ps.st[i].pany
+	input.ps.statements[i].kind == "resource"
+	input.ps.statements[i].effect == "Allow"
+	input.ps.statements[i].principal_any
 	rl := rlevel
 	rl[i] == "match"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Lints (explanations): what makes statements ineffective for this request.
-
-region_keys := {"aws:requestedregion", "ec2:region"}
 
 # An Allow for a wildcard-only action scoped to ARNs never applies (RESOURCE_MISMATCH); neither
 # does a Deny (INEFFECTIVE_DENY). act - res: the statements whose Resource element does not cover
@@ -938,98 +932,83 @@ resource_findings := {
 	"Deny": {"code": "INEFFECTIVE_DENY", "reason": "resource"},
 }
 
-findings contains object.union(resource_findings[input.ps.st[i].e], {"i": i}) if {
+findings contains object.union(resource_findings[input.ps.statements[i].effect], {"i": i}) if {
 	input.req.wildcard_only
 	some i in act - res
-	resource_element(input.ps.st[i])
+	resource_element(input.ps.statements[i])
 }
 
-# A condition on a key the action never carries (input.ps.kidx lists, per lower-case key, the
+# A condition on a key the action never carries (input.ps.conditions_by_key lists, per lower-case key, the
 # [statement, condition] pairs that use it).
-findings contains {"code": "UNSUPPORTED_CONDITION_KEY", "i": i, "key": input.ps.st[i].cl[j].kraw} if {
-	input.req.has_uk
-	some k in input.req.uk
-	some [i, j] in input.ps.kidx[k]
+findings contains {"code": "UNSUPPORTED_CONDITION_KEY", "i": i, "key": input.ps.statements[i].conditions[j].key_as_written} if {
+	input.req.has_unsupported_keys
+	some k in input.req.unsupported_keys
+	some [i, j] in input.ps.conditions_by_key[k]
 	act[i]
 }
 
 # A Deny that can never apply to this action because it is conditioned on a key the action never
 # carries (and the condition needs the key); for Denies scoped to ARNs see RESOURCE_MISMATCH above.
 
-findings contains {"code": "INEFFECTIVE_DENY", "i": i, "reason": "condition", "key": c.kraw} if {
-	input.req.has_uk
-	some k in input.req.uk
-	some [i, j] in input.ps.kidx[k]
-	input.ps.st[i].e == "Deny"
+findings contains {"code": "INEFFECTIVE_DENY", "i": i, "reason": "condition", "key": c.key_as_written} if {
+	input.req.has_unsupported_keys
+	some k in input.req.unsupported_keys
+	some [i, j] in input.ps.conditions_by_key[k]
+	input.ps.statements[i].effect == "Deny"
 	act[i]
-	c := input.ps.st[i].cl[j]
+	c := input.ps.statements[i].conditions[j]
 	not true_when_missing(c)
 }
 
 true_when_missing(c) if {
-	c.op == "Null"
-	some v in c.vs
-	v.s == "true"
+	c.operator == "Null"
+	some v in c.values
+	v.text == "true"
 }
 
 true_when_missing(c) if {
-	c.op != "Null"
-	c.set == ""
-	c.ie
+	c.operator != "Null"
+	c.set_operator == ""
+	c.if_exists
 }
 
 true_when_missing(c) if {
-	c.op != "Null"
-	c.set == ""
-	negated_operators[c.op]
+	c.operator != "Null"
+	c.set_operator == ""
+	negated_operators[c.operator]
 }
 
 true_when_missing(c) if {
-	c.op != "Null"
-	c.set == "ForAllValues"
+	c.operator != "Null"
+	c.set_operator == "ForAllValues"
 }
 
 # An Allow that matches except for conditions on the region: the policy pins other regions. (f.region:
-# some statement the action index offers has a condition on a key of region_keys.)
+# some statement the action index offers has a condition on a region key, policycheck.RegionContextKeys.)
 findings contains {"code": "REGION_MISMATCH", "i": i, "key": key} if {
-	input.req.f.region
+	input.req.elements.region
 	some [i, key] in region_mismatch
 }
 
-region_mismatch contains [i, input.ps.st[i].cl[j].kraw] if {
-	input.req.f.region
+region_mismatch contains [i, input.ps.statements[i].conditions[j].key_as_written] if {
+	input.req.elements.region
 	not allowed
 	ap := applies
 	ct := cond_true
 	some i in arp
-	input.ps.st[i].e == "Allow"
-	count(input.ps.st[i].cks & region_keys) > 0
+	input.ps.statements[i].effect == "Allow"
+	input.ps.statements[i].has_region_condition
 	not ap[i]
-	failing := [j | some j in input.ps.st[i].cj; not ct[[i, j]]]
+	failing := [j | some j in input.ps.statements[i].condition_indexes; not ct[[i, j]]]
 	every j in failing {
-		region_keys[input.ps.st[i].ck[j]]
+		input.ps.statements[i].conditions[j].region_key
 	}
 	some j in failing
 }
 
 # `${...}` in a policy without Version 2012-10-17 is literal text, not a policy variable.
 findings contains {"code": "VARIABLE_IN_OLD_VERSION", "i": i} if {
-	input.ps.f.vars
-	some i in input.ps.hv
-	input.ps.st[i].v != "2012-10-17"
+	input.ps.elements.vars
+	some i in input.ps.statements_with_variables
+	input.ps.statements[i].version != "2012-10-17"
 }
-
-# ---------------------------------------------------------------------------------------------
-# Partial evaluation (engine.go's specialised path): the same result as `result`, in a shape OPA's
-# partial evaluation turns into support rules (partial sets) rather than saved comprehensions and
-# `else` chains, which it cannot specialise. Go reads pe_result into the same Decision as result:
-# decision from the flags, matched as the sorted statement indices of effective, findings as the
-# findings that do not depend on the request's context (computed once per specialisation: every
-# finding but REGION_MISMATCH, when no Resource pattern has a variable) plus REGION_MISMATCH from
-# region_mismatch, specialised separately and evaluated only when the decision is not "allowed"
-# (region_mismatch is empty then).
-pe_result := {"flags": pe_flags, "effective": effective}
-
-pe_flags contains "allowed" if allowed
-
-pe_flags contains "explicitDeny" if explicit_deny
