@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -283,8 +285,10 @@ func (a *app) previewOne(ctx context.Context, o previewOptions, in *inputs, ui u
 	}
 
 	// IAM decision, source and consistency class, as the webhook computes its annotations.
-	rv := &admission.Reviewer{Secrets: secrets, IAM: evaluator}
-	ann := rv.Annotations(ctx, u)
+	// The access gate is open: the user read the Secret with their own kubeconfig (or passed
+	// --use-local-credentials, which are theirs, not a pod's).
+	rv := &admission.Reviewer{Secrets: secrets, IAM: evaluator, Access: readerMayGet{}, PodIdentityNamespaces: ec2.NamespaceList{"*"}}
+	ann := rv.AnnotationsFor(ctx, authenticationv1.UserInfo{Username: "ec2guard-preview"}, u)
 	p.IAM = previewIAM{Principal: ann[admission.AnnotationPrincipal], Decision: ann[admission.AnnotationIAMDecision], Source: ann[admission.AnnotationIAMSource]}
 	p.Consistency = ann[admission.AnnotationConsistency]
 
@@ -567,4 +571,12 @@ func formatTags(tags map[string]string) string {
 		parts = append(parts, k+"="+tags[k])
 	}
 	return strings.Join(parts, ",")
+}
+
+// readerMayGet answers the access gate for a Secret the CLI's user has already read with their own
+// kubeconfig: they may get it.
+type readerMayGet struct{}
+
+func (readerMayGet) CanGetSecret(context.Context, authenticationv1.UserInfo, types.NamespacedName) (bool, string, error) {
+	return true, "read with the user's own kubeconfig", nil
 }

@@ -14,9 +14,9 @@ import (
 // the validating handler applies the check's enforcement action and counts the results.
 
 // checkSpec runs pkg/ec2's spec rules.
-func checkSpec(u *ec2.Upstream) []Problem {
+func checkSpec(ctx context.Context, u *ec2.Upstream) []Problem {
 	var out []Problem
-	for _, f := range u.Check() {
+	for _, f := range u.CheckContext(ctx) {
 		out = append(out, problemFromFinding(CheckSpec, f))
 	}
 	return out

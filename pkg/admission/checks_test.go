@@ -39,11 +39,11 @@ func TestCheckSpec(t *testing.T) {
 	u := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
 		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["filters"] = []any{map[string]any{}}
 	}))
-	ps := checkSpec(u)
+	ps := checkSpec(context.Background(), u)
 	if problemCodes(ps) != "EC2G101" || ps[0].Check != CheckSpec || ps[0].Field != "spec.awsEc2.filters[0]" || ps[0].Fix == "" {
 		t.Errorf("problems %+v", ps)
 	}
-	if ps := checkSpec(decoded(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"))); len(ps) != 0 {
+	if ps := checkSpec(context.Background(), decoded(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"))); len(ps) != 0 {
 		t.Errorf("the tutorial Upstream has problems: %+v", ps)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
@@ -87,7 +89,7 @@ func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstre
 	g := authorize(ctx, rv.Access, rv.PodIdentityNamespaces, req, u)
 	r.Problems = append(r.Problems, g.problems...)
 	r.Ran[CheckSecretAccess] = g.reviewed || len(g.problems) > 0
-	spec := checkSpec(u)
+	spec := checkSpec(ctx, u)
 	r.Problems = append(r.Problems, spec...)
 	if !g.use {
 		return r
@@ -123,11 +125,17 @@ func (rv *Reviewer) Annotations(ctx context.Context, req requestInfo, u *ec2.Ups
 	}
 	var res *IAMResult
 	if g.use {
-		if in := rv.gather(ctx, u, checkSpec(u)); in.request != nil {
+		if in := rv.gather(ctx, u, checkSpec(ctx, u)); in.request != nil {
 			res = rv.IAM.Result(ctx, *in.request)
 		}
 	}
 	return annotationsFor(res, consistencyClass(res, len(u.Spec.Filters) > 0))
+}
+
+// AnnotationsFor computes the annotations for user outside an admission request (ec2guard preview):
+// the same gate and IAM path as a CREATE by user.
+func (rv *Reviewer) AnnotationsFor(ctx context.Context, user authenticationv1.UserInfo, u *ec2.Upstream) map[string]string {
+	return rv.Annotations(ctx, requestInfo{user: user}, u)
 }
 
 // consistencyClass puts the Upstream into its SPEC.md class. Credentials that AWS rejects or that
