@@ -268,7 +268,7 @@ func platformImage(o BuildOptions, img Image, p v1.Platform, binary string, labe
 	if err := writeRootFS(tarPath, img.Name, binary, o.Created); err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromFile(tarPath, tarball.WithMediaType(types.OCILayer))
+	layer, err := tarball.LayerFromFile(tarPath, tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
