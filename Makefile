@@ -11,12 +11,47 @@ export EC2GUARD_CACHE
 GO          ?= go
 UNIT_PKGS   := ./pkg/... ./internal/... ./cmd/...
 
-.PHONY: all build demo demo-cli test test-unit test-env test-integration lint fmt vet clean
+# Version of the binaries and images (--version, image labels and tags). The build date is the
+# commit time, so the same commit builds the same binaries and image digests.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE  ?= $(shell TZ=UTC0 git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/ec2guard/ec2guard/internal/version
+LDFLAGS     := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).buildDate=$(BUILD_DATE)
+# make release: REGISTRY=host[:port]/path VERSION=x.y.z; PLAIN_HTTP=1 for a plain-HTTP registry.
+REGISTRY    ?=
+PLAIN_HTTP  ?=
+
+.PHONY: all build images release docker-push demo demo-cli test test-unit test-env test-integration lint fmt vet clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# OCI images of webhook, discoverer and ec2guard (linux/amd64 + linux/arm64) under bin/images/,
+# built without a container engine or a base image (hack/imagebuild; docs/install.md).
+images:
+	$(GO) run ./hack/imagebuild build --out $(BIN)/images --version "$(VERSION)" --commit "$(COMMIT)" --created "$(BUILD_DATE)"
+
+# Pushes the images and the chart (pinned to their digests) to $(REGISTRY).
+release:
+	@if [ -z "$(REGISTRY)" ] || [ -z "$(filter command line environment,$(origin VERSION))" ]; then \
+		echo "usage: make release REGISTRY=host[:port]/path VERSION=x.y.z [PLAIN_HTTP=1]" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory images VERSION="$(VERSION)"
+	@hack/helm.sh >/dev/null
+	$(GO) run ./hack/imagebuild release --images $(BIN)/images --registry "$(REGISTRY)" --version "$(VERSION)" \
+		--chart charts/ec2guard --helm $(BIN)/helm $(if $(PLAIN_HTTP),--plain-http)
+
+# With a container engine instead: the Dockerfile's three targets, both platforms, pushed.
+DOCKER ?= docker
+docker-push:
+	@if [ -z "$(REGISTRY)" ]; then echo "usage: make docker-push REGISTRY=host[:port]/path [VERSION=x.y.z]" >&2; exit 2; fi
+	for t in webhook discoverer ec2guard; do \
+		$(DOCKER) buildx build --platform linux/amd64,linux/arm64 --target $$t \
+			--build-arg VERSION="$(VERSION)" --build-arg COMMIT="$(COMMIT)" --build-arg BUILD_DATE="$(BUILD_DATE)" \
+			-t "$(REGISTRY)/$$t:$(VERSION)" --push . ; \
+	done
 
 # The tutorial against the real product: local kube-apiserver + etcd, moto, the chart's webhook
 # configurations, bin/webhook and bin/discoverer, real kubectl (hack/demo.sh, test/demo).

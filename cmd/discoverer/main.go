@@ -25,6 +25,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/ec2guard/ec2guard/internal/version"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -37,6 +38,10 @@ import (
 const auditorRegion = "us-east-1"
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.Get())
+		return
+	}
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -52,6 +57,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	log.Info("ec2guard discoverer", "build", version.Get())
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	ctx := ctrl.SetupSignalHandler()
 

@@ -31,6 +31,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/ec2guard/ec2guard/internal/version"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -42,6 +43,10 @@ import (
 const auditorRegion = "us-east-1"
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.Get())
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -59,6 +64,7 @@ func run(args []string, stderr io.Writer) int {
 	log := logr.FromSlogHandler(slogger.Handler())
 	ctrl.SetLogger(log)
 	klog.SetLogger(log)
+	log.Info("ec2guard webhook", "build", version.Get())
 	if err := serve(ctrl.SetupSignalHandler(), cfg, log, slogger); err != nil {
 		log.Error(err, "webhook stopped")
 		return 1

@@ -6,15 +6,20 @@ import (
 	"runtime"
 )
 
-// Set by -ldflags -X github.com/ec2guard/ec2guard/internal/version.version=... (and .commit,
-// .buildDate); never written at run time.
+// Set at link time:
+//
+//	-X github.com/ec2guard/ec2guard/internal/version.version=v1.2.3
+//	-X github.com/ec2guard/ec2guard/internal/version.commit=<git commit>
+//	-X github.com/ec2guard/ec2guard/internal/version.buildDate=<commit time, RFC 3339>
+//
+// They are variables only because -X can set nothing else; nothing assigns them at run time.
 var (
 	version   = "dev"
 	commit    = "unknown"
 	buildDate = "unknown"
 )
 
-// Info is what a binary says about its build.
+// Info describes a build.
 type Info struct {
 	Version   string `json:"version"`
 	Commit    string `json:"commit"`
@@ -22,12 +27,13 @@ type Info struct {
 	GoVersion string `json:"goVersion"`
 }
 
-// Get returns the build's version information.
+// Get returns this binary's build information.
 func Get() Info {
 	return Info{Version: version, Commit: commit, BuildDate: buildDate, GoVersion: runtime.Version()}
 }
 
-// String renders e.g. "ec2guard v1.2.3 (commit abc, built 2026-01-02T03:04:05Z, go1.26.0)".
+// String is the one-line form --version prints, e.g.
+// "v1.2.3 (commit abc1234, built 2026-12-07T00:00:00Z, go1.26.8)".
 func (i Info) String() string {
-	return fmt.Sprintf("ec2guard %s (commit %s, built %s, %s)", i.Version, i.Commit, i.BuildDate, i.GoVersion)
+	return fmt.Sprintf("%s (commit %s, built %s, %s)", i.Version, i.Commit, i.BuildDate, i.GoVersion)
 }
