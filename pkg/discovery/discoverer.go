@@ -1,9 +1,11 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -48,6 +51,8 @@ type Options struct {
 	MaxConcurrentRefreshes int
 	// Publish is PublishEndpointSlices (default) or PublishNone.
 	Publish string
+	// ServiceType is ServiceHeadless (default) or ServiceClusterIP.
+	ServiceType string
 	// DefaultPortTag is the --port-tag default for Upstreams without the ec2guard.io/port-tag
 	// annotation ("" for none).
 	DefaultPortTag string
@@ -55,6 +60,10 @@ type Options struct {
 	ZoneHints bool
 	// TagSources enable discover-from-tags.
 	TagSources []TagSource
+	// PodIdentityNamespaces are the namespaces whose Upstreams without a secretRef may be
+	// discovered with the discoverer's own AWS identity (IRSA, EKS Pod Identity, instance
+	// profile). Empty: none. Upstreams elsewhere are refused (EC2G702).
+	PodIdentityNamespaces ec2.NamespaceList
 	// AnnotationHeartbeat renews the lastRefresh of an unchanged ec2guard.io/discovered
 	// annotation at most this often (0: only when the content changes).
 	AnnotationHeartbeat time.Duration
@@ -104,6 +113,12 @@ type RefreshReport struct {
 type RegroupReport struct {
 	Upstreams int
 	Groups    int
+	// Decoded counts the Upstreams decoded and validated by this regrouping: those that are new
+	// or changed (resourceVersion) since the previous one; the others are reused as they were.
+	Decoded int
+	// Refused are the EC2 Upstreams not discovered because they may not use the credentials they
+	// name (EC2G701, EC2G702).
+	Refused []types.NamespacedName
 	// Removed are Upstreams that were deleted (or stopped being EC2 Upstreams); what was
 	// published for them has been deleted.
 	Removed []types.NamespacedName
@@ -161,9 +176,22 @@ type Discoverer struct {
 	secretsMu      sync.Mutex
 	changedSecrets map[types.NamespacedName]bool
 
+	// refusedMu orders publication against refusals: a member is published under the read lock
+	// only when its UID is not in refusedUIDs; the regroup takes the write lock to update the set
+	// before deleting what was published for newly refused Upstreams, so an in-flight
+	// publication cannot re-create it.
+	refusedMu   sync.RWMutex
+	refusedUIDs map[types.UID]bool
+
 	// Owned by the Start goroutine.
 	targets map[types.NamespacedName]*Target
 	runners map[GroupKey]*groupRunner
+	// notEC2 remembers, by UID, the resourceVersion of Upstreams that are not EC2 Upstreams (or
+	// cannot be read), so they are not decoded again until they change.
+	notEC2 map[types.UID]string
+	// refusalsDone remembers the refusal (with the UID) whose cleanup, annotation and report
+	// were written for an Upstream, so an unchanged refusal costs nothing on the next regroup.
+	refusalsDone map[types.NamespacedName]string
 }
 
 var _ manager.LeaderElectionRunnable = (*Discoverer)(nil)
@@ -188,6 +216,13 @@ func New(deps Deps, opts Options) (*Discoverer, error) {
 	default:
 		return nil, fmt.Errorf("discoverer: publishing mode %q: must be %q or %q", opts.Publish, PublishEndpointSlices, PublishNone)
 	}
+	switch opts.ServiceType {
+	case "":
+		opts.ServiceType = ServiceHeadless
+	case ServiceHeadless, ServiceClusterIP:
+	default:
+		return nil, fmt.Errorf("discoverer: service type %q: must be %q or %q", opts.ServiceType, ServiceHeadless, ServiceClusterIP)
+	}
 	if opts.AnnotationHeartbeat < 0 {
 		return nil, fmt.Errorf("discoverer: annotation heartbeat %s: must not be negative", opts.AnnotationHeartbeat)
 	}
@@ -206,9 +241,12 @@ func New(deps Deps, opts Options) (*Discoverer, error) {
 		changedSecrets: map[types.NamespacedName]bool{},
 		targets:        map[types.NamespacedName]*Target{},
 		runners:        map[GroupKey]*groupRunner{},
+		notEC2:         map[types.UID]string{},
+		refusalsDone:   map[types.NamespacedName]string{},
+		refusedUIDs:    map[types.UID]bool{},
 	}
 	if opts.Publish == PublishEndpointSlices {
-		d.publisher = NewPublisher(deps.Reader, deps.APIReader, deps.Writer, deps.Metrics, opts.ZoneHints, deps.Log)
+		d.publisher = NewPublisher(deps.Reader, deps.APIReader, deps.Writer, deps.Metrics, opts.ZoneHints, opts.ServiceType, deps.Log)
 	}
 	d.opts.Loop.Limiter = d.limiter
 	return d, nil
@@ -391,17 +429,8 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		d.deps.Log.Error(err, "cannot list upstreams; keeping the current groups")
 		return
 	}
-	targets := make(map[types.NamespacedName]*Target, len(list.Items))
-	for i := range list.Items {
-		t, err := NewTarget(&list.Items[i], d.opts.DefaultPortTag)
-		if err != nil {
-			if !errors.Is(err, ec2.ErrNotEC2) && !errors.Is(err, ec2.ErrNotUpstream) {
-				d.deps.Log.Error(err, "cannot read upstream", "upstream", list.Items[i].GetNamespace()+"/"+list.Items[i].GetName())
-			}
-			continue
-		}
-		targets[t.Key()] = t
-	}
+	targets, decoded := d.readTargets(list)
+	rep.Decoded = decoded
 	rep.Upstreams = len(targets)
 	var errs []error
 
@@ -455,9 +484,17 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		}
 	}
 
+	refusals := d.credentialUses(ctx, targets)
+	w, rerrs := d.applyRefusals(ctx, targets, refusals)
+	rep.Writes += w
+	errs = append(errs, rerrs...)
+	rep.Refused = slices.SortedFunc(maps.Keys(refusals), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) })
+
 	all := make([]*Target, 0, len(targets))
-	for _, t := range targets {
-		all = append(all, t)
+	for key, t := range targets {
+		if refusals[key] == nil {
+			all = append(all, t)
+		}
 	}
 	groups := GroupTargets(all)
 	sources := map[GroupKey]*TagSource{}
@@ -506,6 +543,116 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		d.deps.Log.Error(rep.Err, "regrouping upstreams")
 	}
 }
+
+// readTargets decodes and validates the listed Upstreams that are new or changed since the
+// previous regroup (UID and resourceVersion) and reuses the others, so that one large stored
+// Upstream is validated once per change, not on every regroup triggered by any Upstream or
+// Secret. It returns the EC2 Upstreams and how many objects it decoded.
+func (d *Discoverer) readTargets(list *unstructured.UnstructuredList) (map[types.NamespacedName]*Target, int) {
+	targets := make(map[types.NamespacedName]*Target, len(list.Items))
+	notEC2 := map[types.UID]string{}
+	decoded := 0
+	for i := range list.Items {
+		obj := &list.Items[i]
+		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+		uid, rv := obj.GetUID(), obj.GetResourceVersion()
+		if rv != "" {
+			if old := d.targets[key]; old != nil && old.UID == uid && old.resourceVersion == rv {
+				targets[key] = old
+				continue
+			}
+			if seen, ok := d.notEC2[uid]; ok && seen == rv {
+				notEC2[uid] = rv
+				continue
+			}
+		}
+		decoded++
+		t, err := NewTarget(obj, d.opts.DefaultPortTag)
+		if err != nil {
+			if !errors.Is(err, ec2.ErrNotEC2) && !errors.Is(err, ec2.ErrNotUpstream) {
+				d.deps.Log.Error(err, "cannot read upstream", "upstream", key.String())
+			}
+			notEC2[uid] = rv
+			continue
+		}
+		targets[t.Key()] = t
+	}
+	d.notEC2 = notEC2
+	return targets, decoded
+}
+
+// credentialUses returns the refusal of every valid target that may not use the credentials it
+// names (see credentialUse).
+func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.NamespacedName]*Target) map[types.NamespacedName]*Refusal {
+	out := map[types.NamespacedName]*Refusal{}
+	for key, t := range targets {
+		if t.Invalid != "" {
+			continue
+		}
+		if r := d.credentialUse(ctx, t); r != nil {
+			out[key] = r
+		}
+	}
+	return out
+}
+
+// applyRefusals stops publication for the refused Upstreams, deletes what was published for
+// them (they may have been discovered before the secret's owner withdrew the namespace, or by a
+// discoverer without this check), and says why in their annotation, report and metric. Work
+// already done for an unchanged refusal is not repeated; a failed write is retried on the next
+// regroup.
+func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal) (int, []error) {
+	uids := make(map[types.UID]bool, len(refusals))
+	for key := range refusals {
+		uids[targets[key].UID] = true
+	}
+	d.refusedMu.Lock()
+	d.refusedUIDs = uids
+	d.refusedMu.Unlock()
+
+	for key := range d.refusalsDone {
+		if refusals[key] == nil {
+			delete(d.refusalsDone, key)
+			d.deps.Metrics.refused.DeletePartialMatch(map[string]string{"namespace": key.Namespace, "upstream": key.Name})
+		}
+	}
+	writes := 0
+	var errs []error
+	for _, key := range slices.SortedFunc(maps.Keys(refusals), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) }) {
+		r, t := refusals[key], targets[key]
+		done := string(t.UID) + "|" + r.String()
+		if d.refusalsDone[key] == done {
+			continue
+		}
+		d.deps.Metrics.refusedUpstream(key.Namespace, key.Name, r)
+		var werrs []error
+		if d.publisher != nil {
+			w, err := d.publisher.DeleteFor(ctx, key.Namespace, t.UID)
+			writes += w
+			werrs = append(werrs, err)
+		}
+		st := Status{LastError: r.String(), Refusal: r}
+		w, err := d.annotator.Write(ctx, key, t.UID, st)
+		writes += w
+		werrs = append(werrs, err)
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.Write(ctx, t, st)
+			writes += w
+			werrs = append(werrs, err)
+		}
+		if err := errors.Join(werrs...); err != nil {
+			errs = append(errs, fmt.Errorf("refused upstream %s: %w", key, err))
+			continue
+		}
+		d.refusalsDone[key] = done
+		d.deps.Log.Info("upstream refused: not discovered with the credentials it names; deleted what was published for it",
+			"upstream", key.String(), "code", r.Code, "reason", r.Message)
+	}
+	return writes, errs
+}
+
+// refusedUID reports, under the refusal read lock the caller holds, whether uid is refused.
+func (d *Discoverer) refusedUID(uid types.UID) bool { return d.refusedUIDs[uid] }
 
 // awsRequest builds the AWS client request of a group, reading its secret from the cache.
 func (d *Discoverer) awsRequest(ctx context.Context, key GroupKey) (awsclients.Request, error) {
@@ -561,10 +708,24 @@ type groupRunner struct {
 	mu        sync.Mutex // serializes updates and re-matches
 	last      *Result[*listing]
 	lastAudit GroupAudit
+	// failing holds, by Upstream UID, the members whose Service or EndpointSlices could not be
+	// written (under mu).
+	failing map[types.UID]*publishFailure
+}
+
+// publishFailure is a member whose publication failed: it is retried after a per-Upstream
+// backoff (Interval·2ⁿ after n failures, capped at MaxBackoff), or at once when the Upstream
+// changes, instead of on every refresh.
+type publishFailure struct {
+	fingerprint string
+	failures    int
+	next        time.Time
+	summary     string
 }
 
 func (d *Discoverer) startRunner(ctx context.Context, key GroupKey, members []*Target, src *TagSource) (*groupRunner, error) {
-	r := &groupRunner{d: d, key: key, tagSource: src, rematchCh: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &groupRunner{d: d, key: key, tagSource: src, rematchCh: make(chan struct{}, 1), done: make(chan struct{}),
+		failing: map[types.UID]*publishFailure{}}
 	r.setMembers(members)
 	loop, err := NewLoop(d.opts.Loop, r.refresh, r.update)
 	if err != nil {
@@ -735,40 +896,14 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], rematch
 	}
 	var errs []error
 	for i, t := range members {
-		st := Status{Group: r.key.String(), LastError: ErrorSummary(res.Err), Stale: res.Err != nil}
-		if !staleSince.IsZero() {
-			st.StaleSince = staleSince.UTC().Format(time.RFC3339)
-		}
-		iam := r.lastAudit.IAM
-		st.IAM = &iam
-		st.Consistency = r.lastAudit.Consistency(t.HasFilters())
-		var w int
-		var perr error
+		var sel Selection
+		var overlap []int32
 		if ix != nil {
-			eps, skips := BuildEndpoints(t, ix, sels[i].Exact)
-			fillStatus(&st, ix, sels[i], overlaps[i], eps, skips)
-			if r.d.publisher != nil {
-				w, perr = r.d.publisher.Sync(ctx, t, eps, staleSince)
-			}
-		} else if r.d.publisher != nil {
-			w, perr = r.d.publisher.MarkStale(ctx, t, staleSince)
+			sel, overlap = sels[i], overlaps[i]
 		}
+		w, err := r.publishMember(ctx, res, t, ix, sel, overlap, staleSince)
 		rep.Writes += w
-		if perr != nil {
-			errs = append(errs, perr)
-			if st.LastError == "" {
-				st.LastError = "publishing: " + ErrorSummary(perr)
-			}
-		}
-		w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
-		rep.Writes += w
-		errs = append(errs, aerr)
-		if r.d.deps.Reports != nil {
-			w, rerr := r.d.deps.Reports.Write(ctx, t, st)
-			rep.Writes += w
-			errs = append(errs, rerr)
-		}
-		r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
+		errs = append(errs, err)
 	}
 	if !rematch && res.Err == nil && r.tagSource != nil {
 		w, err := r.d.generator.Sync(ctx, *r.tagSource, r.key, ix)
@@ -777,6 +912,81 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], rematch
 	}
 	rep.PublishErr = errors.Join(errs...)
 	return rep
+}
+
+// publishMember publishes, annotates and reports one member of the group, unless the regroup
+// refused it meanwhile (checked under the discoverer's refusal lock, held for the whole
+// publication so that a refusal's cleanup cannot be undone by it).
+func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t *Target, ix *Index, sel Selection, overlap []int32, staleSince time.Time) (int, error) {
+	r.d.refusedMu.RLock()
+	defer r.d.refusedMu.RUnlock()
+	if r.d.refusedUID(t.UID) {
+		return 0, nil
+	}
+	st := Status{Group: r.key.String(), LastError: ErrorSummary(res.Err), Stale: res.Err != nil}
+	if !staleSince.IsZero() {
+		st.StaleSince = staleSince.UTC().Format(time.RFC3339)
+	}
+	iam := r.lastAudit.IAM
+	st.IAM = &iam
+	st.Consistency = r.lastAudit.Consistency(t.HasFilters())
+	var writes int
+	var errs []error
+	var w int
+	var perr error
+	now := r.d.opts.Loop.Clock.Now()
+	f := r.failing[t.UID]
+	if f != nil && f.fingerprint != t.fingerprint {
+		f = nil // the Upstream changed: try at once
+	}
+	backingOff := f != nil && now.Before(f.next)
+	if ix != nil {
+		eps, skips := BuildEndpoints(t, ix, sel.Exact)
+		fillStatus(&st, ix, sel, overlap, eps, skips)
+		if r.d.publisher != nil && !backingOff {
+			w, perr = r.d.publisher.Sync(ctx, t, eps, staleSince)
+		}
+	} else if r.d.publisher != nil && !backingOff {
+		w, perr = r.d.publisher.MarkStale(ctx, t, staleSince)
+	}
+	writes += w
+	switch {
+	case backingOff:
+	case perr != nil && ctx.Err() == nil:
+		if f == nil {
+			f = &publishFailure{fingerprint: t.fingerprint}
+		}
+		f.failures++
+		f.next = now.Add(min(r.d.opts.Loop.Interval<<min(f.failures, 20), r.d.opts.Loop.MaxBackoff))
+		f.summary = ErrorSummary(perr)
+		r.failing[t.UID] = f
+		errs = append(errs, perr)
+	case perr != nil:
+		errs = append(errs, perr) // cancelled: not the object's fault
+	default:
+		f = nil
+		delete(r.failing, t.UID)
+	}
+	if f != nil {
+		if st.LastError == "" {
+			st.LastError = fmt.Sprintf("%s: publishing failed %d times, retried with backoff: %s", CodePublishFailed, f.failures, f.summary)
+		}
+	} else if perr != nil && st.LastError == "" {
+		st.LastError = "publishing: " + ErrorSummary(perr)
+	}
+	w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
+	writes += w
+	errs = append(errs, aerr)
+	if r.d.deps.Reports != nil {
+		w, rerr := r.d.deps.Reports.Write(ctx, t, st)
+		writes += w
+		errs = append(errs, rerr)
+	}
+	r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
+	if f != nil {
+		r.d.deps.Metrics.publishFailing(t.Upstream.Namespace, t.Upstream.Name, f.failures)
+	}
+	return writes, errors.Join(errs...)
 }
 
 // fillStatus puts a selection's counts and examples into a status.
