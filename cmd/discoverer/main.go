@@ -150,7 +150,9 @@ func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, log *slog.
 		Log:       dlog,
 	}
 	if cfg.reports {
-		deps.Reports = report.NewWriter(mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), metrics, nil, dlog.WithName("reports"))
+		rw := report.NewWriter(mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), metrics, nil, dlog.WithName("reports"))
+		rw.SetRecheck(cfg.interval)
+		deps.Reports = rw
 	}
 	return discovery.New(deps, opts)
 }

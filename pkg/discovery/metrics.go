@@ -32,6 +32,7 @@ type Metrics struct {
 	generatedCapped *prometheus.GaugeVec
 	generatedSkip   *prometheus.GaugeVec
 	publishFails    *prometheus.GaugeVec
+	reportsAvail    prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (controller-runtime's
@@ -118,9 +119,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: metricsNamespace, Name: "upstream_publish_failures",
 			Help: "Consecutive failed publications (Service or EndpointSlice writes) of an Upstream, retried with backoff (EC2G703); absent when publishing works.",
 		}, up),
+		reportsAvail: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "reports_available",
+			Help: "1 when consistency reports can be written (the OpenReports CRD is installed), 0 when not; absent with --reports=false.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.refreshDuration, m.refreshes, m.awsCalls, m.throttles, m.pages, m.instances,
-		m.groups, m.staleGroups, m.kubeWrites, m.endpoints, m.matched, m.skipped, m.overlap, m.caseOnly, m.iam, m.generated, m.refused, m.generatedCapped, m.generatedSkip, m.publishFails} {
+		m.groups, m.staleGroups, m.kubeWrites, m.endpoints, m.matched, m.skipped, m.overlap, m.caseOnly, m.iam, m.generated, m.refused, m.generatedCapped, m.generatedSkip, m.publishFails, m.reportsAvail} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register discoverer metrics: %w", err)
 		}
@@ -175,7 +180,7 @@ func (m *Metrics) setGroups(total, stale int) {
 func (m *Metrics) forgetGroup(group string) {
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.refreshDuration, m.refreshes, m.pages, m.instances, m.generated, m.generatedCapped, m.generatedSkip, m.publishFails} {
+	}{m.refreshDuration, m.refreshes, m.pages, m.instances, m.generated, m.generatedCapped, m.generatedSkip} {
 		v.DeletePartialMatch(prometheus.Labels{"group": group})
 	}
 }
@@ -221,4 +226,13 @@ func (m *Metrics) generatedLimits(group string, capped, skipped int) {
 
 func (m *Metrics) publishFailing(ns, name string, failures int) {
 	m.publishFails.WithLabelValues(ns, name).Set(float64(failures))
+}
+
+// ReportsAvailable records whether consistency reports can be written (pkg/report's writer).
+func (m *Metrics) ReportsAvailable(ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.reportsAvail.Set(v)
 }
