@@ -32,6 +32,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -231,6 +232,15 @@ type running struct {
 
 func startDiscoverer(t *testing.T, ctx context.Context, env *k8senv.Env, moto *awsemu.Server, rep *reports, tagSecret types.NamespacedName) *running {
 	t.Helper()
+	return startDiscovererWith(t, ctx, env, moto, rep, func(o *discovery.Options) {
+		// team-a may receive generated Upstreams (the secret shares itself with it too).
+		o.TagSources = []discovery.TagSource{{Secret: tagSecret, Regions: []string{east}, Namespaces: ec2.NamespaceList{"team-a"}}}
+	})
+}
+
+// startDiscovererWith is startDiscoverer without a tag source; edit adjusts the options.
+func startDiscovererWith(t *testing.T, ctx context.Context, env *k8senv.Env, moto *awsemu.Server, rep *reports, edit func(*discovery.Options)) *running {
+	t.Helper()
 	r := &running{http: &countingHTTP{next: awsclients.LoopbackOnlyHTTPClient()}, logs: &lockedBuffer{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
@@ -272,20 +282,23 @@ func startDiscoverer(t *testing.T, ctx context.Context, env *k8senv.Env, moto *a
 		t.Fatal(err)
 	}
 	r.writer = discoverytest.NewRecordingWriter(mgr.GetClient())
+	opts := discovery.Options{
+		Loop:           discovery.LoopOptions{Interval: refreshInterval, Jitter: 0.1, Timeout: 2 * time.Minute, MaxBackoff: 2 * refreshInterval},
+		Publish:        discovery.PublishEndpointSlices,
+		DefaultPortTag: "port",
+		ZoneHints:      true,
+		Hooks:          rep.hooks(),
+	}
+	if edit != nil {
+		edit(&opts)
+	}
 	d, err := discovery.New(discovery.Deps{
 		Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Writer: r.writer, Informers: mgr.GetCache(),
 		AWS: factory, Auditor: discovery.NewAuditor(engine, collector), Metrics: metrics,
 		// Reports are written through the counting writer, so they count as writes like the rest.
 		Reports: report.NewWriter(mgr.GetAPIReader(), r.writer, mgr.GetRESTMapper(), metrics, nil, logr.FromSlogHandler(log.Handler())),
 		Log:     logr.FromSlogHandler(log.Handler()),
-	}, discovery.Options{
-		Loop:           discovery.LoopOptions{Interval: refreshInterval, Jitter: 0.1, Timeout: 2 * time.Minute, MaxBackoff: 2 * refreshInterval},
-		Publish:        discovery.PublishEndpointSlices,
-		DefaultPortTag: "port",
-		ZoneHints:      true,
-		TagSources:     []discovery.TagSource{{Secret: tagSecret, Regions: []string{east}}},
-		Hooks:          rep.hooks(),
-	})
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,9 +469,12 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	}
 	adm := moto.SeederWith(admin.Credentials())
 
+	// aws-a is shared with team-a, where discover-from-tags generates gen-api with it.
+	secretA := awsSecret("aws-a", userA)
+	secretA.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: "team-a"}
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
-		awsSecret("aws-a", userA), awsSecret("aws-b", userB),
+		secretA, awsSecret("aws-b", userB),
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
@@ -731,8 +747,8 @@ func checkPublishedObjects(t *testing.T, ctx context.Context, c client.Client) {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: discovery.ServiceName(name)}, &svc); err != nil {
 			t.Fatalf("service of %s: %v", name, err)
 		}
-		if len(svc.Spec.Selector) != 0 || len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].UID != up.GetUID() {
-			t.Errorf("service of %s: selector %v, owners %+v", name, svc.Spec.Selector, svc.OwnerReferences)
+		if len(svc.Spec.Selector) != 0 || len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].UID != up.GetUID() || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			t.Errorf("service of %s: selector %v, owners %+v, clusterIP %q (want headless)", name, svc.Spec.Selector, svc.OwnerReferences, svc.Spec.ClusterIP)
 		}
 		var l discoveryv1.EndpointSliceList
 		if err := c.List(ctx, &l, client.InNamespace("default"), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
