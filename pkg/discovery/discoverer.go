@@ -774,8 +774,18 @@ func (r *groupRunner) requestRematch() {
 	}
 }
 
-// refresh lists the group's running instances (one paginated DescribeInstances).
-func (r *groupRunner) refresh(ctx context.Context) (*listing, error) {
+// refresh lists the group's running instances (one paginated DescribeInstances). A panic in it
+// becomes the attempt's error: one group's bad listing cannot stop the others.
+func (r *groupRunner) refresh(ctx context.Context) (l *listing, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l, err = nil, fmt.Errorf("internal error listing group %s: %v", r.key, p)
+		}
+	}()
+	return r.list(ctx)
+}
+
+func (r *groupRunner) list(ctx context.Context) (*listing, error) {
 	r.calls.Store(0)
 	r.pages = 0
 	r.clients = nil
@@ -814,6 +824,11 @@ func dedupe(insts []ec2api.Instance) []ec2api.Instance {
 func (r *groupRunner) update(ctx context.Context, res Result[*listing]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			r.d.deps.Log.Error(fmt.Errorf("panic: %v", p), "internal error publishing a credential group; the next refresh tries again", "group", r.key.String())
+		}
+	}()
 	r.last = &res
 	actx, cancel := context.WithTimeout(ctx, auditTimeout)
 	r.lastAudit = r.d.deps.Auditor.Audit(actx, r.clients, r.key.Region, res.Err)
