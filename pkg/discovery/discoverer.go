@@ -415,7 +415,8 @@ func (d *Discoverer) stopAll() {
 }
 
 // regroup reads the Upstreams, cleans up after removed ones, and starts, updates or stops the
-// group loops.
+// group loops. It runs in steps whose inputs and outputs are values: read the targets, find the
+// removed ones, decide credential use, plan the groups (pure), then apply each (writes).
 func (d *Discoverer) regroup(ctx context.Context, first bool) {
 	rep := RegroupReport{}
 	defer func() {
@@ -430,97 +431,168 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		return
 	}
 	targets, decoded := d.readTargets(list)
-	rep.Decoded = decoded
-	rep.Upstreams = len(targets)
-	var errs []error
+	rep.Decoded, rep.Upstreams = decoded, len(targets)
+	removed := removedTargets(d.targets, targets)
+	refusals := d.credentialUses(ctx, targets)
+	plan := planGroups(targets, refusals, d.opts.TagSources)
+	rep.Removed = sortedKeys(removed)
+	rep.Refused = sortedKeys(refusals)
 
-	for key, old := range d.targets {
-		if nt, ok := targets[key]; ok && nt.UID == old.UID {
-			continue
-		}
-		rep.Removed = append(rep.Removed, key)
-		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
-		if d.publisher != nil {
-			w, err := d.publisher.DeleteFor(ctx, key.Namespace, old.UID)
-			rep.Writes += w
-			errs = append(errs, err)
-		}
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Delete(ctx, key)
-			rep.Writes += w
-			errs = append(errs, err)
-		}
-		d.deps.Log.Info("upstream removed; deleted what was published for it", "upstream", key.String())
-	}
-	if first && (d.publisher != nil || d.deps.Reports != nil) {
-		live := make(map[types.UID]bool, len(targets))
-		for _, t := range targets {
-			live[t.UID] = true
-		}
-		if d.publisher != nil {
-			w, err := d.publisher.DeleteOrphans(ctx, live)
-			rep.Writes += w
-			errs = append(errs, err)
-		}
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.DeleteOrphans(ctx, live)
-			rep.Writes += w
-			errs = append(errs, err)
-		}
-	}
-	for key, t := range targets {
-		if t.Invalid == "" || t.SameDiscovery(d.targets[key]) {
-			continue
-		}
-		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
-		st := Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
-		w, err := d.annotator.Write(ctx, key, t.UID, st)
+	var errs []error
+	apply := func(w int, err error) {
 		rep.Writes += w
 		errs = append(errs, err)
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Write(ctx, t, st)
-			rep.Writes += w
-			errs = append(errs, err)
+	}
+	apply(d.cleanUpRemoved(ctx, removed))
+	if first {
+		apply(d.deleteOrphans(ctx, targets))
+	}
+	apply(d.annotateInvalid(ctx, targets, d.targets))
+	apply(d.applyRefusals(ctx, targets, refusals))
+	errs = append(errs, d.applyPlan(ctx, plan))
+	d.targets = targets
+	rep.Groups = len(d.runners)
+	d.deps.Metrics.setGroups(len(d.runners), int(d.stale.Load()))
+	rep.Err = errors.Join(errs...)
+	if rep.Err != nil {
+		d.deps.Log.Error(rep.Err, "regrouping upstreams")
+	}
+}
+
+func sortedKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
+	return slices.SortedFunc(maps.Keys(m), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) })
+}
+
+// removedTargets returns the previous targets that are gone from now (deleted, no longer EC2
+// Upstreams, or recreated under the same name with another UID).
+func removedTargets(prev, now map[types.NamespacedName]*Target) map[types.NamespacedName]*Target {
+	out := map[types.NamespacedName]*Target{}
+	for key, old := range prev {
+		if nt, ok := now[key]; !ok || nt.UID != old.UID {
+			out[key] = old
 		}
 	}
+	return out
+}
 
-	refusals := d.credentialUses(ctx, targets)
-	w, rerrs := d.applyRefusals(ctx, targets, refusals)
-	rep.Writes += w
-	errs = append(errs, rerrs...)
-	rep.Refused = slices.SortedFunc(maps.Keys(refusals), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) })
+// groupPlan is the credential groups a regroup wants: their members, and the tag source of the
+// discover-from-tags groups.
+type groupPlan struct {
+	groups  map[GroupKey][]*Target
+	sources map[GroupKey]*TagSource
+}
 
+// planGroups groups the valid targets that are not refused by credential group and adds the
+// groups of the tag sources (which exist even without members).
+func planGroups(targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal, tagSources []TagSource) groupPlan {
 	all := make([]*Target, 0, len(targets))
 	for key, t := range targets {
 		if refusals[key] == nil {
 			all = append(all, t)
 		}
 	}
-	groups := GroupTargets(all)
-	sources := map[GroupKey]*TagSource{}
-	for i := range d.opts.TagSources {
-		for _, k := range d.opts.TagSources[i].Groups() {
-			sources[k] = &d.opts.TagSources[i]
-			if _, ok := groups[k]; !ok {
-				groups[k] = nil
+	p := groupPlan{groups: GroupTargets(all), sources: map[GroupKey]*TagSource{}}
+	for i := range tagSources {
+		for _, k := range tagSources[i].Groups() {
+			p.sources[k] = &tagSources[i]
+			if _, ok := p.groups[k]; !ok {
+				p.groups[k] = nil
 			}
 		}
 	}
+	return p
+}
+
+// cleanUpRemoved deletes what was published for removed Upstreams, and their reports.
+func (d *Discoverer) cleanUpRemoved(ctx context.Context, removed map[types.NamespacedName]*Target) (int, error) {
+	writes := 0
+	var errs []error
+	for _, key := range sortedKeys(removed) {
+		old := removed[key]
+		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
+		if d.publisher != nil {
+			w, err := d.publisher.DeleteFor(ctx, key.Namespace, old.UID)
+			writes += w
+			errs = append(errs, err)
+		}
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.Delete(ctx, key)
+			writes += w
+			errs = append(errs, err)
+		}
+		d.deps.Log.Info("upstream removed; deleted what was published for it", "upstream", key.String())
+	}
+	return writes, errors.Join(errs...)
+}
+
+// deleteOrphans deletes, at start, what was published and reported for Upstreams that no longer
+// exist.
+func (d *Discoverer) deleteOrphans(ctx context.Context, targets map[types.NamespacedName]*Target) (int, error) {
+	if d.publisher == nil && d.deps.Reports == nil {
+		return 0, nil
+	}
+	live := make(map[types.UID]bool, len(targets))
+	for _, t := range targets {
+		live[t.UID] = true
+	}
+	writes := 0
+	var errs []error
+	if d.publisher != nil {
+		w, err := d.publisher.DeleteOrphans(ctx, live)
+		writes += w
+		errs = append(errs, err)
+	}
+	if d.deps.Reports != nil {
+		w, err := d.deps.Reports.DeleteOrphans(ctx, live)
+		writes += w
+		errs = append(errs, err)
+	}
+	return writes, errors.Join(errs...)
+}
+
+// annotateInvalid says on each invalid Upstream (new or changed since prev) why it is not
+// discovered.
+func (d *Discoverer) annotateInvalid(ctx context.Context, targets, prev map[types.NamespacedName]*Target) (int, error) {
+	writes := 0
+	var errs []error
+	for key, t := range targets {
+		if t.Invalid == "" || t.SameDiscovery(prev[key]) {
+			continue
+		}
+		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
+		st := Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
+		w, err := d.annotator.Write(ctx, key, t.UID, st)
+		writes += w
+		errs = append(errs, err)
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.Write(ctx, t, st)
+			writes += w
+			errs = append(errs, err)
+		}
+	}
+	return writes, errors.Join(errs...)
+}
+
+// applyPlan stops the loops of groups that are no longer planned, starts the new ones, hands
+// the others their members (re-matching when they changed) and triggers those whose secret
+// changed (all of them after TriggerAll).
+func (d *Discoverer) applyPlan(ctx context.Context, plan groupPlan) error {
 	changed := d.takeChangedSecrets()
 	triggerAll := d.triggerAll.Swap(false)
 	for key, r := range d.runners {
-		if _, ok := groups[key]; !ok {
+		if _, ok := plan.groups[key]; !ok {
 			r.stop()
 			delete(d.runners, key)
 			d.deps.Metrics.forgetGroup(key.String())
 			d.deps.Log.Info("credential group has no upstreams any more; stopped refreshing it", "group", key.String())
 		}
 	}
-	for _, key := range SortedGroupKeys(groups) {
-		members := groups[key]
+	var errs []error
+	for _, key := range SortedGroupKeys(plan.groups) {
+		members := plan.groups[key]
 		r, ok := d.runners[key]
 		if !ok {
-			r, err := d.startRunner(ctx, key, members, sources[key])
+			r, err := d.startRunner(ctx, key, members, plan.sources[key])
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -535,13 +607,7 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 			r.loop.Trigger()
 		}
 	}
-	d.targets = targets
-	rep.Groups = len(d.runners)
-	d.deps.Metrics.setGroups(len(d.runners), int(d.stale.Load()))
-	rep.Err = errors.Join(errs...)
-	if rep.Err != nil {
-		d.deps.Log.Error(rep.Err, "regrouping upstreams")
-	}
+	return errors.Join(errs...)
 }
 
 // readTargets decodes and validates the listed Upstreams that are new or changed since the
@@ -601,7 +667,7 @@ func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.Names
 // discoverer without this check), and says why in their annotation, report and metric. Work
 // already done for an unchanged refusal is not repeated; a failed write is retried on the next
 // regroup.
-func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal) (int, []error) {
+func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal) (int, error) {
 	uids := make(map[types.UID]bool, len(refusals))
 	for key := range refusals {
 		uids[targets[key].UID] = true
@@ -618,7 +684,7 @@ func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.Namesp
 	}
 	writes := 0
 	var errs []error
-	for _, key := range slices.SortedFunc(maps.Keys(refusals), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) }) {
+	for _, key := range sortedKeys(refusals) {
 		r, t := refusals[key], targets[key]
 		done := string(t.UID) + "|" + r.String()
 		if d.refusalsDone[key] == done {
@@ -648,7 +714,7 @@ func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.Namesp
 		d.deps.Log.Info("upstream refused: not discovered with the credentials it names; deleted what was published for it",
 			"upstream", key.String(), "code", r.Code, "reason", r.Message)
 	}
-	return writes, errs
+	return writes, errors.Join(errs...)
 }
 
 // refusedUID reports, under the refusal read lock the caller holds, whether uid is refused.
