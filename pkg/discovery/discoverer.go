@@ -779,6 +779,15 @@ type groupRunner struct {
 	failing map[types.UID]*publishFailure
 }
 
+// publishBackoff is interval·2ⁿ capped at maxBackoff (without overflowing).
+func publishBackoff(interval, maxBackoff time.Duration, n int) time.Duration {
+	d := interval
+	for i := 0; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
 // publishFailure is a member whose publication failed: it is retried after a per-Upstream
 // backoff (Interval·2ⁿ after n failures, capped at MaxBackoff), or at once when the Upstream
 // changes, instead of on every refresh.
@@ -1038,7 +1047,7 @@ func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t
 			f = &publishFailure{fingerprint: t.fingerprint}
 		}
 		f.failures++
-		f.next = now.Add(min(r.d.opts.Loop.Interval<<min(f.failures, 20), r.d.opts.Loop.MaxBackoff))
+		f.next = now.Add(publishBackoff(r.d.opts.Loop.Interval, r.d.opts.Loop.MaxBackoff, f.failures))
 		f.summary = ErrorSummary(perr)
 		r.failing[t.UID] = f
 		errs = append(errs, perr)

@@ -133,3 +133,20 @@ func TestPublishFailureIsolatedAndBackedOff(t *testing.T) {
 		t.Fatalf("upstream_publish_failures = %v after the fix, want none", v)
 	}
 }
+
+func TestPublishBackoff(t *testing.T) {
+	for _, c := range []struct {
+		interval, max time.Duration
+		n             int
+		want          time.Duration
+	}{
+		{30 * time.Second, 5 * time.Minute, 1, time.Minute},
+		{30 * time.Second, 5 * time.Minute, 3, 4 * time.Minute},
+		{30 * time.Second, 5 * time.Minute, 4, 5 * time.Minute},
+		{3 * time.Hour, 3 * time.Hour, 1000, 3 * time.Hour},
+	} {
+		if got := publishBackoff(c.interval, c.max, c.n); got != c.want {
+			t.Errorf("publishBackoff(%s, %s, %d) = %s, want %s", c.interval, c.max, c.n, got, c.want)
+		}
+	}
+}
