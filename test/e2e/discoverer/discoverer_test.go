@@ -703,12 +703,16 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	// --- Every DescribeInstances request that left the discoverer is a page of a refresh (or
 	// the failed first page of the revoked group): calls = sum over refreshes of their calls.
 	d.stop()
-	var calls, pages, failed int
+	// A page may be sent again by the SDK when net/http hands it a connection it is closing
+	// (aws-sdk-go-v2#2737; seen on a loaded 2-core machine): at most the test's 3 attempts per
+	// page, never one call per Upstream.
+	var calls, pages, failed, resent int
 	for _, r := range rep.all() {
 		calls += r.Calls
 		if r.Err == nil {
 			pages += r.Pages
-			if r.Calls != r.Pages {
+			resent += r.Calls - r.Pages
+			if r.Calls < r.Pages || r.Calls > 3*r.Pages {
 				t.Errorf("refresh %d of %s: %d calls for %d pages", r.Seq, r.Group, r.Calls, r.Pages)
 			}
 		} else {
@@ -718,8 +722,8 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	if got := int(d.http.describe.Load()); got != calls {
 		t.Errorf("%d DescribeInstances requests left the discoverer, the refresh reports count %d", got, calls)
 	}
-	t.Logf("%d refresh reports, %d DescribeInstances calls (%d pages of successful refreshes, %d failed refreshes), %d Kubernetes writes, total %s",
-		len(rep.all()), calls, pages, failed, d.writer.Count(), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d refresh reports, %d DescribeInstances calls (%d pages of successful refreshes, %d pages sent again, %d failed refreshes), %d Kubernetes writes, total %s",
+		len(rep.all()), calls, pages, resent, failed, d.writer.Count(), time.Since(start).Round(time.Millisecond))
 	if v := metricValue(t, d.metrics, "ec2guard_discoverer_aws_calls_total", map[string]string{"api": "ec2:DescribeInstances"}); int(v) != calls {
 		t.Errorf("aws_calls_total = %v, want %d", v, calls)
 	}
