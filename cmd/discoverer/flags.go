@@ -14,6 +14,7 @@ import (
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
 // IAM reader choices.
@@ -34,16 +35,21 @@ type config struct {
 	maxConcurrentRefreshes int
 
 	publish             string
+	serviceType         string
 	portTag             string
 	zoneHints           bool
 	annotationHeartbeat time.Duration
 
 	awsEndpoint string
 
-	discoverFromTags  bool
-	discoverSecret    string
-	discoverRegions   string
-	discoverNamespace string
+	discoverFromTags         bool
+	discoverSecret           string
+	discoverRegions          string
+	discoverNamespace        string
+	discoverTargetNamespaces string
+	discoverMaxUpstreams     int
+
+	podIdentityNamespaces string
 
 	iamAudit     bool
 	reports      bool
@@ -76,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxConcurrentRefreshes, "max-concurrent-refreshes", discovery.DefaultMaxConcurrentRefreshes, "credential groups refreshed at once")
 
 	fs.StringVar(&c.publish, "publish", discovery.PublishEndpointSlices, "publishing mode: endpointslices (a Service and EndpointSlices per EC2 Upstream) or none")
+	fs.StringVar(&c.serviceType, "service-type", discovery.ServiceHeadless, "Service published per EC2 Upstream: headless (clusterIP: None, no service IP) or clusterip")
 	fs.StringVar(&c.portTag, "port-tag", "", "default instance tag whose value is the instance's port (the ec2guard.io/port-tag annotation overrides it)")
 	fs.BoolVar(&c.zoneHints, "zone-hints", true, "add hints.forZones (the instance's availability zone) to every endpoint")
 	fs.DurationVar(&c.annotationHeartbeat, "annotation-heartbeat", 0, "renew lastRefresh of an unchanged ec2guard.io/discovered annotation this often (0: write it only when its content changes)")
@@ -86,6 +93,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.discoverSecret, "discover-secret", "", "namespace/name of the Gloo AWS secret used by --discover-from-tags")
 	fs.StringVar(&c.discoverRegions, "discover-regions", "", "comma-separated regions searched by --discover-from-tags")
 	fs.StringVar(&c.discoverNamespace, "discover-namespace", "", "namespace of generated Upstreams whose instances carry no "+discovery.TagNamespace+" tag (default: the secret's)")
+	fs.StringVar(&c.discoverTargetNamespaces, "discover-target-namespaces", "", "comma-separated namespaces besides --discover-namespace that an instance's "+discovery.TagNamespace+" tag may choose (* for any; default: none); the secret must also allow them ("+ec2.AnnotationSecretAllowedNamespaces+")")
+	fs.IntVar(&c.discoverMaxUpstreams, "discover-max-upstreams", discovery.DefaultMaxGeneratedUpstreams, "most Upstreams --discover-from-tags generates per region")
+
+	fs.StringVar(&c.podIdentityNamespaces, "pod-identity-namespaces", "", "comma-separated namespaces (* for all) whose Upstreams without a secretRef may be discovered with the discoverer's own AWS identity (default: none)")
 
 	fs.BoolVar(&c.iamAudit, "iam-audit", true, "re-evaluate each credential group's IAM policies with the IAM engine on every refresh")
 	fs.BoolVar(&c.reports, "reports", true, "write an OpenReports Report (openreports.io/v1alpha1) per EC2 Upstream; skipped when the CRD is not installed")
@@ -140,6 +151,12 @@ func (c *config) check() error {
 	if c.publish != discovery.PublishEndpointSlices && c.publish != discovery.PublishNone {
 		errs = append(errs, fmt.Errorf("--publish %q: must be %s or %s", c.publish, discovery.PublishEndpointSlices, discovery.PublishNone))
 	}
+	if c.serviceType != discovery.ServiceHeadless && c.serviceType != discovery.ServiceClusterIP {
+		errs = append(errs, fmt.Errorf("--service-type %q: must be %s or %s", c.serviceType, discovery.ServiceHeadless, discovery.ServiceClusterIP))
+	}
+	if _, err := ec2.ParseNamespaceList(c.podIdentityNamespaces); err != nil {
+		errs = append(errs, fmt.Errorf("--pod-identity-namespaces: %w", err))
+	}
 	if c.annotationHeartbeat < 0 {
 		errs = append(errs, fmt.Errorf("--annotation-heartbeat %s: must not be negative", c.annotationHeartbeat))
 	}
@@ -164,8 +181,8 @@ func (c *config) check() error {
 		if _, err := c.tagSource(); err != nil {
 			errs = append(errs, err)
 		}
-	} else if c.discoverSecret != "" || c.discoverRegions != "" || c.discoverNamespace != "" {
-		errs = append(errs, errors.New("--discover-secret, --discover-regions and --discover-namespace need --discover-from-tags"))
+	} else if c.discoverSecret != "" || c.discoverRegions != "" || c.discoverNamespace != "" || c.discoverTargetNamespaces != "" {
+		errs = append(errs, errors.New("--discover-secret, --discover-regions, --discover-namespace and --discover-target-namespaces need --discover-from-tags"))
 	}
 	return errors.Join(errs...)
 }
@@ -185,10 +202,19 @@ func (c config) tagSource() (discovery.TagSource, error) {
 	if len(regions) == 0 {
 		return discovery.TagSource{}, errors.New("--discover-regions: at least one region is required by --discover-from-tags")
 	}
+	targets, err := ec2.ParseNamespaceList(c.discoverTargetNamespaces)
+	if err != nil {
+		return discovery.TagSource{}, fmt.Errorf("--discover-target-namespaces: %w", err)
+	}
+	if c.discoverMaxUpstreams < 1 {
+		return discovery.TagSource{}, fmt.Errorf("--discover-max-upstreams %d: must be at least 1", c.discoverMaxUpstreams)
+	}
 	return discovery.TagSource{
 		Secret:           types.NamespacedName{Namespace: ns, Name: name},
 		Regions:          regions,
 		DefaultNamespace: c.discoverNamespace,
+		Namespaces:       targets,
+		MaxUpstreams:     c.discoverMaxUpstreams,
 	}, nil
 }
 
@@ -208,10 +234,16 @@ func (c config) options() (discovery.Options, error) {
 		},
 		MaxConcurrentRefreshes: c.maxConcurrentRefreshes,
 		Publish:                c.publish,
+		ServiceType:            c.serviceType,
 		DefaultPortTag:         c.portTag,
 		ZoneHints:              c.zoneHints,
 		AnnotationHeartbeat:    c.annotationHeartbeat,
 	}
+	pod, err := ec2.ParseNamespaceList(c.podIdentityNamespaces)
+	if err != nil {
+		return o, fmt.Errorf("--pod-identity-namespaces: %w", err)
+	}
+	o.PodIdentityNamespaces = pod
 	if c.discoverFromTags {
 		src, err := c.tagSource()
 		if err != nil {

@@ -24,7 +24,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Loop.Interval != 30*time.Second || o.Loop.Jitter != discovery.DefaultJitter || o.Publish != discovery.PublishEndpointSlices ||
-		!o.ZoneHints || o.AnnotationHeartbeat != 0 || len(o.TagSources) != 0 || !c.leaderElect || !c.iamAudit || !c.reports {
+		!o.ZoneHints || o.AnnotationHeartbeat != 0 || len(o.TagSources) != 0 || !c.leaderElect || !c.iamAudit || !c.reports ||
+		o.ServiceType != discovery.ServiceHeadless || len(o.PodIdentityNamespaces) != 0 {
 		t.Fatalf("defaults = %+v / %+v", c, o)
 	}
 }
@@ -58,21 +59,43 @@ func TestParseFlagsDiscoverFromTags(t *testing.T) {
 	}
 }
 
+func TestParseFlagsHardening(t *testing.T) {
+	c, err := parseFlags([]string{"--pod-identity-namespaces=team-a, team-b", "--service-type=clusterip", "--discover-from-tags",
+		"--discover-secret=gloo/aws", "--discover-regions=us-east-1", "--discover-target-namespaces=team-a", "--discover-max-upstreams=7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.PodIdentityNamespaces.Allows("team-b") || o.PodIdentityNamespaces.Allows("team-c") || o.ServiceType != discovery.ServiceClusterIP {
+		t.Fatalf("options = %+v", o)
+	}
+	if src := o.TagSources[0]; src.MaxUpstreams != 7 || !src.Namespaces.Allows("team-a") || src.Namespaces.Allows("kube-system") {
+		t.Fatalf("tag source = %+v", src)
+	}
+}
+
 func TestParseFlagsRejectsBadValues(t *testing.T) {
 	cases := map[string][]string{
-		"--interval":             {"--interval=0s"},
-		"--jitter":               {"--jitter=1.5"},
-		"--max-backoff":          {"--interval=10m", "--max-backoff=1m"},
-		"--publish":              {"--publish=services"},
-		"--discover-secret":      {"--discover-from-tags", "--discover-regions=us-east-1"},
-		"--discover-regions":     {"--discover-from-tags", "--discover-secret=ns/name"},
-		"need --discover-from":   {"--discover-secret=ns/name"},
-		"--iam-read-with":        {"--iam-read-with=root"},
-		"--log-level":            {"--log-level=loud"},
-		"--port-tag":             {"--port-tag= port"},
-		"unexpected arguments":   {"extra"},
-		"--max-concurrent":       {"--max-concurrent-refreshes=0"},
-		"--annotation-heartbeat": {"--annotation-heartbeat=-1s"},
+		"--interval":                   {"--interval=0s"},
+		"--jitter":                     {"--jitter=1.5"},
+		"--max-backoff":                {"--interval=10m", "--max-backoff=1m"},
+		"--publish":                    {"--publish=services"},
+		"--discover-secret":            {"--discover-from-tags", "--discover-regions=us-east-1"},
+		"--discover-regions":           {"--discover-from-tags", "--discover-secret=ns/name"},
+		"need --discover-from":         {"--discover-secret=ns/name"},
+		"--iam-read-with":              {"--iam-read-with=root"},
+		"--log-level":                  {"--log-level=loud"},
+		"--port-tag":                   {"--port-tag= port"},
+		"unexpected arguments":         {"extra"},
+		"--max-concurrent":             {"--max-concurrent-refreshes=0"},
+		"--annotation-heartbeat":       {"--annotation-heartbeat=-1s"},
+		"--service-type":               {"--service-type=nodeport"},
+		"--pod-identity-namespaces":    {"--pod-identity-namespaces=Team_A"},
+		"--discover-target-namespaces": {"--discover-from-tags", "--discover-secret=ns/name", "--discover-regions=us-east-1", "--discover-target-namespaces=a,B!"},
+		"--discover-max-upstreams":     {"--discover-from-tags", "--discover-secret=ns/name", "--discover-regions=us-east-1", "--discover-max-upstreams=0"},
 	}
 	for want, args := range cases {
 		_, err := parseFlags(args, io.Discard)

@@ -175,7 +175,9 @@ func newDiscoverer(ctx context.Context, cfg config, mgr ctrl.Manager, restCfg *r
 		Log:       dlog,
 	}
 	if cfg.reports {
-		deps.Reports = report.NewWriter(mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), metrics, nil, dlog.WithName("reports"))
+		rw := report.NewWriter(mgr.GetAPIReader(), mgr.GetClient(), mgr.GetRESTMapper(), metrics, nil, dlog.WithName("reports"))
+		rw.SetRecheck(cfg.interval)
+		deps.Reports = rw
 	}
 	d, err = discovery.New(deps, opts)
 	return d, err

@@ -68,11 +68,17 @@ func (a GroupAudit) Consistency(hasFilters bool) string {
 type Auditor struct {
 	engine    *policycheck.Engine
 	collector *collect.Collector
+	// localSource is the local source (a.local; tests replace it); nil disables it.
+	localSource func(ctx context.Context, clients *awsclients.Clients, region string) (SourceDecision, string, *policycheck.Scope)
 }
 
 // NewAuditor returns an auditor; a nil engine or collector disables the local source.
 func NewAuditor(engine *policycheck.Engine, collector *collect.Collector) *Auditor {
-	return &Auditor{engine: engine, collector: collector}
+	a := &Auditor{engine: engine, collector: collector}
+	if engine != nil && collector != nil {
+		a.localSource = a.local
+	}
+	return a
 }
 
 // Audit decides for the group whose clients listed (or failed to list: listErr) instances in
@@ -81,8 +87,8 @@ func (a *Auditor) Audit(ctx context.Context, clients *awsclients.Clients, region
 	listing, final := listingDecision(listErr)
 	st := IAMStatus{Sources: []SourceDecision{listing}}
 	var scope policycheck.Scope
-	if a != nil && a.engine != nil && a.collector != nil && clients != nil && !final {
-		local, principal, sc := a.local(ctx, clients, region)
+	if a != nil && a.localSource != nil && clients != nil && !final {
+		local, principal, sc := a.safeLocal(ctx, clients, region)
 		st.Principal = principal
 		st.Sources = append(st.Sources, local)
 		if sc != nil {
@@ -123,6 +129,19 @@ func listingDecision(err error) (SourceDecision, bool) {
 		d.Reason = ErrorSummary(err)
 	}
 	return d, false
+}
+
+// safeLocal runs the local source and turns a panic in it (the IAM engine, the policy
+// collection) into an unknown decision, so that one bad policy set cannot take the discoverer
+// down with every group.
+func (a *Auditor) safeLocal(ctx context.Context, clients *awsclients.Clients, region string) (d SourceDecision, principal string, scope *policycheck.Scope) {
+	defer func() {
+		if p := recover(); p != nil {
+			d = SourceDecision{Source: SourceLocal, Decision: DecisionUnknown, Reason: fmt.Sprintf("internal error in the IAM audit: %v", p)}
+			principal, scope = "", nil
+		}
+	}()
+	return a.localSource(ctx, clients, region)
 }
 
 // local is the engine's decision over the collected policies, with the region-pinning scope

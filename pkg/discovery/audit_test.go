@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
 
@@ -41,5 +43,26 @@ func TestAuditFromListingOutcome(t *testing.T) {
 	}
 	if cl := a.Audit(ctx, nil, "us-east-1", nil).Consistency(false); cl != string(policycheck.PermissiveCredentialsNoFilters) {
 		t.Fatalf("no filters: %s", cl)
+	}
+}
+
+// TestAuditRecoversFromPanic: a panic in the local IAM source (engine, policy collection) becomes
+// an unknown local decision; the listing still decides.
+func TestAuditRecoversFromPanic(t *testing.T) {
+	a := &Auditor{localSource: func(context.Context, *awsclients.Clients, string) (SourceDecision, string, *policycheck.Scope) {
+		panic("injected")
+	}}
+	got := a.Audit(context.Background(), &awsclients.Clients{}, "us-east-1", nil)
+	if len(got.IAM.Sources) != 2 || got.IAM.Sources[1].Source != SourceLocal || got.IAM.Sources[1].Decision != DecisionUnknown ||
+		!strings.Contains(got.IAM.Sources[1].Reason, "injected") {
+		t.Fatalf("sources %+v, want the local source unknown with the panic as reason", got.IAM.Sources)
+	}
+	if got.IAM.Decision != DecisionAllowed || got.IAM.Source != SourceListing {
+		t.Fatalf("decision %s from %s, want allowed from the listing", got.IAM.Decision, got.IAM.Source)
+	}
+	// Without a listing decision the result is unknown, not a crash.
+	got = a.Audit(context.Background(), &awsclients.Clients{}, "us-east-1", errors.New("connection refused"))
+	if got.IAM.Decision != DecisionUnknown {
+		t.Fatalf("decision %s, want unknown", got.IAM.Decision)
 	}
 }

@@ -1,9 +1,11 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -48,6 +51,8 @@ type Options struct {
 	MaxConcurrentRefreshes int
 	// Publish is PublishEndpointSlices (default) or PublishNone.
 	Publish string
+	// ServiceType is ServiceHeadless (default) or ServiceClusterIP.
+	ServiceType string
 	// DefaultPortTag is the --port-tag default for Upstreams without the ec2guard.io/port-tag
 	// annotation ("" for none).
 	DefaultPortTag string
@@ -55,6 +60,10 @@ type Options struct {
 	ZoneHints bool
 	// TagSources enable discover-from-tags.
 	TagSources []TagSource
+	// PodIdentityNamespaces are the namespaces whose Upstreams without a secretRef may be
+	// discovered with the discoverer's own AWS identity (IRSA, EKS Pod Identity, instance
+	// profile). Empty: none. Upstreams elsewhere are refused (EC2G702).
+	PodIdentityNamespaces ec2.NamespaceList
 	// AnnotationHeartbeat renews the lastRefresh of an unchanged ec2guard.io/discovered
 	// annotation at most this often (0: only when the content changes).
 	AnnotationHeartbeat time.Duration
@@ -65,7 +74,8 @@ type Options struct {
 	Shard Owner
 }
 
-// Owner says whether this replica works on a key (a credential group's GroupKey.String()).
+// Owner says whether this replica works on a key: a credential group's GroupKey.String(), or
+// "upstream/<namespace>/<name>" for what concerns one Upstream and no group.
 type Owner interface {
 	Owns(key string) bool
 }
@@ -112,6 +122,12 @@ type RefreshReport struct {
 type RegroupReport struct {
 	Upstreams int
 	Groups    int
+	// Decoded counts the Upstreams decoded and validated by this regrouping: those that are new
+	// or changed (resourceVersion) since the previous one; the others are reused as they were.
+	Decoded int
+	// Refused are the EC2 Upstreams not discovered because they may not use the credentials they
+	// name (EC2G701, EC2G702).
+	Refused []types.NamespacedName
 	// Removed are Upstreams that were deleted (or stopped being EC2 Upstreams); what was
 	// published for them has been deleted.
 	Removed []types.NamespacedName
@@ -169,9 +185,22 @@ type Discoverer struct {
 	secretsMu      sync.Mutex
 	changedSecrets map[types.NamespacedName]bool
 
+	// refusedMu orders publication against refusals: a member is published under the read lock
+	// only when its UID is not in refusedUIDs; the regroup takes the write lock to update the set
+	// before deleting what was published for newly refused Upstreams, so an in-flight
+	// publication cannot re-create it.
+	refusedMu   sync.RWMutex
+	refusedUIDs map[types.UID]bool
+
 	// Owned by the Start goroutine.
 	targets map[types.NamespacedName]*Target
 	runners map[GroupKey]*groupRunner
+	// notEC2 remembers, by UID, the resourceVersion of Upstreams that are not EC2 Upstreams (or
+	// cannot be read), so they are not decoded again until they change.
+	notEC2 map[types.UID]string
+	// refusalsDone remembers the refusal (with the UID) whose cleanup, annotation and report
+	// were written for an Upstream, so an unchanged refusal costs nothing on the next regroup.
+	refusalsDone map[types.NamespacedName]string
 }
 
 var _ manager.LeaderElectionRunnable = (*Discoverer)(nil)
@@ -196,6 +225,13 @@ func New(deps Deps, opts Options) (*Discoverer, error) {
 	default:
 		return nil, fmt.Errorf("discoverer: publishing mode %q: must be %q or %q", opts.Publish, PublishEndpointSlices, PublishNone)
 	}
+	switch opts.ServiceType {
+	case "":
+		opts.ServiceType = ServiceHeadless
+	case ServiceHeadless, ServiceClusterIP:
+	default:
+		return nil, fmt.Errorf("discoverer: service type %q: must be %q or %q", opts.ServiceType, ServiceHeadless, ServiceClusterIP)
+	}
 	if opts.AnnotationHeartbeat < 0 {
 		return nil, fmt.Errorf("discoverer: annotation heartbeat %s: must not be negative", opts.AnnotationHeartbeat)
 	}
@@ -214,9 +250,12 @@ func New(deps Deps, opts Options) (*Discoverer, error) {
 		changedSecrets: map[types.NamespacedName]bool{},
 		targets:        map[types.NamespacedName]*Target{},
 		runners:        map[GroupKey]*groupRunner{},
+		notEC2:         map[types.UID]string{},
+		refusalsDone:   map[types.NamespacedName]string{},
+		refusedUIDs:    map[types.UID]bool{},
 	}
 	if opts.Publish == PublishEndpointSlices {
-		d.publisher = NewPublisher(deps.Reader, deps.APIReader, deps.Writer, deps.Metrics, opts.ZoneHints, deps.Log)
+		d.publisher = NewPublisher(deps.Reader, deps.APIReader, deps.Writer, deps.Metrics, opts.ZoneHints, opts.ServiceType, deps.Log)
 	}
 	d.opts.Loop.Limiter = d.limiter
 	return d, nil
@@ -345,6 +384,26 @@ func (d *Discoverer) TriggerAll() {
 // NeedLeaderElection makes only the leader discover and write, unless the groups are sharded.
 func (d *Discoverer) NeedLeaderElection() bool { return d.opts.Shard == nil }
 
+// ownsUpstream: with sharding, what concerns one Upstream and no credential group (cleaning up
+// after a removed one, annotating an invalid or refused one) is done by the replica that owns its
+// key.
+func (d *Discoverer) ownsUpstream(key types.NamespacedName) bool {
+	return d.opts.Shard == nil || d.opts.Shard.Owns("upstream/"+key.String())
+}
+
+// owned keeps the planned groups this replica owns (all of them without sharding).
+func (d *Discoverer) owned(p groupPlan) groupPlan {
+	if d.opts.Shard == nil {
+		return p
+	}
+	for k := range p.groups {
+		if !d.opts.Shard.Owns(k.String()) {
+			delete(p.groups, k)
+		}
+	}
+	return p
+}
+
 // ReadyCheck is a healthz.Checker: ready once the caches have synced.
 func (d *Discoverer) ReadyCheck(*http.Request) error {
 	if !d.synced.Load() {
@@ -377,12 +436,6 @@ func (d *Discoverer) Start(ctx context.Context) error {
 	}
 }
 
-// ownsUpstream: with sharding, what concerns one Upstream and no credential group (cleaning up
-// after a removed one, annotating an invalid one) is done by the replica that owns its key.
-func (d *Discoverer) ownsUpstream(key types.NamespacedName) bool {
-	return d.opts.Shard == nil || d.opts.Shard.Owns("upstream/"+key.String())
-}
-
 func (d *Discoverer) stopAll() {
 	for key, r := range d.runners {
 		r.stop()
@@ -391,7 +444,8 @@ func (d *Discoverer) stopAll() {
 }
 
 // regroup reads the Upstreams, cleans up after removed ones, and starts, updates or stops the
-// group loops.
+// group loops. It runs in steps whose inputs and outputs are values: read the targets, find the
+// removed ones, decide credential use, plan the groups (pure), then apply each (writes).
 func (d *Discoverer) regroup(ctx context.Context, first bool) {
 	rep := RegroupReport{}
 	defer func() {
@@ -405,109 +459,172 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 		d.deps.Log.Error(err, "cannot list upstreams; keeping the current groups")
 		return
 	}
-	targets := make(map[types.NamespacedName]*Target, len(list.Items))
-	for i := range list.Items {
-		t, err := NewTarget(&list.Items[i], d.opts.DefaultPortTag)
-		if err != nil {
-			if !errors.Is(err, ec2.ErrNotEC2) && !errors.Is(err, ec2.ErrNotUpstream) {
-				d.deps.Log.Error(err, "cannot read upstream", "upstream", list.Items[i].GetNamespace()+"/"+list.Items[i].GetName())
-			}
-			continue
-		}
-		targets[t.Key()] = t
-	}
-	rep.Upstreams = len(targets)
-	var errs []error
+	targets, decoded := d.readTargets(list)
+	rep.Decoded, rep.Upstreams = decoded, len(targets)
+	removed := removedTargets(d.targets, targets)
+	refusals := d.credentialUses(ctx, targets)
+	plan := d.owned(planGroups(targets, refusals, d.opts.TagSources))
+	rep.Removed = sortedKeys(removed)
+	rep.Refused = sortedKeys(refusals)
 
-	for key, old := range d.targets {
-		if nt, ok := targets[key]; ok && nt.UID == old.UID {
-			continue
+	var errs []error
+	apply := func(w int, err error) {
+		rep.Writes += w
+		errs = append(errs, err)
+	}
+	apply(d.cleanUpRemoved(ctx, removed))
+	if first {
+		apply(d.deleteOrphans(ctx, targets))
+	}
+	apply(d.annotateInvalid(ctx, targets, d.targets))
+	apply(d.applyRefusals(ctx, targets, refusals))
+	errs = append(errs, d.applyPlan(ctx, plan))
+	d.targets = targets
+	rep.Groups = len(d.runners)
+	d.deps.Metrics.setGroups(len(d.runners), int(d.stale.Load()))
+	rep.Err = errors.Join(errs...)
+	if rep.Err != nil {
+		d.deps.Log.Error(rep.Err, "regrouping upstreams")
+	}
+}
+
+func sortedKeys[V any](m map[types.NamespacedName]V) []types.NamespacedName {
+	return slices.SortedFunc(maps.Keys(m), func(a, b types.NamespacedName) int { return cmp.Compare(a.String(), b.String()) })
+}
+
+// removedTargets returns the previous targets that are gone from now (deleted, no longer EC2
+// Upstreams, or recreated under the same name with another UID).
+func removedTargets(prev, now map[types.NamespacedName]*Target) map[types.NamespacedName]*Target {
+	out := map[types.NamespacedName]*Target{}
+	for key, old := range prev {
+		if nt, ok := now[key]; !ok || nt.UID != old.UID {
+			out[key] = old
 		}
+	}
+	return out
+}
+
+// groupPlan is the credential groups a regroup wants: their members, and the tag source of the
+// discover-from-tags groups.
+type groupPlan struct {
+	groups  map[GroupKey][]*Target
+	sources map[GroupKey]*TagSource
+}
+
+// planGroups groups the valid targets that are not refused by credential group and adds the
+// groups of the tag sources (which exist even without members).
+func planGroups(targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal, tagSources []TagSource) groupPlan {
+	all := make([]*Target, 0, len(targets))
+	for key, t := range targets {
+		if refusals[key] == nil {
+			all = append(all, t)
+		}
+	}
+	p := groupPlan{groups: GroupTargets(all), sources: map[GroupKey]*TagSource{}}
+	for i := range tagSources {
+		for _, k := range tagSources[i].Groups() {
+			p.sources[k] = &tagSources[i]
+			if _, ok := p.groups[k]; !ok {
+				p.groups[k] = nil
+			}
+		}
+	}
+	return p
+}
+
+// cleanUpRemoved deletes what was published for removed Upstreams, and their reports.
+func (d *Discoverer) cleanUpRemoved(ctx context.Context, removed map[types.NamespacedName]*Target) (int, error) {
+	writes := 0
+	var errs []error
+	for _, key := range sortedKeys(removed) {
 		if !d.ownsUpstream(key) {
 			continue
 		}
-		rep.Removed = append(rep.Removed, key)
+		old := removed[key]
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
 		if d.publisher != nil {
 			w, err := d.publisher.DeleteFor(ctx, key.Namespace, old.UID)
-			rep.Writes += w
+			writes += w
 			errs = append(errs, err)
 		}
 		if d.deps.Reports != nil {
 			w, err := d.deps.Reports.Delete(ctx, key)
-			rep.Writes += w
+			writes += w
 			errs = append(errs, err)
 		}
 		d.deps.Log.Info("upstream removed; deleted what was published for it", "upstream", key.String())
 	}
-	if first && (d.publisher != nil || d.deps.Reports != nil) {
-		live := make(map[types.UID]bool, len(targets))
-		for _, t := range targets {
-			live[t.UID] = true
-		}
-		if d.publisher != nil {
-			w, err := d.publisher.DeleteOrphans(ctx, live)
-			rep.Writes += w
-			errs = append(errs, err)
-		}
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.DeleteOrphans(ctx, live)
-			rep.Writes += w
-			errs = append(errs, err)
-		}
+	return writes, errors.Join(errs...)
+}
+
+// deleteOrphans deletes, at start, what was published and reported for Upstreams that no longer
+// exist.
+func (d *Discoverer) deleteOrphans(ctx context.Context, targets map[types.NamespacedName]*Target) (int, error) {
+	if d.publisher == nil && d.deps.Reports == nil {
+		return 0, nil
 	}
+	live := make(map[types.UID]bool, len(targets))
+	for _, t := range targets {
+		live[t.UID] = true
+	}
+	writes := 0
+	var errs []error
+	if d.publisher != nil {
+		w, err := d.publisher.DeleteOrphans(ctx, live)
+		writes += w
+		errs = append(errs, err)
+	}
+	if d.deps.Reports != nil {
+		w, err := d.deps.Reports.DeleteOrphans(ctx, live)
+		writes += w
+		errs = append(errs, err)
+	}
+	return writes, errors.Join(errs...)
+}
+
+// annotateInvalid says on each invalid Upstream (new or changed since prev) why it is not
+// discovered.
+func (d *Discoverer) annotateInvalid(ctx context.Context, targets, prev map[types.NamespacedName]*Target) (int, error) {
+	writes := 0
+	var errs []error
 	for key, t := range targets {
-		if t.Invalid == "" || t.SameDiscovery(d.targets[key]) || !d.ownsUpstream(key) {
+		if t.Invalid == "" || t.SameDiscovery(prev[key]) || !d.ownsUpstream(key) {
 			continue
 		}
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
 		st := Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
 		w, err := d.annotator.Write(ctx, key, t.UID, st)
-		rep.Writes += w
+		writes += w
 		errs = append(errs, err)
 		if d.deps.Reports != nil {
 			w, err := d.deps.Reports.Write(ctx, t, st)
-			rep.Writes += w
+			writes += w
 			errs = append(errs, err)
 		}
 	}
+	return writes, errors.Join(errs...)
+}
 
-	all := make([]*Target, 0, len(targets))
-	for _, t := range targets {
-		all = append(all, t)
-	}
-	groups := GroupTargets(all)
-	sources := map[GroupKey]*TagSource{}
-	for i := range d.opts.TagSources {
-		for _, k := range d.opts.TagSources[i].Groups() {
-			sources[k] = &d.opts.TagSources[i]
-			if _, ok := groups[k]; !ok {
-				groups[k] = nil
-			}
-		}
-	}
-	if d.opts.Shard != nil {
-		for k := range groups {
-			if !d.opts.Shard.Owns(k.String()) {
-				delete(groups, k)
-			}
-		}
-	}
+// applyPlan stops the loops of groups that are no longer planned, starts the new ones, hands
+// the others their members (re-matching when they changed) and triggers those whose secret
+// changed (all of them after TriggerAll).
+func (d *Discoverer) applyPlan(ctx context.Context, plan groupPlan) error {
 	changed := d.takeChangedSecrets()
 	triggerAll := d.triggerAll.Swap(false)
 	for key, r := range d.runners {
-		if _, ok := groups[key]; !ok {
+		if _, ok := plan.groups[key]; !ok {
 			r.stop()
 			delete(d.runners, key)
 			d.deps.Metrics.forgetGroup(key.String())
 			d.deps.Log.Info("credential group has no upstreams any more, or another replica owns it; stopped refreshing it", "group", key.String())
 		}
 	}
-	for _, key := range SortedGroupKeys(groups) {
-		members := groups[key]
+	var errs []error
+	for _, key := range SortedGroupKeys(plan.groups) {
+		members := plan.groups[key]
 		r, ok := d.runners[key]
 		if !ok {
-			r, err := d.startRunner(ctx, key, members, sources[key])
+			r, err := d.startRunner(ctx, key, members, plan.sources[key])
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -522,14 +639,121 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 			r.loop.Trigger()
 		}
 	}
-	d.targets = targets
-	rep.Groups = len(d.runners)
-	d.deps.Metrics.setGroups(len(d.runners), int(d.stale.Load()))
-	rep.Err = errors.Join(errs...)
-	if rep.Err != nil {
-		d.deps.Log.Error(rep.Err, "regrouping upstreams")
-	}
+	return errors.Join(errs...)
 }
+
+// readTargets decodes and validates the listed Upstreams that are new or changed since the
+// previous regroup (UID and resourceVersion) and reuses the others, so that one large stored
+// Upstream is validated once per change, not on every regroup triggered by any Upstream or
+// Secret. It returns the EC2 Upstreams and how many objects it decoded.
+func (d *Discoverer) readTargets(list *unstructured.UnstructuredList) (map[types.NamespacedName]*Target, int) {
+	targets := make(map[types.NamespacedName]*Target, len(list.Items))
+	notEC2 := map[types.UID]string{}
+	decoded := 0
+	for i := range list.Items {
+		obj := &list.Items[i]
+		key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+		uid, rv := obj.GetUID(), obj.GetResourceVersion()
+		if rv != "" {
+			if old := d.targets[key]; old != nil && old.UID == uid && old.resourceVersion == rv {
+				targets[key] = old
+				continue
+			}
+			if seen, ok := d.notEC2[uid]; ok && seen == rv {
+				notEC2[uid] = rv
+				continue
+			}
+		}
+		decoded++
+		t, err := NewTarget(obj, d.opts.DefaultPortTag)
+		if err != nil {
+			if !errors.Is(err, ec2.ErrNotEC2) && !errors.Is(err, ec2.ErrNotUpstream) {
+				d.deps.Log.Error(err, "cannot read upstream", "upstream", key.String())
+			}
+			notEC2[uid] = rv
+			continue
+		}
+		targets[t.Key()] = t
+	}
+	d.notEC2 = notEC2
+	return targets, decoded
+}
+
+// credentialUses returns the refusal of every valid target that may not use the credentials it
+// names (see credentialUse).
+func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.NamespacedName]*Target) map[types.NamespacedName]*Refusal {
+	out := map[types.NamespacedName]*Refusal{}
+	for key, t := range targets {
+		if t.Invalid != "" {
+			continue
+		}
+		if r := d.credentialUse(ctx, t); r != nil {
+			out[key] = r
+		}
+	}
+	return out
+}
+
+// applyRefusals stops publication for the refused Upstreams, deletes what was published for
+// them (they may have been discovered before the secret's owner withdrew the namespace, or by a
+// discoverer without this check), and says why in their annotation, report and metric. Work
+// already done for an unchanged refusal is not repeated; a failed write is retried on the next
+// regroup.
+func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal) (int, error) {
+	uids := make(map[types.UID]bool, len(refusals))
+	for key := range refusals {
+		uids[targets[key].UID] = true
+	}
+	d.refusedMu.Lock()
+	d.refusedUIDs = uids
+	d.refusedMu.Unlock()
+
+	for key := range d.refusalsDone {
+		if refusals[key] == nil {
+			delete(d.refusalsDone, key)
+			d.deps.Metrics.refused.DeletePartialMatch(map[string]string{"namespace": key.Namespace, "upstream": key.Name})
+		}
+	}
+	writes := 0
+	var errs []error
+	for _, key := range sortedKeys(refusals) {
+		r, t := refusals[key], targets[key]
+		if !d.ownsUpstream(key) {
+			continue
+		}
+		done := string(t.UID) + "|" + r.String()
+		if d.refusalsDone[key] == done {
+			continue
+		}
+		d.deps.Metrics.refusedUpstream(key.Namespace, key.Name, r)
+		var werrs []error
+		if d.publisher != nil {
+			w, err := d.publisher.DeleteFor(ctx, key.Namespace, t.UID)
+			writes += w
+			werrs = append(werrs, err)
+		}
+		st := Status{LastError: r.String(), Refusal: r}
+		w, err := d.annotator.Write(ctx, key, t.UID, st)
+		writes += w
+		werrs = append(werrs, err)
+		if d.deps.Reports != nil {
+			w, err := d.deps.Reports.Write(ctx, t, st)
+			writes += w
+			werrs = append(werrs, err)
+		}
+		if err := errors.Join(werrs...); err != nil {
+			errs = append(errs, fmt.Errorf("refused upstream %s: %w", key, err))
+			continue
+		}
+		d.refusalsDone[key] = done
+		d.deps.Log.Info("upstream refused: not discovered with the credentials it names; deleted what was published for it",
+			"upstream", key.String(), "code", r.Code, "reason", r.Message)
+	}
+	return writes, errors.Join(errs...)
+}
+
+// refusedUID reports, under the refusal read lock the caller holds, whether uid is refused.
+func (d *Discoverer) refusedUID(uid types.UID) bool { return d.refusedUIDs[uid] }
 
 // awsRequest builds the AWS client request of a group, reading its secret from the cache.
 func (d *Discoverer) awsRequest(ctx context.Context, key GroupKey) (awsclients.Request, error) {
@@ -585,10 +809,33 @@ type groupRunner struct {
 	mu        sync.Mutex // serializes updates and re-matches
 	last      *Result[*listing]
 	lastAudit GroupAudit
+	// failing holds, by Upstream UID, the members whose Service or EndpointSlices could not be
+	// written (under mu).
+	failing map[types.UID]*publishFailure
+}
+
+// publishBackoff is interval·2ⁿ capped at maxBackoff (without overflowing).
+func publishBackoff(interval, maxBackoff time.Duration, n int) time.Duration {
+	d := interval
+	for i := 0; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+// publishFailure is a member whose publication failed: it is retried after a per-Upstream
+// backoff (Interval·2ⁿ after n failures, capped at MaxBackoff), or at once when the Upstream
+// changes, instead of on every refresh.
+type publishFailure struct {
+	fingerprint string
+	failures    int
+	next        time.Time
+	summary     string
 }
 
 func (d *Discoverer) startRunner(ctx context.Context, key GroupKey, members []*Target, src *TagSource) (*groupRunner, error) {
-	r := &groupRunner{d: d, key: key, tagSource: src, rematchCh: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &groupRunner{d: d, key: key, tagSource: src, rematchCh: make(chan struct{}, 1), done: make(chan struct{}),
+		failing: map[types.UID]*publishFailure{}}
 	r.setMembers(members)
 	loop, err := NewLoop(d.opts.Loop, r.refresh, r.update)
 	if err != nil {
@@ -637,8 +884,18 @@ func (r *groupRunner) requestRematch() {
 	}
 }
 
-// refresh lists the group's running instances (one paginated DescribeInstances).
-func (r *groupRunner) refresh(ctx context.Context) (*listing, error) {
+// refresh lists the group's running instances (one paginated DescribeInstances). A panic in it
+// becomes the attempt's error: one group's bad listing cannot stop the others.
+func (r *groupRunner) refresh(ctx context.Context) (l *listing, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l, err = nil, fmt.Errorf("internal error listing group %s: %v", r.key, p)
+		}
+	}()
+	return r.list(ctx)
+}
+
+func (r *groupRunner) list(ctx context.Context) (*listing, error) {
 	r.calls.Store(0)
 	r.pages = 0
 	r.clients = nil
@@ -677,6 +934,11 @@ func dedupe(insts []ec2api.Instance) []ec2api.Instance {
 func (r *groupRunner) update(ctx context.Context, res Result[*listing]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			r.d.deps.Log.Error(fmt.Errorf("panic: %v", p), "internal error publishing a credential group; the next refresh tries again", "group", r.key.String())
+		}
+	}()
 	r.last = &res
 	actx, cancel := context.WithTimeout(ctx, auditTimeout)
 	r.lastAudit = r.d.deps.Auditor.Audit(actx, r.clients, r.key.Region, res.Err)
@@ -759,40 +1021,14 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], rematch
 	}
 	var errs []error
 	for i, t := range members {
-		st := Status{Group: r.key.String(), LastError: ErrorSummary(res.Err), Stale: res.Err != nil}
-		if !staleSince.IsZero() {
-			st.StaleSince = staleSince.UTC().Format(time.RFC3339)
-		}
-		iam := r.lastAudit.IAM
-		st.IAM = &iam
-		st.Consistency = r.lastAudit.Consistency(t.HasFilters())
-		var w int
-		var perr error
+		var sel Selection
+		var overlap []int32
 		if ix != nil {
-			eps, skips := BuildEndpoints(t, ix, sels[i].Exact)
-			fillStatus(&st, ix, sels[i], overlaps[i], eps, skips)
-			if r.d.publisher != nil {
-				w, perr = r.d.publisher.Sync(ctx, t, eps, staleSince)
-			}
-		} else if r.d.publisher != nil {
-			w, perr = r.d.publisher.MarkStale(ctx, t, staleSince)
+			sel, overlap = sels[i], overlaps[i]
 		}
+		w, err := r.publishMember(ctx, res, t, ix, sel, overlap, staleSince)
 		rep.Writes += w
-		if perr != nil {
-			errs = append(errs, perr)
-			if st.LastError == "" {
-				st.LastError = "publishing: " + ErrorSummary(perr)
-			}
-		}
-		w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
-		rep.Writes += w
-		errs = append(errs, aerr)
-		if r.d.deps.Reports != nil {
-			w, rerr := r.d.deps.Reports.Write(ctx, t, st)
-			rep.Writes += w
-			errs = append(errs, rerr)
-		}
-		r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
+		errs = append(errs, err)
 	}
 	if !rematch && res.Err == nil && r.tagSource != nil {
 		w, err := r.d.generator.Sync(ctx, *r.tagSource, r.key, ix)
@@ -801,6 +1037,81 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], rematch
 	}
 	rep.PublishErr = errors.Join(errs...)
 	return rep
+}
+
+// publishMember publishes, annotates and reports one member of the group, unless the regroup
+// refused it meanwhile (checked under the discoverer's refusal lock, held for the whole
+// publication so that a refusal's cleanup cannot be undone by it).
+func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t *Target, ix *Index, sel Selection, overlap []int32, staleSince time.Time) (int, error) {
+	r.d.refusedMu.RLock()
+	defer r.d.refusedMu.RUnlock()
+	if r.d.refusedUID(t.UID) {
+		return 0, nil
+	}
+	st := Status{Group: r.key.String(), LastError: ErrorSummary(res.Err), Stale: res.Err != nil}
+	if !staleSince.IsZero() {
+		st.StaleSince = staleSince.UTC().Format(time.RFC3339)
+	}
+	iam := r.lastAudit.IAM
+	st.IAM = &iam
+	st.Consistency = r.lastAudit.Consistency(t.HasFilters())
+	var writes int
+	var errs []error
+	var w int
+	var perr error
+	now := r.d.opts.Loop.Clock.Now()
+	f := r.failing[t.UID]
+	if f != nil && f.fingerprint != t.fingerprint {
+		f = nil // the Upstream changed: try at once
+	}
+	backingOff := f != nil && now.Before(f.next)
+	if ix != nil {
+		eps, skips := BuildEndpoints(t, ix, sel.Exact)
+		fillStatus(&st, ix, sel, overlap, eps, skips)
+		if r.d.publisher != nil && !backingOff {
+			w, perr = r.d.publisher.Sync(ctx, t, eps, staleSince)
+		}
+	} else if r.d.publisher != nil && !backingOff {
+		w, perr = r.d.publisher.MarkStale(ctx, t, staleSince)
+	}
+	writes += w
+	switch {
+	case backingOff:
+	case perr != nil && ctx.Err() == nil:
+		if f == nil {
+			f = &publishFailure{fingerprint: t.fingerprint}
+		}
+		f.failures++
+		f.next = now.Add(publishBackoff(r.d.opts.Loop.Interval, r.d.opts.Loop.MaxBackoff, f.failures))
+		f.summary = ErrorSummary(perr)
+		r.failing[t.UID] = f
+		errs = append(errs, perr)
+	case perr != nil:
+		errs = append(errs, perr) // cancelled: not the object's fault
+	default:
+		f = nil
+		delete(r.failing, t.UID)
+	}
+	if f != nil {
+		if st.LastError == "" {
+			st.LastError = fmt.Sprintf("%s: publishing failed %d times, retried with backoff: %s", CodePublishFailed, f.failures, f.summary)
+		}
+	} else if perr != nil && st.LastError == "" {
+		st.LastError = "publishing: " + ErrorSummary(perr)
+	}
+	w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
+	writes += w
+	errs = append(errs, aerr)
+	if r.d.deps.Reports != nil {
+		w, rerr := r.d.deps.Reports.Write(ctx, t, st)
+		writes += w
+		errs = append(errs, rerr)
+	}
+	r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
+	if f != nil {
+		r.d.deps.Metrics.publishFailing(t.Upstream.Namespace, t.Upstream.Name, f.failures)
+	}
+	return writes, errors.Join(errs...)
 }
 
 // fillStatus puts a selection's counts and examples into a status.

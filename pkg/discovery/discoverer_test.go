@@ -177,6 +177,14 @@ func startHarness(t *testing.T, fleets map[string][]ec2api.Instance, objs []clie
 // startHarnessWith is startHarness with a report sink.
 func startHarnessWith(t *testing.T, fleets map[string][]ec2api.Instance, objs []client.Object, opts Options, reports ReportSink) *harness {
 	t.Helper()
+	return startHarnessWrapped(t, fleets, objs, opts, reports, nil)
+}
+
+// startHarnessWrapped is startHarnessWith whose discoverer writes through wrap(recording writer)
+// when wrap is not nil.
+func startHarnessWrapped(t *testing.T, fleets map[string][]ec2api.Instance, objs []client.Object, opts Options, reports ReportSink,
+	wrap func(client.Writer) client.Writer) *harness {
+	t.Helper()
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	srv := newFakeEC2(t)
 	for region, insts := range fleets {
@@ -199,7 +207,11 @@ func startHarnessWith(t *testing.T, fleets map[string][]ec2api.Instance, objs []
 		OnRefresh: func(r RefreshReport) { h.calls.Add(int64(r.Calls)); h.refreshes <- r },
 		OnRegroup: func(r RegroupReport) { h.regroups <- r },
 	}
-	h.d, err = New(Deps{Reader: h.c, APIReader: h.c, Writer: h.w, AWS: factory, Metrics: h.metrics, Reports: reports, Log: logr.Discard()}, opts)
+	var writer client.Writer = h.w
+	if wrap != nil {
+		writer = wrap(h.w)
+	}
+	h.d, err = New(Deps{Reader: h.c, APIReader: h.c, Writer: writer, AWS: factory, Metrics: h.metrics, Reports: reports, Log: logr.Discard()}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,9 +397,12 @@ func TestDiscovererDiscoversFromTags(t *testing.T) {
 	east[10].Tags[TagUpstream] = "gen-api"
 	east[10].Tags[TagNamespace] = "team-a"
 	invalid := upstreamObj("default", "bad", "uid-bad", false, ec2Spec("us-east-1", "aws-a", kv("a", "1"), kv("a", "2")), nil)
-	src := TagSource{Secret: types.NamespacedName{Namespace: "default", Name: "aws-a"}, Regions: []string{"us-east-1"}}
+	// team-a is allowed as a target namespace, and the secret is shared with it.
+	src := TagSource{Secret: types.NamespacedName{Namespace: "default", Name: "aws-a"}, Regions: []string{"us-east-1"}, Namespaces: ec2.NamespaceList{"team-a"}}
+	secret := awsSecret("aws-a")
+	secret.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: "team-a"}
 	h := startHarness(t, map[string][]ec2api.Instance{"us-east-1": east},
-		[]client.Object{awsSecret("aws-a"), invalid}, Options{TagSources: []TagSource{src}, DefaultPortTag: "port"})
+		[]client.Object{secret, invalid}, Options{TagSources: []TagSource{src}, DefaultPortTag: "port"})
 	group := src.Groups()[0]
 
 	if r := h.next(group, false); r.Err != nil || r.Upstreams != 0 {

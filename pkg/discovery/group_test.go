@@ -39,3 +39,44 @@ func TestGroupTargets(t *testing.T) {
 		t.Fatalf("sorted keys start with %v", keys[0])
 	}
 }
+
+// TestPlanGroups: the regroup's plan is a pure function of the targets, the refusals and the
+// tag sources: refused and invalid targets are in no group, a group shared with a refused
+// Upstream keeps the allowed one, tag-source groups exist without members.
+func TestPlanGroups(t *testing.T) {
+	mk := func(ns, name, secret, region string) *Target {
+		tg, err := NewTarget(upstreamObj(ns, name, "uid-"+name, false, secretRefSpec(region, "default", secret, kv("app", "web")), nil), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	invalid, err := NewTarget(upstreamObj("default", "bad", "uid-bad", false, ec2Spec("nowhere", "aws", kv("a", "1")), nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[types.NamespacedName]*Target{}
+	for _, tg := range []*Target{mk("default", "ok", "aws", "us-east-1"), mk("team-a", "borrow", "aws", "us-east-1"), mk("team-a", "alone", "aws", "eu-west-1"), invalid} {
+		targets[tg.Key()] = tg
+	}
+	refusals := map[types.NamespacedName]*Refusal{
+		{Namespace: "team-a", Name: "borrow"}: {Code: string(CodeSecretNotShared)},
+		{Namespace: "team-a", Name: "alone"}:  {Code: string(CodeSecretNotShared)},
+	}
+	src := TagSource{Secret: types.NamespacedName{Namespace: "gloo", Name: "tags"}, Regions: []string{"us-west-2"}}
+	p := planGroups(targets, refusals, []TagSource{src})
+	shared := GroupKey{Secret: types.NamespacedName{Namespace: "default", Name: "aws"}, Region: "us-east-1"}
+	if len(p.groups) != 2 || len(p.groups[shared]) != 1 || p.groups[shared][0].Upstream.Name != "ok" {
+		t.Fatalf("groups = %v", p.groups)
+	}
+	if tg := src.Groups()[0]; p.sources[tg] == nil || p.groups[tg] != nil {
+		t.Fatalf("tag-source group: source %v, members %v", p.sources[tg], p.groups[tg])
+	}
+
+	prev := map[types.NamespacedName]*Target{{Namespace: "default", Name: "ok"}: targets[types.NamespacedName{Namespace: "default", Name: "ok"}]}
+	gone := mk("default", "gone", "aws", "us-east-1")
+	prev[gone.Key()] = gone
+	if r := removedTargets(prev, targets); len(r) != 1 || r[gone.Key()] != gone {
+		t.Fatalf("removed = %v", r)
+	}
+}

@@ -27,3 +27,27 @@ func TestServiceName(t *testing.T) {
 		t.Errorf("SliceName = %q", got)
 	}
 }
+
+// TestServiceNameNoCollisionWithHashedForm: an Upstream may be named exactly like the rewritten
+// form of another one's name (review finding: "web.prod" and "web-prod-558e18b6a4"); both get
+// their own Service.
+func TestServiceNameNoCollisionWithHashedForm(t *testing.T) {
+	for _, n := range []string{"web.prod", "a.b.c", strings.Repeat("z", 70), strings.Repeat("q", 59) + ".x"} {
+		rewritten := strings.TrimPrefix(ServiceName(n), "ec2-")
+		if rewritten == n {
+			t.Fatalf("ServiceName(%q) was not rewritten; the test's input is wrong", n)
+		}
+		if a, b := ServiceName(n), ServiceName(rewritten); a == b {
+			t.Errorf("ServiceName(%q) = ServiceName(%q) = %q", n, rewritten, a)
+		}
+		if errs := validation.IsDNS1035Label(ServiceName(rewritten)); len(errs) > 0 {
+			t.Errorf("ServiceName(%q) = %q: %v", rewritten, ServiceName(rewritten), errs)
+		}
+	}
+	// Names that do not look rewritten keep their plain Service name.
+	for _, n := range []string{"web", "web-prod", "web-prod-1234", "api-0123456789x"} {
+		if got := ServiceName(n); got != "ec2-"+n {
+			t.Errorf("ServiceName(%q) = %q, want ec2-%s", n, got, n)
+		}
+	}
+}

@@ -44,6 +44,16 @@ const (
 	MaxEndpointsPerSlice = 100
 )
 
+// Service types (--service-type).
+const (
+	// ServiceHeadless publishes headless Services (clusterIP: None): no service IP and no
+	// kube-proxy rules per Upstream; DNS answers with the endpoints' addresses. The default.
+	ServiceHeadless = "headless"
+	// ServiceClusterIP publishes ClusterIP Services (one service IP each, kube-proxy rules on
+	// every node).
+	ServiceClusterIP = "clusterip"
+)
+
 // Publisher writes, per EC2 Upstream, a selector-less Service and the discovery.k8s.io/v1
 // EndpointSlices listing its instances, owned by the Upstream. It compares what it wants with
 // what the cache holds and writes only the differences, so an unchanged refresh writes nothing.
@@ -53,13 +63,15 @@ type Publisher struct {
 	writer    client.Writer
 	metrics   *Metrics
 	zoneHints bool
+	headless  bool
 	log       logr.Logger
 }
 
 // NewPublisher returns a publisher. zoneHints adds hints.forZones (the instance's AZ) to every
-// endpoint besides its zone.
-func NewPublisher(reader, apiReader client.Reader, writer client.Writer, m *Metrics, zoneHints bool, log logr.Logger) *Publisher {
-	return &Publisher{reader: reader, apiReader: apiReader, writer: writer, metrics: m, zoneHints: zoneHints, log: log}
+// endpoint besides its zone; serviceType is ServiceHeadless ("" too) or ServiceClusterIP.
+func NewPublisher(reader, apiReader client.Reader, writer client.Writer, m *Metrics, zoneHints bool, serviceType string, log logr.Logger) *Publisher {
+	return &Publisher{reader: reader, apiReader: apiReader, writer: writer, metrics: m, zoneHints: zoneHints,
+		headless: serviceType != ServiceClusterIP, log: log}
 }
 
 // ownerRef makes the Upstream the controller owner, so Kubernetes' garbage collector deletes
@@ -74,13 +86,14 @@ func ownerRef(t *Target) metav1.OwnerReference {
 	}
 }
 
-// DesiredService is the Service for t; staleSince, when not zero, marks its endpoints stale.
-func DesiredService(t *Target, staleSince time.Time) *corev1.Service {
+// DesiredService is the Service for t, headless or not; staleSince, when not zero, marks its
+// endpoints stale.
+func DesiredService(t *Target, staleSince time.Time, headless bool) *corev1.Service {
 	ann := map[string]string{AnnotationUpstream: t.Key().String()}
 	if !staleSince.IsZero() {
 		ann[AnnotationStaleSince] = staleSince.UTC().Format(time.RFC3339)
 	}
-	return &corev1.Service{
+	svc := &corev1.Service{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            ServiceName(t.Upstream.Name),
@@ -96,7 +109,14 @@ func DesiredService(t *Target, staleSince time.Time) *corev1.Service {
 			}},
 		},
 	}
+	if headless {
+		svc.Spec.ClusterIP = corev1.ClusterIPNone
+	}
+	return svc
 }
+
+// isHeadless reports whether a Service is headless.
+func isHeadless(s *corev1.Service) bool { return s.Spec.ClusterIP == corev1.ClusterIPNone }
 
 // DesiredSlices are the EndpointSlices for t's endpoints: grouped by port (ascending), each group
 // sorted by instance ID and split every MaxEndpointsPerSlice endpoints, named
@@ -159,18 +179,44 @@ func desiredSlice(t *Target, svc string, port int32, n int, eps []Endpoint, zone
 
 // Sync makes the Service and EndpointSlices of t match eps. It returns the number of API writes.
 func (p *Publisher) Sync(ctx context.Context, t *Target, eps []Endpoint, staleSince time.Time) (int, error) {
-	writes, err := p.syncService(ctx, DesiredService(t, staleSince))
+	desired := DesiredService(t, staleSince, p.headless)
+	writes, err := p.syncService(ctx, desired)
 	if err != nil {
 		return writes, err
 	}
-	w, err := p.syncSlices(ctx, t, DesiredSlices(t, eps, p.zoneHints))
+	w, err := p.deleteRenamedServices(ctx, t, desired.Name)
+	writes += w
+	if err != nil {
+		return writes, err
+	}
+	w, err = p.syncSlices(ctx, t, DesiredSlices(t, eps, p.zoneHints))
 	return writes + w, err
+}
+
+// deleteRenamedServices deletes the Services published for t under another name than name (its
+// Service name changed with a newer naming rule).
+func (p *Publisher) deleteRenamedServices(ctx context.Context, t *Target, name string) (int, error) {
+	var svcs corev1.ServiceList
+	if err := p.reader.List(ctx, &svcs, client.InNamespace(t.Upstream.Namespace), client.MatchingLabels{LabelUpstreamUID: string(t.UID)}); err != nil {
+		return 0, fmt.Errorf("list services of upstream %s: %w", t.Key(), err)
+	}
+	writes := 0
+	var errs []error
+	for i := range svcs.Items {
+		if svcs.Items[i].Name == name || !ours(&svcs.Items[i]) {
+			continue
+		}
+		w, err := p.delete(ctx, "services", &svcs.Items[i])
+		writes += w
+		errs = append(errs, err)
+	}
+	return writes, errors.Join(errs...)
 }
 
 // MarkStale sets or clears the stale mark on t's Service, if it exists, and leaves its
 // EndpointSlices alone (used while no listing of the group has succeeded yet).
 func (p *Publisher) MarkStale(ctx context.Context, t *Target, staleSince time.Time) (int, error) {
-	desired := DesiredService(t, staleSince)
+	desired := DesiredService(t, staleSince, p.headless)
 	observed := &corev1.Service{}
 	if err := p.reader.Get(ctx, client.ObjectKeyFromObject(desired), observed); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -194,8 +240,20 @@ func (p *Publisher) syncService(ctx context.Context, desired *corev1.Service) (i
 	case err != nil:
 		return 0, fmt.Errorf("get service %s: %w", key, err)
 	}
-	return upsert(ctx, p, "services", desired, observed, func() *corev1.Service { return &corev1.Service{} },
+	writes := 0
+	if observed != nil && ours(observed) && isHeadless(observed) != isHeadless(desired) {
+		// clusterIP is immutable: switching between headless and ClusterIP recreates the Service
+		// (its EndpointSlices stay).
+		w, err := p.delete(ctx, "services", observed)
+		writes += w
+		if err != nil {
+			return writes, err
+		}
+		observed = nil
+	}
+	w, err := upsert(ctx, p, "services", desired, observed, func() *corev1.Service { return &corev1.Service{} },
 		serviceUpToDate, mergeService)
+	return writes + w, err
 }
 
 func (p *Publisher) syncSlices(ctx context.Context, t *Target, desired []*discoveryv1.EndpointSlice) (int, error) {

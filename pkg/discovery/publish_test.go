@@ -68,7 +68,7 @@ func TestPublisherSyncWritesOnlyDifferences(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
 	w := discoverytest.NewRecordingWriter(c)
-	p := NewPublisher(c, c, w, testMetrics(t), true, logr.Discard())
+	p := NewPublisher(c, c, w, testMetrics(t), true, ServiceHeadless, logr.Discard())
 	tg := target(t, ec2.Spec{Region: "us-east-1", Port: 8080}, "port")
 
 	eps := append(manyEndpoints(230, 8080), Endpoint{InstanceID: "i-x", Address: "10.9.9.9", Port: 9090})
@@ -153,7 +153,7 @@ func TestPublisherSyncWritesOnlyDifferences(t *testing.T) {
 func TestPublisherRefusesForeignService(t *testing.T) {
 	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ec2-up"}}
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(foreign).Build()
-	p := NewPublisher(c, c, c, testMetrics(t), false, logr.Discard())
+	p := NewPublisher(c, c, c, testMetrics(t), false, ServiceHeadless, logr.Discard())
 	_, err := p.Sync(context.Background(), target(t, ec2.Spec{Region: "us-east-1"}, ""), manyEndpoints(1, 80), time.Time{})
 	if !errors.Is(err, ErrNotOurs) {
 		t.Fatalf("err = %v, want ErrNotOurs", err)
@@ -164,14 +164,14 @@ func TestPublisherResolvesStaleCache(t *testing.T) {
 	ctx := context.Background()
 	api := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
 	tg := target(t, ec2.Spec{Region: "us-east-1"}, "")
-	if _, err := NewPublisher(api, api, api, testMetrics(t), false, logr.Discard()).Sync(ctx, tg, manyEndpoints(3, 80), time.Time{}); err != nil {
+	if _, err := NewPublisher(api, api, api, testMetrics(t), false, ServiceHeadless, logr.Discard()).Sync(ctx, tg, manyEndpoints(3, 80), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// A cache that has not seen the objects yet: creating them again meets AlreadyExists, which
 	// a fresh read resolves without another write.
 	staleCache := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
 	w := discoverytest.NewRecordingWriter(api)
-	n, err := NewPublisher(staleCache, api, w, testMetrics(t), false, logr.Discard()).Sync(ctx, tg, manyEndpoints(3, 80), time.Time{})
+	n, err := NewPublisher(staleCache, api, w, testMetrics(t), false, ServiceHeadless, logr.Discard()).Sync(ctx, tg, manyEndpoints(3, 80), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestPublisherResolvesStaleCache(t *testing.T) {
 func TestDeleteOrphans(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).Build()
-	p := NewPublisher(c, c, c, testMetrics(t), false, logr.Discard())
+	p := NewPublisher(c, c, c, testMetrics(t), false, ServiceHeadless, logr.Discard())
 	live := target(t, ec2.Spec{Region: "us-east-1"}, "")
 	gone := target(t, ec2.Spec{Region: "us-east-1"}, "")
 	gone.UID, gone.Upstream = "uid-gone", &ec2.Upstream{Namespace: "other", Name: "gone", Spec: gone.Upstream.Spec}

@@ -53,6 +53,9 @@ type Status struct {
 	StaleSince string `json:"staleSince,omitempty"`
 	// LastError is the error of the last refresh or publication ("" when it went well).
 	LastError string `json:"lastError,omitempty"`
+	// Refusal is set when the discoverer does not discover the Upstream because it may not use
+	// the credentials the Upstream names (EC2G701, EC2G702); nothing is published for it then.
+	Refusal *Refusal `json:"refusal,omitempty"`
 	// Group is the credential group (secret/NS/NAME|REGION|ROLE).
 	Group string `json:"group,omitempty"`
 	// LastRefresh: see the type's comment.

@@ -10,12 +10,15 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
 // Instance tags, labels and annotations of discover-from-tags.
@@ -39,6 +42,33 @@ type TagSource struct {
 	// DefaultNamespace holds the Upstreams of instances without TagNamespace (default: the
 	// secret's namespace).
 	DefaultNamespace string
+	// Namespaces are the namespaces besides DefaultNamespace that an instance's TagNamespace may
+	// choose ("*": any). Empty: only DefaultNamespace. Whoever may tag instances in the account
+	// chooses among these, so keep it to namespaces meant for generated Upstreams.
+	Namespaces ec2.NamespaceList
+	// MaxUpstreams caps the Upstreams generated per credential group (region); 0 means
+	// DefaultMaxGeneratedUpstreams. Upstreams that exist are kept first, then new ones by
+	// namespace/name.
+	MaxUpstreams int
+}
+
+// DefaultMaxGeneratedUpstreams is TagSource.MaxUpstreams' default.
+const DefaultMaxGeneratedUpstreams = 100
+
+// maxLoggedProblems bounds the per-instance problems logged by one sync (tags are written by
+// whoever may tag instances; the rest are counted).
+const maxLoggedProblems = 10
+
+// allowsNamespace reports whether generated Upstreams may be placed in ns.
+func (s TagSource) allowsNamespace(ns string) bool {
+	return ns == s.defaultNamespace() || s.Namespaces.Allows(ns)
+}
+
+func (s TagSource) maxUpstreams() int {
+	if s.MaxUpstreams > 0 {
+		return s.MaxUpstreams
+	}
+	return DefaultMaxGeneratedUpstreams
 }
 
 // Groups are the credential groups the source is refreshed with (secret, region, no role). The
@@ -67,7 +97,8 @@ type GeneratedUpstream struct {
 }
 
 // DesiredGenerated returns the Upstreams the instances ask for, sorted, and a problem per
-// instance whose tags cannot name an Upstream. An Upstream in the default namespace filters on
+// instance whose tags cannot name an Upstream or name a namespace the source does not allow
+// (EC2G704). An Upstream in the default namespace filters on
 // TagUpstream only (it also selects same-named instances tagged for other namespaces; the audit
 // reports that overlap); one in a namespace named by TagNamespace filters on both tags.
 func DesiredGenerated(src TagSource, ix *Index) ([]GeneratedUpstream, []string) {
@@ -89,6 +120,10 @@ func DesiredGenerated(src TagSource, ix *Index) ([]GeneratedUpstream, []string) 
 		}
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
 			problems = append(problems, fmt.Sprintf("instance %s: tag %s=%q is not a valid namespace: %s", inst.ID, TagNamespace, ns, strings.Join(errs, "; ")))
+			continue
+		}
+		if !src.allowsNamespace(ns) {
+			problems = append(problems, fmt.Sprintf("instance %s: %s: tag %s=%q names a namespace not allowed for generated Upstreams (--discover-target-namespaces)", inst.ID, CodeGeneratedNamespaceRefused, TagNamespace, ns))
 			continue
 		}
 		key := types.NamespacedName{Namespace: ns, Name: name}
@@ -142,7 +177,25 @@ func NewGenerator(reader client.Reader, writer client.Writer, m *Metrics, log lo
 // from this group is left alone. It returns the number of API writes.
 func (g *Generator) Sync(ctx context.Context, src TagSource, group GroupKey, ix *Index) (int, error) {
 	want, problems := DesiredGenerated(src, ix)
-	for _, p := range problems {
+	// Never a secretRef the secret does not allow: a namespace other than the secret's needs the
+	// secret's ec2guard.io/allowed-namespaces annotation to list it, as for any Upstream.
+	secret := &corev1.Secret{}
+	if err := g.reader.Get(ctx, src.Secret, secret); err != nil {
+		return 0, fmt.Errorf("get discover-from-tags secret %s: %w", src.Secret, err)
+	}
+	want = slices.DeleteFunc(want, func(w GeneratedUpstream) bool {
+		if ec2.SecretUsableFrom(secret.Namespace, secret.Annotations, w.Key.Namespace) {
+			return false
+		}
+		problems = append(problems, fmt.Sprintf("upstream %s: %s: secret %s does not allow namespace %s (annotation %s)",
+			w.Key, CodeGeneratedNamespaceRefused, src.Secret, w.Key.Namespace, ec2.AnnotationSecretAllowedNamespaces))
+		return true
+	})
+	for i, p := range problems {
+		if i == maxLoggedProblems {
+			g.log.Info("discover-from-tags: more instances skipped", "group", group.String(), "more", len(problems)-maxLoggedProblems)
+			break
+		}
 		g.log.Info("discover-from-tags: skipping instance", "group", group.String(), "problem", p)
 	}
 	existing := NewUpstreamList()
@@ -156,6 +209,12 @@ func (g *Generator) Sync(ctx context.Context, src TagSource, group GroupKey, ix 
 			mine[types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()}] = u
 		}
 	}
+	want, capped := capGenerated(want, mine, src.maxUpstreams())
+	if capped > 0 {
+		g.log.Info("discover-from-tags: too many upstreams wanted; the rest are not generated",
+			"code", CodeGeneratedCapReached, "group", group.String(), "max", src.maxUpstreams(), "notGenerated", capped)
+	}
+	g.metrics.generatedLimits(group.String(), capped, len(problems))
 	writes := 0
 	var errs []error
 	for _, w := range want {
@@ -199,4 +258,28 @@ func (g *Generator) Sync(ctx context.Context, src TagSource, group GroupKey, ix 
 	}
 	g.metrics.generatedUpstreams(group.String(), len(want))
 	return writes, errors.Join(errs...)
+}
+
+// capGenerated keeps at most max of want (sorted): those that exist (in mine) first, so that
+// newly tagged instances cannot push out Upstreams in use, then new ones in order. It returns
+// the kept ones, sorted, and how many were dropped.
+func capGenerated(want []GeneratedUpstream, mine map[types.NamespacedName]*unstructured.Unstructured, max int) ([]GeneratedUpstream, int) {
+	if len(want) <= max {
+		return want, 0
+	}
+	kept := make([]GeneratedUpstream, 0, max)
+	for _, w := range want {
+		if _, ok := mine[w.Key]; ok && len(kept) < max {
+			kept = append(kept, w)
+		}
+	}
+	for _, w := range want {
+		if _, ok := mine[w.Key]; !ok && len(kept) < max {
+			kept = append(kept, w)
+		}
+	}
+	slices.SortFunc(kept, func(a, b GeneratedUpstream) int {
+		return cmp.Or(cmp.Compare(a.Key.Namespace, b.Key.Namespace), cmp.Compare(a.Key.Name, b.Key.Name))
+	})
+	return kept, len(want) - len(kept)
 }

@@ -47,7 +47,8 @@ type Target struct {
 	// Invalid holds the validation errors that keep the Upstream out of discovery ("" when valid).
 	Invalid string
 
-	fingerprint string
+	fingerprint     string
+	resourceVersion string
 }
 
 // NewTarget decodes an Upstream. It returns ec2.ErrNotUpstream / ec2.ErrNotEC2 (wrapped) for
@@ -63,6 +64,8 @@ func NewTarget(obj *unstructured.Unstructured, defaultPortTag string) (*Target, 
 		UID:       obj.GetUID(),
 		Generated: obj.GetLabels()[LabelGenerated] == "true",
 		PortTag:   defaultPortTag,
+
+		resourceVersion: obj.GetResourceVersion(),
 	}
 	if pt, ok := up.PortTag(); ok {
 		t.PortTag = pt

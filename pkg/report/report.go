@@ -72,6 +72,9 @@ const (
 	PropCount       = "count"
 	PropGroup       = "credentialGroup"
 	PropStaleSince  = "staleSince"
+	// PropRefusal is the code (EC2G701, EC2G702) of a discovery refused because the Upstream may
+	// not use the credentials it names.
+	PropRefusal = "refusal"
 )
 
 // GVK identification of the Upstream, the report's scope and owner.
@@ -310,6 +313,9 @@ func discoveryResult(st discovery.Status) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckDiscovery, Result: Pass, Properties: map[string]string{
 		PropCount: strconv.Itoa(st.Count), PropMatched: strconv.Itoa(st.Matched), PropStaleSince: st.StaleSince,
 	}}
+	if st.Refusal != nil {
+		res.Properties[PropRefusal] = st.Refusal.Code
+	}
 	switch {
 	case st.Stale || st.LastError != "":
 		res.Result = Error

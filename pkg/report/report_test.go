@@ -227,3 +227,25 @@ func TestEqualIgnoresTimestamps(t *testing.T) {
 		t.Error("owner reference change must count")
 	}
 }
+
+// TestBuildShowsRefusal: a refused Upstream's report says so in its discovery result (error,
+// the code in the description and the refusal property) and names no principal.
+func TestBuildShowsRefusal(t *testing.T) {
+	in := webInput()
+	in.Status = discovery.Status{LastError: "EC2G701: secret default/aws is in another namespace ...",
+		Refusal: &discovery.Refusal{Code: string(discovery.CodeSecretNotShared), Message: "secret default/aws is in another namespace ..."}}
+	r := Build(in)
+	for _, res := range r.Results {
+		if res.Policy != CheckDiscovery {
+			if res.Properties[PropPrincipal] != "" {
+				t.Errorf("%s names a principal: %v", res.Policy, res.Properties)
+			}
+			continue
+		}
+		if res.Result != Error || !strings.Contains(res.Description, "EC2G701") || res.Properties[PropRefusal] != "EC2G701" {
+			t.Fatalf("discovery result %+v, want error with EC2G701", res)
+		}
+		return
+	}
+	t.Fatal("no discovery result")
+}

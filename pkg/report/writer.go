@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
@@ -32,7 +33,9 @@ const metricResource = "reports"
 // discovery.ReportSink. It writes through the unstructured client (no scheme registration
 // needed), only when a report's content changed (Equal), and remembers what it wrote so that an
 // unchanged refresh costs neither a write nor a read. When the OpenReports CRD is not installed
-// (RESTMapper), it logs once and does nothing.
+// (RESTMapper), it writes nothing, asks again at most once per recheck interval (the refresh
+// interval), logs one line each time it finds the CRD still missing, and sets the
+// ec2guard_discoverer_reports_available gauge; discovery and publishing go on.
 type Writer struct {
 	api     client.Reader
 	writer  client.Writer
@@ -40,11 +43,27 @@ type Writer struct {
 	metrics *discovery.Metrics
 	clock   clock.PassiveClock
 	log     logr.Logger
+	recheck time.Duration
 
-	mu      sync.Mutex
-	checked bool
-	enabled bool
-	last    map[types.NamespacedName]*Report
+	mu        sync.Mutex
+	checked   bool
+	checkedAt time.Time
+	enabled   bool
+	last      map[types.NamespacedName]*Report
+}
+
+// DefaultRecheck is how often a Writer asks again whether the CRD is installed, until
+// SetRecheck.
+const DefaultRecheck = 30 * time.Second
+
+// SetRecheck sets how often the writer asks again whether a missing CRD was installed (the
+// discoverer's refresh interval). Call it before use.
+func (w *Writer) SetRecheck(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d > 0 {
+		w.recheck = d
+	}
 }
 
 var _ discovery.ReportSink = (*Writer)(nil)
@@ -56,28 +75,51 @@ func NewWriter(api client.Reader, writer client.Writer, mapper meta.RESTMapper, 
 		clk = clock.RealClock{}
 	}
 	return &Writer{api: api, writer: writer, mapper: mapper, metrics: metrics, clock: clk, log: log,
-		last: map[types.NamespacedName]*Report{}}
+		recheck: DefaultRecheck, last: map[types.NamespacedName]*Report{}}
 }
 
-// Enabled reports whether the OpenReports CRD is installed; it asks the RESTMapper until it
-// gets an answer and logs once when the CRD is missing.
+// Enabled reports whether the OpenReports CRD is installed. While it is not (or the answer is
+// unknown), it asks the RESTMapper again at most once per recheck interval and logs one line
+// each time; once it is, it stops asking (a write that finds the CRD gone starts over).
 func (w *Writer) Enabled() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.checked {
+	now := w.clock.Now()
+	if w.checked && (w.enabled || now.Sub(w.checkedAt) < w.recheck) {
 		return w.enabled
 	}
 	_, err := w.mapper.RESTMapping(GVK().GroupKind(), GVK().Version)
+	w.checked, w.checkedAt = true, now
 	switch {
 	case err == nil:
-		w.checked, w.enabled = true, true
+		if !w.enabled {
+			w.log.Info("the OpenReports CRD (reports.openreports.io, openreports.io/v1alpha1) is installed; writing consistency reports")
+		}
+		w.enabled = true
 	case meta.IsNoMatchError(err):
-		w.checked = true
-		w.log.Info("the OpenReports CRD (reports.openreports.io/v1alpha1) is not installed; not writing consistency reports")
+		w.enabled = false
+		w.log.Info("cannot write consistency reports: the OpenReports CRD (reports.openreports.io, openreports.io/v1alpha1) is not installed; "+
+			"discovery and publishing go on; install the CRD (chart value reports.installCRDs=true) or run with --reports=false",
+			"recheckEvery", w.recheck.String())
 	default:
-		w.log.Error(err, "cannot tell whether the OpenReports CRD is installed; will ask again")
+		w.enabled = false
+		w.log.Error(err, "cannot write consistency reports: cannot tell whether the OpenReports CRD is installed; discovery and publishing go on",
+			"recheckEvery", w.recheck.String())
+	}
+	if w.metrics != nil {
+		w.metrics.ReportsAvailable(w.enabled)
 	}
 	return w.enabled
+}
+
+// crdGone makes the next Enabled ask again when a write found the CRD missing.
+func (w *Writer) crdGone(err error) {
+	if !meta.IsNoMatchError(err) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.checked, w.enabled = false, false
 }
 
 // Write creates or updates the report of t from its audit st when its content changed. It
@@ -93,6 +135,7 @@ func (w *Writer) Write(ctx context.Context, t *discovery.Target, st discovery.St
 	}
 	cur, err := w.get(ctx, key)
 	if err != nil {
+		w.crdGone(err)
 		return 0, err
 	}
 	if cur == nil {

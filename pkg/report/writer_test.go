@@ -3,10 +3,15 @@ package report
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -132,5 +137,84 @@ func TestWriterDeleteOrphans(t *testing.T) {
 	}
 	if got := stored(t, c); len(got) != 1 || got[0].Name != "ec2guard-web" {
 		t.Fatalf("left %+v", got)
+	}
+}
+
+// switchMapper answers as testMapper(withCRD) for the current value of withCRD.
+type switchMapper struct {
+	meta.RESTMapper
+	withCRD atomic.Bool
+}
+
+func (m *switchMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	return testMapper(m.withCRD.Load()).RESTMapping(gk, versions...)
+}
+
+// TestWriterWithoutCRDSaysSoOncePerInterval: without the CRD the writer writes nothing, logs one
+// line per recheck interval (not per Upstream or refresh), sets reports_available to 0, and
+// starts writing once the CRD is installed.
+func TestWriterWithoutCRDSaysSoOncePerInterval(t *testing.T) {
+	ctx := context.Background()
+	c := newFakeClient(t)
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	reg := prometheus.NewRegistry()
+	m, err := discovery.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(prefix, args string) { mu.Lock(); lines = append(lines, args); mu.Unlock() }, funcr.Options{})
+	mapper := &switchMapper{}
+	w := NewWriter(c, c, mapper, m, clk, log)
+	w.SetRecheck(30 * time.Second)
+	missing := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, "cannot write consistency reports") && strings.Contains(l, "not installed") {
+				n++
+			}
+		}
+		return n
+	}
+	available := func() float64 {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "ec2guard_discoverer_reports_available" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no ec2guard_discoverer_reports_available metric")
+		return -1
+	}
+	tg, st := webTarget()
+	for range 5 { // five Upstreams (or refreshes) within one interval
+		if n, err := w.Write(ctx, tg, st); n != 0 || err != nil {
+			t.Fatalf("without the CRD: %d writes, %v", n, err)
+		}
+	}
+	if n := missing(); n != 1 || available() != 0 {
+		t.Fatalf("within one interval: %d log lines (want 1), reports_available %v (want 0)", n, available())
+	}
+	clk.Step(30 * time.Second)
+	for range 5 {
+		_, _ = w.Write(ctx, tg, st)
+	}
+	if n := missing(); n != 2 {
+		t.Fatalf("after a second interval: %d log lines, want 2", n)
+	}
+
+	mapper.withCRD.Store(true)
+	clk.Step(30 * time.Second)
+	if n, err := w.Write(ctx, tg, st); n != 1 || err != nil {
+		t.Fatalf("after the CRD was installed: %d writes, %v", n, err)
+	}
+	if available() != 1 || len(stored(t, c)) != 1 {
+		t.Fatalf("after the CRD was installed: reports_available %v, %d reports", available(), len(stored(t, c)))
 	}
 }

@@ -16,7 +16,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	discoveryclient "k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ec2guard/ec2guard/pkg/discovery"
@@ -36,12 +39,16 @@ func freeAddr(t *testing.T) string {
 
 // TestDiscovererBinary runs cmd/discoverer as a process — flags, manager, leader election,
 // probes, metrics, signal handling — against envtest and moto, and checks that it publishes an
-// Upstream's instances and shuts down cleanly on SIGTERM.
+// Upstream's instances (as a headless Service) and shuts down cleanly on SIGTERM. The OpenReports
+// CRD is removed first, as in a cluster where nobody installed it: the discoverer keeps
+// discovering and publishing, says once per interval why it writes no reports, and sets
+// ec2guard_discoverer_reports_available to 0.
 func TestDiscovererBinary(t *testing.T) {
 	moto := awsemu.Start(t)
 	env := k8senv.Start(t, k8senv.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	removeReportsCRD(t, ctx, env)
 
 	root, err := k8senv.RepoRoot()
 	if err != nil {
@@ -93,6 +100,7 @@ spec:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -132,12 +140,28 @@ spec:
 		}
 	}
 
+	var svc corev1.Service
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: discovery.ServiceName("smoke")}, &svc); err != nil || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("smoke's Service: %v, clusterIP %q (want headless by default)", err, svc.Spec.ClusterIP)
+	}
+	// A few more intervals without the CRD: still running, one line per interval at most.
+	select {
+	case err := <-exited:
+		t.Fatalf("discoverer exited without the OpenReports CRD: %v", err)
+	case <-time.After(3 * 2 * time.Second):
+	}
+	elapsed := time.Since(started)
+	if n := strings.Count(logs.String(), "cannot write consistency reports"); n < 1 || n > int(elapsed/(2*time.Second))+2 {
+		t.Errorf("%d log lines about the missing OpenReports CRD in %s with --interval 2s; want at least 1 and at most one per interval", n, elapsed.Round(time.Second))
+	}
+
 	if code, body := httpGet(t, "http://"+probeAddr+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
 	if code, body := httpGet(t, "http://"+metricsAddr+"/metrics"); code != http.StatusOK ||
 		!strings.Contains(body, `ec2guard_discoverer_aws_calls_total{api="ec2:DescribeInstances",code="OK"}`) ||
-		!strings.Contains(body, `ec2guard_discoverer_upstream_endpoints{namespace="default",upstream="smoke"} 3`) {
+		!strings.Contains(body, `ec2guard_discoverer_upstream_endpoints{namespace="default",upstream="smoke"} 3`) ||
+		!strings.Contains(body, "ec2guard_discoverer_reports_available 0") {
 		t.Errorf("/metrics lacks the discoverer's metrics: %d\n%s", code, body)
 	}
 
@@ -156,6 +180,32 @@ spec:
 		t.Error("the discoverer logged the secret access key")
 	} else if !strings.Contains(out, "discoverer stopped") {
 		t.Errorf("no clean stop in the logs:\n%s", out)
+	}
+}
+
+// removeReportsCRD deletes the OpenReports CRD that the harness installs and waits until the API
+// server no longer serves openreports.io/v1alpha1.
+func removeReportsCRD(t *testing.T, ctx context.Context, env *k8senv.Env) {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "reports.openreports.io"}}
+	if err := env.Client.Delete(ctx, crd); err != nil {
+		t.Fatalf("delete the OpenReports CRD: %v", err)
+	}
+	dc, err := discoveryclient.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{})
+		_, derr := dc.ServerResourcesForGroupVersion("openreports.io/v1alpha1")
+		if apierrors.IsNotFound(err) && derr != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the OpenReports CRD is still served a minute after its deletion: %v / %v", err, derr)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -231,6 +232,15 @@ type running struct {
 
 func startDiscoverer(t *testing.T, ctx context.Context, env *k8senv.Env, moto *awsemu.Server, rep *reports, tagSecret types.NamespacedName) *running {
 	t.Helper()
+	return startDiscovererWith(t, ctx, env, moto, rep, func(o *discovery.Options) {
+		// team-a may receive generated Upstreams (the secret shares itself with it too).
+		o.TagSources = []discovery.TagSource{{Secret: tagSecret, Regions: []string{east}, Namespaces: ec2.NamespaceList{"team-a"}}}
+	})
+}
+
+// startDiscovererWith is startDiscoverer without a tag source; edit adjusts the options.
+func startDiscovererWith(t *testing.T, ctx context.Context, env *k8senv.Env, moto *awsemu.Server, rep *reports, edit func(*discovery.Options)) *running {
+	t.Helper()
 	r := &running{http: &countingHTTP{next: awsclients.LoopbackOnlyHTTPClient()}, logs: &lockedBuffer{}}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
@@ -272,20 +282,23 @@ func startDiscoverer(t *testing.T, ctx context.Context, env *k8senv.Env, moto *a
 		t.Fatal(err)
 	}
 	r.writer = discoverytest.NewRecordingWriter(mgr.GetClient())
+	opts := discovery.Options{
+		Loop:           discovery.LoopOptions{Interval: refreshInterval, Jitter: 0.1, Timeout: 2 * time.Minute, MaxBackoff: 2 * refreshInterval},
+		Publish:        discovery.PublishEndpointSlices,
+		DefaultPortTag: "port",
+		ZoneHints:      true,
+		Hooks:          rep.hooks(),
+	}
+	if edit != nil {
+		edit(&opts)
+	}
 	d, err := discovery.New(discovery.Deps{
 		Reader: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Writer: r.writer, Informers: mgr.GetCache(),
 		AWS: factory, Auditor: discovery.NewAuditor(engine, collector), Metrics: metrics,
 		// Reports are written through the counting writer, so they count as writes like the rest.
 		Reports: report.NewWriter(mgr.GetAPIReader(), r.writer, mgr.GetRESTMapper(), metrics, nil, logr.FromSlogHandler(log.Handler())),
 		Log:     logr.FromSlogHandler(log.Handler()),
-	}, discovery.Options{
-		Loop:           discovery.LoopOptions{Interval: refreshInterval, Jitter: 0.1, Timeout: 2 * time.Minute, MaxBackoff: 2 * refreshInterval},
-		Publish:        discovery.PublishEndpointSlices,
-		DefaultPortTag: "port",
-		ZoneHints:      true,
-		TagSources:     []discovery.TagSource{{Secret: tagSecret, Regions: []string{east}}},
-		Hooks:          rep.hooks(),
-	})
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,9 +469,12 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	}
 	adm := moto.SeederWith(admin.Credentials())
 
+	// aws-a is shared with team-a, where discover-from-tags generates gen-api with it.
+	secretA := awsSecret("aws-a", userA)
+	secretA.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: "team-a"}
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
-		awsSecret("aws-a", userA), awsSecret("aws-b", userB),
+		secretA, awsSecret("aws-b", userB),
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
@@ -687,12 +703,16 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	// --- Every DescribeInstances request that left the discoverer is a page of a refresh (or
 	// the failed first page of the revoked group): calls = sum over refreshes of their calls.
 	d.stop()
-	var calls, pages, failed int
+	// A page may be sent again by the SDK when net/http hands it a connection it is closing
+	// (aws-sdk-go-v2#2737; seen on a loaded 2-core machine): at most the test's 3 attempts per
+	// page, never one call per Upstream.
+	var calls, pages, failed, resent int
 	for _, r := range rep.all() {
 		calls += r.Calls
 		if r.Err == nil {
 			pages += r.Pages
-			if r.Calls != r.Pages {
+			resent += r.Calls - r.Pages
+			if r.Calls < r.Pages || r.Calls > 3*r.Pages {
 				t.Errorf("refresh %d of %s: %d calls for %d pages", r.Seq, r.Group, r.Calls, r.Pages)
 			}
 		} else {
@@ -702,8 +722,8 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	if got := int(d.http.describe.Load()); got != calls {
 		t.Errorf("%d DescribeInstances requests left the discoverer, the refresh reports count %d", got, calls)
 	}
-	t.Logf("%d refresh reports, %d DescribeInstances calls (%d pages of successful refreshes, %d failed refreshes), %d Kubernetes writes, total %s",
-		len(rep.all()), calls, pages, failed, d.writer.Count(), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d refresh reports, %d DescribeInstances calls (%d pages of successful refreshes, %d pages sent again, %d failed refreshes), %d Kubernetes writes, total %s",
+		len(rep.all()), calls, pages, resent, failed, d.writer.Count(), time.Since(start).Round(time.Millisecond))
 	if v := metricValue(t, d.metrics, "ec2guard_discoverer_aws_calls_total", map[string]string{"api": "ec2:DescribeInstances"}); int(v) != calls {
 		t.Errorf("aws_calls_total = %v, want %d", v, calls)
 	}
@@ -731,8 +751,8 @@ func checkPublishedObjects(t *testing.T, ctx context.Context, c client.Client) {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: discovery.ServiceName(name)}, &svc); err != nil {
 			t.Fatalf("service of %s: %v", name, err)
 		}
-		if len(svc.Spec.Selector) != 0 || len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].UID != up.GetUID() {
-			t.Errorf("service of %s: selector %v, owners %+v", name, svc.Spec.Selector, svc.OwnerReferences)
+		if len(svc.Spec.Selector) != 0 || len(svc.OwnerReferences) != 1 || svc.OwnerReferences[0].UID != up.GetUID() || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			t.Errorf("service of %s: selector %v, owners %+v, clusterIP %q (want headless)", name, svc.Spec.Selector, svc.OwnerReferences, svc.Spec.ClusterIP)
 		}
 		var l discoveryv1.EndpointSliceList
 		if err := c.List(ctx, &l, client.InNamespace("default"), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,13 +22,34 @@ import (
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 )
 
-// countingHTTP counts the DescribeInstances requests (not dry runs) that leave the discoverer.
+// countingHTTP counts the DescribeInstances requests (not dry runs) that leave the discoverer,
+// and every AWS request by the access key id that signed it.
 type countingHTTP struct {
 	next     aws.HTTPClient
 	describe atomic.Int64
+
+	mu    sync.Mutex
+	byKey map[string]int
+}
+
+var signingKey = regexp.MustCompile(`Credential=([A-Z0-9]+)/`)
+
+// signedWith returns how many requests the access key id signed.
+func (c *countingHTTP) signedWith(keyID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byKey[keyID]
 }
 
 func (c *countingHTTP) Do(req *http.Request) (*http.Response, error) {
+	if m := signingKey.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
+		c.mu.Lock()
+		if c.byKey == nil {
+			c.byKey = map[string]int{}
+		}
+		c.byKey[m[1]]++
+		c.mu.Unlock()
+	}
 	if req.Body != nil {
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
