@@ -26,6 +26,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/awsfault"
 	"github.com/ec2guard/ec2guard/test/harness/ec2guardproc"
@@ -138,8 +139,9 @@ func (x *chaos) setup() {
 	}
 }
 
-// newSecret seeds an IAM user with the fixed policy and stores its keys in team-a.
-func (x *chaos) newSecret(name string) {
+// newSecret seeds an IAM user with the fixed policy and stores its keys in team-a; the Secret opts
+// in to use from the namespaces in shareWith.
+func (x *chaos) newSecret(name string, shareWith ...string) {
 	t := x.t
 	ctx := context.Background()
 	sd := x.moto.Seeder()
@@ -151,7 +153,11 @@ func (x *chaos) newSecret(name string) {
 		t.Fatal(err)
 	}
 	x.users[name] = u
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeOpaque,
+	meta := metav1.ObjectMeta{Namespace: ns, Name: name}
+	if len(shareWith) > 0 {
+		meta.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: strings.Join(shareWith, ",")}
+	}
+	s := &corev1.Secret{ObjectMeta: meta, Type: corev1.SecretTypeOpaque,
 		StringData: map[string]string{"aws_access_key_id": u.AccessKeyID, "aws_secret_access_key": u.SecretAccessKey}}
 	if err := x.env.Client.Create(ctx, s); err != nil {
 		t.Fatal(err)
@@ -342,7 +348,8 @@ func (x *chaos) apiOutage(t *testing.T) {
 // nothing the API server answers her names aws-m's principal or key. Changing only labels stays
 // allowed.
 func (x *chaos) malloryLearnsNothing(t *testing.T) {
-	x.newSecret("aws-m")
+	// aws-m is shared with team-b by its owner; mallory may still not read it.
+	x.newSecret("aws-m", other)
 	as := func(manifest string, args ...string) (string, bool) {
 		before := x.webhookAWSCalls()
 		out, errOut, err := x.kubectl(manifest, append(args, "--as=mallory")...)
@@ -361,7 +368,9 @@ func (x *chaos) malloryLearnsNothing(t *testing.T) {
 		}
 	}
 	// An Upstream an admin made with aws-m, which mallory may edit.
-	x.apply(upstreamIn(other, "shared", "aws-m", "app", "a"), true)
+	if out, errOut, err := x.kubectl(upstreamIn(other, "shared", "aws-m", "app", "a"), "apply", "-f", "-"); err != nil {
+		t.Fatalf("the admin's Upstream with the shared secret was denied:\n%s%s", out, errOut)
+	}
 	widened := upstreamIn(other, "shared", "aws-m", "app", "*")
 	if out, ok := as(widened, "apply", "-f", "-"); ok || !strings.Contains(out, "EC2G401") {
 		t.Errorf("widening the filters as mallory: admitted=%v, want EC2G401:\n%s", ok, out)
