@@ -25,7 +25,7 @@ import (
 )
 
 // clusterScoped are the kinds the chart renders without a namespace.
-var clusterScoped = []string{"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
+var clusterScoped = []string{"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "CustomResourceDefinition", "PriorityClass"}
 
 func TestLintStrict(t *testing.T) {
 	h := newHelm(t)
@@ -710,6 +710,11 @@ func checkDefaults(t *testing.T, m *manifest) {
 	}
 	verifyServingCert(t, secret, dnsNamesOf(t, m))
 	checkDiscovererExempt(t, m, "ec2guard-discoverer")
+	checkEC2Only(t, m, true)
+	checkExcludedNamespaces(t, m, []string{"kube-system", releaseNamespace})
+	if n := len(m.ofKind("CustomResourceDefinition")); n != 0 {
+		t.Errorf("%d CRDs rendered by default, want none (reports.installCRDs=false)", n)
+	}
 }
 
 // checkDiscovererExempt: both webhooks skip UPDATEs by the discoverer's ServiceAccount sa ("": no
@@ -952,6 +957,7 @@ func checkEverythingChanged(t *testing.T, m *manifest) {
 	t.Helper()
 	v, mu := webhookConfigurations(t, m)
 	vw, mw := v.Webhooks[0], mu.Webhooks[0]
+	checkEC2Only(t, m, false)
 	if *vw.FailurePolicy != admissionregistrationv1.Ignore || *mw.FailurePolicy != admissionregistrationv1.Fail {
 		t.Errorf("failurePolicy validating %s mutating %s, want Ignore and Fail as configured", *vw.FailurePolicy, *mw.FailurePolicy)
 	}

@@ -125,6 +125,20 @@ func valueSets(t *testing.T) []valueSet {
 			check:  checkServiceMonitor,
 		},
 		{
+			name: "admission-scope-custom",
+			values: map[string]any{"webhook": map[string]any{"admission": map[string]any{
+				"excludeNamespaces": []any{}, "excludeReleaseNamespace": false,
+				"namespaceSelector": map[string]any{"matchLabels": map[string]any{"team": "payments"}},
+				"matchConditions":   []any{map[string]any{"name": "exempt-argo", "expression": "request.userInfo.username != 'system:serviceaccount:argocd:argocd-application-controller'"}},
+			}}},
+			check: checkAdmissionScopeCustom,
+		},
+		{
+			name:   "reports-crds",
+			values: map[string]any{"reports": map[string]any{"installCRDs": true}},
+			check:  checkReportsCRDs,
+		},
+		{
 			name:   "everything-changed",
 			values: everythingChanged(),
 			webhookFlags: []string{
@@ -167,6 +181,7 @@ func everythingChanged() map[string]any {
 			"awsEndpoint": "http://127.0.0.1:5000", "logLevel": "debug", "logFormat": "text",
 			"gracefulShutdownTimeout": "10s", "extraArgs": []any{"--iam-unknown-ttl=20s"},
 			"admission": map[string]any{
+				"onlyEC2Upstreams":  false,
 				"timeoutSeconds":    6,
 				"validating":        map[string]any{"failurePolicy": "Ignore"},
 				"mutating":          map[string]any{"failurePolicy": "Fail"},

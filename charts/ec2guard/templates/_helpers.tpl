@@ -110,6 +110,39 @@ app.kubernetes.io/component: {{ . }}
 {{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain) | toJson -}}
 {{- end -}}
 
+{{/*
+ec2Condition is the CEL expression of the default matchCondition "ec2-upstreams-only": only
+Upstreams with an EC2 spec (spec.awsEc2 or the legacy spec.upstreamSpec.awsEc2, also in the proto
+spelling aws_ec2 / upstream_spec) in the new object (CREATE, UPDATE) or the old one (UPDATE) are sent
+to ec2guard. Kubernetes, static, Lambda... Upstreams never reach the webhooks, so an outage of
+ec2guard cannot block them.
+*/}}
+{{- define "ec2guard.webhook.ec2Condition" -}}
+{{- $spec := "has(%[1]s.spec) && (has(%[1]s.spec.awsEc2) || has(%[1]s.spec.aws_ec2) || (has(%[1]s.spec.upstreamSpec) && (has(%[1]s.spec.upstreamSpec.awsEc2) || has(%[1]s.spec.upstreamSpec.aws_ec2))) || (has(%[1]s.spec.upstream_spec) && (has(%[1]s.spec.upstream_spec.awsEc2) || has(%[1]s.spec.upstream_spec.aws_ec2))))" -}}
+{{- printf "(object != null && %s) || (oldObject != null && %s)" (printf $spec "object") (printf $spec "oldObject") -}}
+{{- end -}}
+
+{{/*
+namespaceSelector of both webhooks: webhook.admission.namespaceSelector plus a NotIn expression on
+kubernetes.io/metadata.name for webhook.admission.excludeNamespaces and, with
+excludeReleaseNamespace, the release namespace.
+*/}}
+{{- define "ec2guard.webhook.namespaceSelector" -}}
+{{- $a := .Values.webhook.admission -}}
+{{- $sel := deepCopy ($a.namespaceSelector | default dict) -}}
+{{- $excluded := $a.excludeNamespaces | default list -}}
+{{- if $a.excludeReleaseNamespace -}}
+{{- $excluded = append $excluded .Release.Namespace -}}
+{{- end -}}
+{{- $excluded = $excluded | uniq -}}
+{{- if $excluded -}}
+{{- $exprs := $sel.matchExpressions | default list -}}
+{{- $exprs = append $exprs (dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $excluded) -}}
+{{- $_ := set $sel "matchExpressions" $exprs -}}
+{{- end -}}
+{{- toYaml $sel -}}
+{{- end -}}
+
 {{/* Where the webhook reads its serving certificate (--cert-dir). */}}
 {{- define "ec2guard.webhook.certDir" -}}
 /var/run/ec2guard/tls
