@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"io"
 	"log/slog"
 	"os"
@@ -21,7 +22,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
@@ -98,7 +98,7 @@ func newManager(restCfg *rest.Config, cfg config) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         discovery.CacheOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: cfg.metricsAddr},
+		Metrics:                       metricsserving.Options(cfg.metricsAddr, cfg.metricsSecure),
 		HealthProbeBindAddress:        cfg.probeAddr,
 		LeaderElection:                cfg.leaderElect,
 		LeaderElectionID:              cfg.leaderElectionID,

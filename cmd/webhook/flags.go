@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -25,8 +26,9 @@ type config struct {
 	keyName     string
 	enableHTTP2 bool
 
-	metricsAddr string
-	healthAddr  string
+	metricsAddr   string
+	metricsSecure bool
+	healthAddr    string
 
 	secretNamespaces    []string
 	secretLabelSelector string
@@ -126,6 +128,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&cfg.keyName, "key-name", "tls.key", "serving key file in --cert-dir")
 	fs.BoolVar(&cfg.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook port (off by default: HTTP/2 rapid-reset and stream-cancellation attacks)")
 	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; \"0\" disables it")
+	metricsserving.AddSecureFlag(fs, &cfg.metricsSecure)
 	fs.StringVar(&cfg.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" disables them")
 	fs.Var(listFlag{&cfg.secretNamespaces}, "secret-namespaces", "comma-separated namespaces to read (and cache) Secrets from; empty: all namespaces")
 	fs.StringVar(&cfg.secretLabelSelector, "secret-label-selector", "", "label selector limiting the cached Secrets (e.g. app=gloo); Secrets outside it read as missing")

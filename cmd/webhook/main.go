@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -28,11 +29,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/certrotation"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -120,6 +122,14 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if err := admission.Register(ctx, mgr, handlers); err != nil {
 		return err
 	}
+	// The serving certificate's expiry: metric, and a warning in the log within 30 days of it.
+	expiry, err := certrotation.NewExpiryMetric(crmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(&certrotation.ExpiryWatcher{CertFile: filepath.Join(cfg.certDir, cfg.certName), Metric: expiry, Log: log.WithName("certificate")}); err != nil {
+		return fmt.Errorf("add the certificate expiry watcher: %w", err)
+	}
 	log.Info("starting webhook", "port", cfg.webhookPort, "certDir", cfg.certDir,
 		"enforcement", cfg.enforcement.String(), "iamDeadline", cfg.iamDeadline.String(), "iamSources", cfg.iamSources,
 		"secretNamespaces", cfg.secretNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
@@ -158,7 +168,7 @@ func newManager(restCfg *rest.Config, cfg *config, log logr.Logger) (manager.Man
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
 		Scheme:                  scheme,
 		Logger:                  log,
-		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
+		Metrics:                 metricsserving.Options(cfg.metricsAddr, cfg.metricsSecure),
 		HealthProbeBindAddress:  cfg.healthAddr,
 		GracefulShutdownTimeout: &shutdown,
 		WebhookServer: webhook.NewServer(webhook.Options{

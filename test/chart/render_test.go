@@ -15,6 +15,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -635,7 +636,7 @@ func checkPDBs(t *testing.T, m *manifest) {
 			d := convert[appsv1.Deployment](t, du)
 			if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 				matched = true
-				if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+				if replicas := leastReplicas(t, m, d); replicas < 2 {
 					t.Errorf("PodDisruptionBudget %s covers Deployment %s with fewer than 2 replicas: it would block node drains", pdb.Name, d.Name)
 				}
 			}
@@ -994,4 +995,19 @@ func checkEverythingChanged(t *testing.T, m *manifest) {
 	if got := flagMap(c.Args)["iam-unknown-ttl"]; got != "20s" {
 		t.Errorf("--iam-unknown-ttl resolves to %s, want the extraArgs value 20s", got)
 	}
+}
+
+// leastReplicas is a Deployment's replicas, or its HorizontalPodAutoscaler's minReplicas.
+func leastReplicas(t *testing.T, m *manifest, d *appsv1.Deployment) int32 {
+	t.Helper()
+	if d.Spec.Replicas != nil {
+		return *d.Spec.Replicas
+	}
+	for _, u := range m.ofKind("HorizontalPodAutoscaler") {
+		hpa := convert[autoscalingv2.HorizontalPodAutoscaler](t, u)
+		if hpa.Spec.ScaleTargetRef.Name == d.Name && hpa.Spec.MinReplicas != nil {
+			return *hpa.Spec.MinReplicas
+		}
+	}
+	return 1
 }

@@ -139,6 +139,13 @@ func valueSets(t *testing.T) []valueSet {
 			check:  checkReportsCRDs,
 		},
 		{
+			name:            "operations",
+			values:          operationsValues(),
+			webhookFlags:    []string{"--kube-api-qps=50", "--kube-api-burst=75", "--metrics-secure=true"},
+			discovererFlags: []string{"--kube-api-qps=20", "--kube-api-burst=40", "--metrics-secure=true"},
+			check:           checkOperations,
+		},
+		{
 			name:   "everything-changed",
 			values: everythingChanged(),
 			webhookFlags: []string{
@@ -208,3 +215,29 @@ func everythingChanged() map[string]any {
 
 // sha256Hex0 is a syntactically valid digest.
 const sha256Hex0 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// operationsValues turns on what operators add: NetworkPolicies, alerts, HTTPS metrics, the HPA,
+// a priority class, and the Kubernetes client's rate limits.
+func operationsValues() map[string]any {
+	return map[string]any{
+		"networkPolicy": map[string]any{
+			"enabled":   true,
+			"apiServer": map[string]any{"cidrs": []any{"10.0.0.0/16"}},
+			"aws":       map[string]any{"cidrs": []any{"172.31.0.0/16"}},
+		},
+		"metrics": map[string]any{
+			"secure":         true,
+			"serviceMonitor": map[string]any{"enabled": true},
+			"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}, "alertLabels": map[string]any{"team": "platform"}},
+		},
+		"webhook": map[string]any{
+			"autoscaling":       map[string]any{"enabled": true, "minReplicas": 3, "maxReplicas": 5},
+			"priorityClassName": "system-cluster-critical",
+			"kubeAPI":           map[string]any{"qps": 50, "burst": 75},
+		},
+		"discoverer": map[string]any{
+			"priorityClassName": "system-cluster-critical",
+			"kubeAPI":           map[string]any{"qps": 20, "burst": 40},
+		},
+	}
+}

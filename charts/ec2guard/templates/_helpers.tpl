@@ -185,6 +185,24 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 {{- dict "spec" "enforce-spec" "secret" "enforce-secret" "secretAccess" "enforce-secret-access" "credentials" "enforce-credentials" "iamDeny" "enforce-iam-deny" "iamUnknown" "enforce-iam-unknown" "permissiveNoFilters" "enforce-permissive-no-filters" | toJson -}}
 {{- end -}}
 
+{{/*
+commonArgs are the flags both binaries share with the same name: the Kubernetes client's rate
+limits, HTTPS metrics, and the namespaces whose Upstreams may use the pod's own AWS identity.
+--metrics-secure and --pod-identity-namespaces are passed only when set, so the chart also runs
+binaries that predate them with their defaults. Call with (dict "ctx" $ "c" .Values.webhook).
+*/}}
+{{- define "ec2guard.commonArgs" -}}
+{{- $c := .c }}
+- {{ printf "--kube-api-qps=%v" $c.kubeAPI.qps | quote }}
+- {{ printf "--kube-api-burst=%d" (int $c.kubeAPI.burst) | quote }}
+{{- if .ctx.Values.metrics.secure }}
+- "--metrics-secure=true"
+{{- end }}
+{{- with $c.podIdentityNamespaces }}
+- {{ printf "--pod-identity-namespaces=%s" (join "," .) | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* The webhook's command line, as a YAML list. */}}
 {{- define "ec2guard.webhook.args" -}}
 {{- $w := .Values.webhook -}}
@@ -195,6 +213,7 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 - {{ printf "--enable-http2=%t" $w.enableHTTP2 | quote }}
 - {{ printf "--metrics-bind-address=:%d" (int $w.metricsPort) | quote }}
 - {{ printf "--health-probe-bind-address=:%d" (int $w.probePort) | quote }}
+{{- include "ec2guard.commonArgs" (dict "ctx" . "c" $w) }}
 {{- with $w.secretNamespaces }}
 - {{ printf "--secret-namespaces=%s" (join "," .) | quote }}
 {{- end }}
@@ -228,6 +247,7 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 {{- $d := .Values.discoverer -}}
 - {{ printf "--metrics-bind-address=:%d" (int $d.metricsPort) | quote }}
 - {{ printf "--health-probe-bind-address=:%d" (int $d.probePort) | quote }}
+{{- include "ec2guard.commonArgs" (dict "ctx" . "c" $d) }}
 - {{ printf "--leader-elect=%t" $d.leaderElection.enabled | quote }}
 - {{ printf "--leader-election-namespace=%s" .Release.Namespace | quote }}
 - {{ printf "--leader-election-id=%s" (include "ec2guard.discoverer.leaseName" .) | quote }}
