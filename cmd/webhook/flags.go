@@ -49,6 +49,8 @@ type config struct {
 	logFormat string
 
 	shutdownTimeout time.Duration
+
+	certRotation certRotationConfig
 }
 
 // enforcementFlag is one --enforce-CHECK flag.
@@ -149,6 +151,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&cfg.logFormat, "log-format", "json", "json or text")
 	fs.DurationVar(&cfg.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
 
+	cfg.certRotation.addFlags(fs)
+
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -210,6 +214,9 @@ func (c *config) validate() error {
 	}
 	if c.shutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout %s: must not be negative", c.shutdownTimeout))
+	}
+	if err := c.certRotation.validate(c.certDir, c.certName, c.keyName); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -116,6 +116,10 @@ func TestRenderFailsClearly(t *testing.T) {
 			"discoverer.replicas=2 needs discoverer.leaderElection.enabled"},
 		{"sidecar port collision", map[string]any{"discoverer": map[string]any{"mode": "sidecar", "metricsPort": 8080}},
 			"discoverer.metricsPort 8080 collides with a webhook port"},
+		{"self-managed with cert-manager", map[string]any{"tls": map[string]any{"selfManaged": map[string]any{"enabled": true}}, "certManager": map[string]any{"enabled": true}},
+			"tls.selfManaged.enabled is a TLS mode of its own"},
+		{"self-managed lookahead too long", map[string]any{"tls": map[string]any{"selfManaged": map[string]any{"enabled": true, "serverValidity": "24h", "lookahead": "48h"}}},
+			"tls.selfManaged.lookahead (48h) must be shorter than tls.selfManaged.serverValidity (24h)"},
 		{"latest is not a digest", map[string]any{"webhook": map[string]any{"image": map[string]any{"digest": "latest"}}},
 			"/webhook/image/digest"},
 	}

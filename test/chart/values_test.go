@@ -139,6 +139,13 @@ func valueSets(t *testing.T) []valueSet {
 			check:  checkReportsCRDs,
 		},
 		{
+			name:   "self-managed-tls",
+			values: map[string]any{"tls": map[string]any{"selfManaged": map[string]any{"enabled": true}}},
+			webhookFlags: []string{"--cert-rotation=true", "--cert-rotation-ca-validity=87600h", "--cert-rotation-server-validity=8760h",
+				"--cert-rotation-lookahead=2160h", "--cert-rotation-check-interval=12h"},
+			check: checkSelfManaged,
+		},
+		{
 			name:            "operations",
 			values:          operationsValues(),
 			webhookFlags:    []string{"--kube-api-qps=50", "--kube-api-burst=75", "--metrics-secure=true"},
