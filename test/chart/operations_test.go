@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -256,4 +257,42 @@ func sourceContains(t *testing.T, dir, s string) bool {
 		t.Fatal(err)
 	}
 	return found
+}
+
+// checkHelmTest: the `helm test` hook runs `ec2guard selftest` from the pinned CLI image in a
+// locked-down Pod whose ServiceAccount may only create Upstreams in the probe's namespace, which
+// the webhooks do not exclude.
+func checkHelmTest(t *testing.T, m *manifest) {
+	t.Helper()
+	pods := m.ofKind("Pod")
+	if len(pods) != 1 {
+		t.Fatalf("%d Pods rendered, want the helm test hook", len(pods))
+	}
+	if pods[0].GetAnnotations()["helm.sh/hook"] != "test" {
+		t.Errorf("Pod %s is not a helm test hook: %v", pods[0].GetName(), pods[0].GetAnnotations())
+	}
+	pod := convert[corev1.Pod](t, pods[0])
+	c := pod.Spec.Containers[0]
+	if c.Image != "ghcr.io/ec2guard/ec2guard:0.1.0" || !slices.Equal(c.Args, []string{"selftest", "--namespace=default"}) {
+		t.Errorf("test container %s %v, want the CLI image running selftest in default", c.Image, c.Args)
+	}
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy %s, want Never", pod.Spec.RestartPolicy)
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("test container security context %+v is not locked down", sc)
+	}
+	sa := serviceAccount{namespace: pod.Namespace, name: pod.Spec.ServiceAccountName}
+	if !m.allows(t, sa, "create", "gloo.solo.io", "upstreams", "default") {
+		t.Error("the test ServiceAccount may not create (dry-run) Upstreams in default")
+	}
+	for _, check := range []struct{ verb, group, resource, ns string }{
+		{"create", "gloo.solo.io", "upstreams", "team-a"}, {"get", "", "secrets", "default"}, {"delete", "gloo.solo.io", "upstreams", "default"},
+	} {
+		if m.allows(t, sa, check.verb, check.group, check.resource, check.ns) {
+			t.Errorf("the test ServiceAccount may %s %s/%s in %s", check.verb, check.group, check.resource, check.ns)
+		}
+	}
+	checkExcludedNamespaces(t, m, []string{"kube-system", releaseNamespace})
 }

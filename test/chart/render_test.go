@@ -716,7 +716,7 @@ func checkDefaults(t *testing.T, m *manifest) {
 	verifyServingCert(t, secret, dnsNamesOf(t, m))
 	checkDiscovererExempt(t, m, "ec2guard-discoverer")
 	checkEC2Only(t, m, true)
-	checkExcludedNamespaces(t, m, []string{"kube-system", releaseNamespace})
+	checkHelmTest(t, m)
 	if n := len(m.ofKind("CustomResourceDefinition")); n != 0 {
 		t.Errorf("%d CRDs rendered by default, want none (reports.installCRDs=false)", n)
 	}
