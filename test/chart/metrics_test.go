@@ -36,10 +36,10 @@ func saToken(t *testing.T, env *k8senv.Env, ns, name string) string {
 	return tr.Status.Token
 }
 
-// TestSecureMetrics: with metrics.secure the real webhook, run as the chart's ServiceAccount with
-// the chart's RBAC, serves /metrics over HTTPS only to callers the API server authenticates and
+// TestSecureMetrics: with metrics.secure the real webhook and discoverer, each run as its chart
+// ServiceAccount with the chart's RBAC, serve /metrics over HTTPS only to callers the API server authenticates and
 // authorizes: no token 401, a ServiceAccount without the reader role 403, one bound to
-// <release>-metrics-reader 200 — with the certificate expiry metric in the body.
+// <release>-metrics-reader 200 — with ec2guard's metrics in the body.
 func TestSecureMetrics(t *testing.T) {
 	h := newHelm(t)
 	k8senv.RequireEnv(t, k8senv.KubectlEnv)
@@ -50,7 +50,7 @@ func TestSecureMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	values := map[string]any{"metrics": map[string]any{"secure": true}, "discoverer": map[string]any{"enabled": false}}
+	values := map[string]any{"metrics": map[string]any{"secure": true}}
 	if out, _, err := h.run("install", releaseName, h.chart, "-f", valuesFile(t, values), "--kubeconfig", env.KubeconfigPath, "--namespace", releaseNamespace); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -83,11 +83,16 @@ func TestSecureMetrics(t *testing.T) {
 		"--health-probe-bind-address="+probes, "--metrics-bind-address="+metrics,
 		"--aws-endpoint=http://"+freeAddr(t), "--graceful-shutdown-timeout=5s"))
 	p.waitReady(t, "http://"+probes+"/readyz")
+	dprobes, dmetrics := freeAddr(t), freeAddr(t)
+	d := startProcess(t, buildCommand(t, "discoverer"), append(cloneArgs(installedArgs(t, env, "ec2guard-discoverer", "discoverer")),
+		"--kubeconfig="+serviceAccountKubeconfig(t, env, "ec2guard-discoverer"),
+		"--health-probe-bind-address="+dprobes, "--metrics-bind-address="+dmetrics, "--aws-endpoint=http://"+freeAddr(t)))
+	d.waitReady(t, "http://"+dprobes+"/readyz")
 
 	// controller-runtime serves the secure endpoint with a self-signed certificate.
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}} //nolint:gosec // self-signed metrics certificate; the test is about authn/authz
-	scrape := func(token string) (int, string) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+metrics+"/metrics", nil)
+	scrape := func(addr, token string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/metrics", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,23 +107,29 @@ func TestSecureMetrics(t *testing.T) {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		return resp.StatusCode, string(body)
 	}
-	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + metrics + "/metrics"); err == nil {
-		_ = resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			t.Error("/metrics answered over plain HTTP with --metrics-secure")
+	for binary, target := range map[string]struct{ addr, metric string }{
+		"webhook":    {metrics, certrotation.MetricCertificateExpiry},
+		"discoverer": {dmetrics, "ec2guard_discoverer_groups"},
+	} {
+		if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + target.addr + "/metrics"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("%s: /metrics answered over plain HTTP with --metrics-secure", binary)
+			}
+		}
+		for _, tc := range []struct {
+			who, token string
+			want       int
+		}{{"no token", "", http.StatusUnauthorized}, {"a ServiceAccount without the reader role", intruder, http.StatusForbidden}, {"Prometheus", prometheus, http.StatusOK}} {
+			code, body := scrape(target.addr, tc.token)
+			if code != tc.want {
+				t.Errorf("%s, %s: HTTP %d, want %d: %.200s", binary, tc.who, code, tc.want, body)
+			}
+			if code == http.StatusOK && !strings.Contains(body, target.metric) {
+				t.Errorf("%s: the metrics lack %s", binary, target.metric)
+			}
 		}
 	}
-	for _, tc := range []struct {
-		who, token string
-		want       int
-	}{{"no token", "", http.StatusUnauthorized}, {"a ServiceAccount without the reader role", intruder, http.StatusForbidden}, {"Prometheus", prometheus, http.StatusOK}} {
-		code, body := scrape(tc.token)
-		if code != tc.want {
-			t.Errorf("%s: HTTP %d, want %d: %.200s", tc.who, code, tc.want, body)
-		}
-		if code == http.StatusOK && !strings.Contains(body, certrotation.MetricCertificateExpiry) {
-			t.Errorf("the metrics lack %s", certrotation.MetricCertificateExpiry)
-		}
-	}
+	d.stop(t)
 	p.stop(t)
 }
