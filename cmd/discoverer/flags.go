@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
@@ -57,6 +58,7 @@ type config struct {
 	iamPolicyTTL time.Duration
 
 	metricsAddr             string
+	metricsSecure           bool
 	probeAddr               string
 	leaderElect             bool
 	sharding                shardingConfig
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.iamPolicyTTL, "iam-policy-ttl", 5*time.Minute, "how long collected IAM policies are reused")
 
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	metricsserving.AddSecureFlag(fs, &c.metricsSecure)
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	fs.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader: only the leader discovers and writes (off with --sharding=leases)")
 	c.sharding.addFlags(fs)

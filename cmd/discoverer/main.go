@@ -13,8 +13,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/ec2guard/ec2guard/internal/kubeconfig"
-
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -23,8 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/ec2guard/ec2guard/internal/kubeconfig"
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/internal/version"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
@@ -106,7 +105,7 @@ func newManager(restCfg *rest.Config, cfg config) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         discovery.CacheOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: cfg.metricsAddr},
+		Metrics:                       metricsserving.Options(cfg.metricsAddr, cfg.metricsSecure),
 		HealthProbeBindAddress:        cfg.probeAddr,
 		LeaderElection:                cfg.leaderElect && cfg.sharding.mode == shardingNone,
 		LeaderElectionID:              cfg.leaderElectionID,

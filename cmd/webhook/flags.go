@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
@@ -26,8 +27,9 @@ type config struct {
 	keyName     string
 	enableHTTP2 bool
 
-	metricsAddr string
-	healthAddr  string
+	metricsAddr   string
+	metricsSecure bool
+	healthAddr    string
 
 	secretNamespaces    []string
 	secretLabelSelector string
@@ -55,6 +57,8 @@ type config struct {
 	logFormat string
 
 	shutdownTimeout time.Duration
+
+	certRotation certRotationConfig
 }
 
 // enforcementFlag is one --enforce-CHECK flag.
@@ -134,6 +138,7 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&cfg.keyName, "key-name", "tls.key", "serving key file in --cert-dir")
 	fs.BoolVar(&cfg.enableHTTP2, "enable-http2", false, "serve HTTP/2 on the webhook port (off by default: HTTP/2 rapid-reset and stream-cancellation attacks)")
 	fs.StringVar(&cfg.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; \"0\" disables it")
+	metricsserving.AddSecureFlag(fs, &cfg.metricsSecure)
 	fs.StringVar(&cfg.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" disables them")
 	fs.Var(listFlag{&cfg.secretNamespaces}, "secret-namespaces", "comma-separated namespaces to read (and cache) Secrets from; empty: all namespaces")
 	fs.StringVar(&cfg.podIdentityNamespacesRaw, "pod-identity-namespaces", "", "comma-separated namespaces whose Upstreams may omit secretRef and so use the webhook's own AWS identity (IRSA, pod identity); \"*\" for all; empty: none (EC2G405)")
@@ -156,6 +161,8 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "info or debug")
 	fs.StringVar(&cfg.logFormat, "log-format", "json", "json or text")
 	fs.DurationVar(&cfg.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
+
+	cfg.certRotation.addFlags(fs)
 
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -229,6 +236,9 @@ func (c *config) validate() error {
 	}
 	if c.shutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout %s: must not be negative", c.shutdownTimeout))
+	}
+	if err := c.certRotation.validate(c.certDir, c.certName, c.keyName); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

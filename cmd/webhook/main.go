@@ -9,10 +9,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -28,12 +28,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/ec2guard/ec2guard/internal/kubeconfig"
+	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/internal/version"
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/certrotation"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
@@ -109,8 +111,15 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	// rest_client_rate_limiter_duration_seconds shows client-side throttling of the API client
 	// (--kube-api-qps, --kube-api-burst), which every SubjectAccessReview goes through.
 	crmetrics.RegisterRESTClientMetrics(crmetrics.MetricRateLimiterLatency)
-	mgr, err := newManager(restCfg, cfg, log)
+	var lazyCert *certrotation.LazyCertificate
+	if cfg.certRotation.enabled {
+		lazyCert = certrotation.NewLazyCertificate(cfg.certDir, cfg.certName, cfg.keyName, log.WithName("certificate"))
+	}
+	mgr, err := newManager(restCfg, cfg, log, lazyCert)
 	if err != nil {
+		return err
+	}
+	if err := addCertRotation(mgr, cfg, lazyCert); err != nil {
 		return err
 	}
 	iam, err := newIAMEvaluator(ctx, cfg, mgr, metrics, log, slogger)
@@ -135,6 +144,14 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if err := admission.Register(ctx, mgr, handlers); err != nil {
 		return err
 	}
+	// The serving certificate's expiry: metric, and a warning in the log within 30 days of it.
+	expiry, err := certrotation.NewExpiryMetric(crmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(&certrotation.ExpiryWatcher{CertFile: filepath.Join(cfg.certDir, cfg.certName), Interval: time.Minute, Metric: expiry, Log: log.WithName("certificate")}); err != nil {
+		return fmt.Errorf("add the certificate expiry watcher: %w", err)
+	}
 	log.Info("starting webhook", "port", cfg.webhookPort, "certDir", cfg.certDir,
 		"enforcement", cfg.enforcement.String(), "iamDeadline", cfg.iamDeadline.String(), "iamSources", cfg.iamSources,
 		"secretNamespaces", cfg.secretNamespaces, "podIdentityNamespaces", cfg.podIdentityNamespaces, "awsEndpointOverride", cfg.awsEndpoint != "")
@@ -146,7 +163,7 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 
 // newManager builds the controller-runtime manager: the webhook server, the metrics and probe
 // endpoints, and a cache that holds only the Secrets ec2guard may read, stripped to the AWS keys.
-func newManager(restCfg *rest.Config, cfg *config, log logr.Logger) (manager.Manager, error) {
+func newManager(restCfg *rest.Config, cfg *config, log logr.Logger, lazyCert *certrotation.LazyCertificate) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("build the scheme: %w", err)
@@ -169,13 +186,22 @@ func newManager(restCfg *rest.Config, cfg *config, log logr.Logger) (manager.Man
 	if !cfg.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
+	if lazyCert != nil {
+		// Self-managed certificates: serve the mounted Secret once it exists.
+		tlsOpts = append(tlsOpts, lazyCert.TLSOption)
+	}
 	shutdown := cfg.shutdownTimeout
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
-		Scheme:                  scheme,
-		Logger:                  log,
-		Metrics:                 metricsserver.Options{BindAddress: cfg.metricsAddr},
-		HealthProbeBindAddress:  cfg.healthAddr,
-		GracefulShutdownTimeout: &shutdown,
+		// Only the self-managed certificate rotator needs a leader; the webhook serves on every replica.
+		LeaderElection:                cfg.certRotation.enabled,
+		LeaderElectionID:              cfg.certRotation.leaderElectionID,
+		LeaderElectionNamespace:       cfg.certRotation.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Scheme:                        scheme,
+		Logger:                        log,
+		Metrics:                       metricsserving.Options(cfg.metricsAddr, cfg.metricsSecure),
+		HealthProbeBindAddress:        cfg.healthAddr,
+		GracefulShutdownTimeout:       &shutdown,
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: cfg.webhookHost, Port: cfg.webhookPort,
 			CertDir: cfg.certDir, CertName: cfg.certName, KeyName: cfg.keyName,
@@ -232,4 +258,26 @@ func newIAMEvaluator(ctx context.Context, cfg *config, mgr manager.Manager, m *a
 	return admission.NewIAMEvaluator(aws, engine, admission.IAMOptions{
 		Sources: cfg.iamSources, Deadline: cfg.iamDeadline, TTL: cfg.iamCacheTTL, UnknownTTL: cfg.iamUnknownTTL,
 	}, m, log.WithName("iam"))
+}
+
+// addCertRotation sets up the self-managed certificate mode (--cert-rotation): the rotator
+// (leader only), the lazy loading of the mounted certificate and its readiness check.
+func addCertRotation(mgr manager.Manager, cfg *config, lazyCert *certrotation.LazyCertificate) error {
+	if lazyCert == nil {
+		return nil
+	}
+	opts, err := cfg.certRotation.options(cfg.certDir, cfg.certName, cfg.keyName)
+	if err != nil {
+		return err
+	}
+	if err := certrotation.AddRotator(mgr, opts); err != nil {
+		return err
+	}
+	if err := mgr.Add(lazyCert); err != nil {
+		return fmt.Errorf("add the serving certificate loader: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("serving-certificate", lazyCert.Checker); err != nil {
+		return fmt.Errorf("add readiness check serving-certificate: %w", err)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,6 +127,11 @@ func testInstall(t *testing.T, h *helm, env *k8senv.Env) {
 
 	t.Run("rbac", func(t *testing.T) { checkInstalledRBAC(t, env) })
 	t.Run("admission-scope", func(t *testing.T) { checkAdmissionScope(t, env) })
+	t.Run("blast-radius", func(t *testing.T) {
+		checkBlastRadius(t, env, func(extra ...string) {
+			helmOn(append([]string{"upgrade", releaseName, h.chart, "-f", values}, extra...)...)
+		})
+	})
 	t.Run("run-webhook", func(t *testing.T) { runInstalledWebhook(t, env, secret2) })
 	t.Run("run-discoverer", func(t *testing.T) { runInstalledDiscoverer(t, env) })
 
@@ -472,4 +479,108 @@ func leaderEventRecorded(t *testing.T, env *k8senv.Env, lease string) bool {
 		}
 	}
 	return false
+}
+
+// deleteWebhookService deletes the webhook Service (re-created by every helm upgrade), so that the
+// API server fails to resolve it locally instead of dialling its ClusterIP (not loopback).
+func deleteWebhookService(t *testing.T, env *k8senv.Env) {
+	t.Helper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: "ec2guard-webhook"}}
+	if err := env.Client.Delete(context.Background(), svc); client.IgnoreNotFound(err) != nil {
+		t.Fatalf("delete the webhook Service: %v", err)
+	}
+}
+
+// failOpenCount reads the API server's own count of webhook calls that failed and were ignored
+// (failurePolicy Ignore) for the named webhook: it rises exactly when the API server tried to call
+// that webhook.
+func failOpenCount(t *testing.T, env *k8senv.Env, webhook string) float64 {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		t.Fatalf("read the API server's metrics: %v", err)
+	}
+	var total float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "apiserver_admission_webhook_fail_open_count{") || !strings.Contains(line, `name="`+webhook+`"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		total += v
+	}
+	return total
+}
+
+// checkBlastRadius: with no webhook pod answering, only EC2 Upstreams go to the webhooks (the
+// chart's default matchCondition) and follow the validating failurePolicy; every other Upstream,
+// Upstreams in excluded namespaces and DELETEs are written as if ec2guard were not installed.
+func checkBlastRadius(t *testing.T, env *k8senv.Env, upgrade func(extra ...string)) {
+	ctx := context.Background()
+	deleteWebhookService(t, env)
+	apply := func(manifest string) (string, error) {
+		t.Helper()
+		out, stderr, err := env.KubectlWithInput(ctx, strings.NewReader(manifest), "apply", "-f", "-")
+		return out + stderr, err
+	}
+	upstream := func(ns, name, spec string) string {
+		return "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {name: " + name + ", namespace: " + ns + "}\nspec: " + spec + "\n"
+	}
+	kube := "{kube: {serviceName: petstore, serviceNamespace: default, servicePort: 8080}}"
+	ec2 := "{awsEc2: {region: us-east-1}}"
+	const mutating, validating = "mutate-upstream.ec2guard.io", "validate-upstream.ec2guard.io"
+
+	before := failOpenCount(t, env, mutating)
+	for _, step := range []struct{ what, manifest string }{
+		{"create a Kubernetes Upstream", upstream("team-a", "kube-us", kube)},
+		{"update it", upstream("team-a", "kube-us", "{kube: {serviceName: petstore, serviceNamespace: default, servicePort: 9090}}")},
+		{"create a static Upstream", upstream("team-a", "static-us", "{static: {hosts: [{addr: example.com, port: 80}]}}")},
+		{"create an EC2 Upstream in kube-system (excluded)", upstream("kube-system", "ec2-us", ec2)},
+		{"create an EC2 Upstream in the release namespace (excluded)", upstream(releaseNamespace, "ec2-us", ec2)},
+	} {
+		if out, err := apply(step.manifest); err != nil {
+			t.Errorf("%s with ec2guard down: %v\n%s", step.what, err, out)
+		}
+	}
+	if after := failOpenCount(t, env, mutating); after != before {
+		t.Errorf("the API server tried the mutating webhook %v times for Upstreams it must not be sent", after-before)
+	}
+
+	for _, step := range []struct{ what, manifest string }{
+		{"create an EC2 Upstream", upstream("team-a", "ec2-new", ec2)},
+		{"create a legacy-shape EC2 Upstream", upstream("team-a", "ec2-legacy", "{upstreamSpec: {awsEc2: {region: us-east-1}}}")},
+		{"turn a Kubernetes Upstream into an EC2 one", upstream("team-a", "kube-us", ec2)},
+	} {
+		out, err := apply(step.manifest)
+		if err == nil || !strings.Contains(out, validating) {
+			t.Errorf("%s with ec2guard down and failurePolicy Fail: want a refusal naming %s, got err=%v\n%s", step.what, validating, err, out)
+		}
+	}
+	if after := failOpenCount(t, env, mutating); after <= before {
+		t.Error("the API server did not try the mutating webhook for the EC2 Upstreams")
+	}
+
+	// failurePolicy Ignore: the same EC2 Upstream is admitted while ec2guard is down.
+	upgrade("--set", "webhook.admission.validating.failurePolicy=Ignore")
+	deleteWebhookService(t, env)
+	if out, err := apply(upstream("team-a", "ec2-new", ec2)); err != nil {
+		t.Errorf("create an EC2 Upstream with ec2guard down and failurePolicy Ignore: %v\n%s", err, out)
+	}
+
+	// Back to Fail: an EC2 Upstream can still be deleted (DELETE is never sent).
+	upgrade()
+	deleteWebhookService(t, env)
+	if out, err := apply(upstream("team-a", "ec2-other", ec2)); err == nil {
+		t.Errorf("after the upgrade back to failurePolicy Fail an EC2 Upstream was admitted with ec2guard down:\n%s", out)
+	}
+	if out, stderr, err := env.Kubectl(ctx, "delete", "upstreams.gloo.solo.io", "ec2-new", "-n", "team-a"); err != nil {
+		t.Errorf("delete an EC2 Upstream with ec2guard down: %v\n%s%s", err, out, stderr)
+	}
 }

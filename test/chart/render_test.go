@@ -15,6 +15,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -25,7 +26,7 @@ import (
 )
 
 // clusterScoped are the kinds the chart renders without a namespace.
-var clusterScoped = []string{"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
+var clusterScoped = []string{"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "CustomResourceDefinition", "PriorityClass"}
 
 func TestLintStrict(t *testing.T) {
 	h := newHelm(t)
@@ -115,6 +116,10 @@ func TestRenderFailsClearly(t *testing.T) {
 			"discoverer.replicas=2 needs discoverer.leaderElection.enabled"},
 		{"sidecar port collision", map[string]any{"discoverer": map[string]any{"mode": "sidecar", "metricsPort": 8080}},
 			"discoverer.metricsPort 8080 collides with a webhook port"},
+		{"self-managed with cert-manager", map[string]any{"tls": map[string]any{"selfManaged": map[string]any{"enabled": true}}, "certManager": map[string]any{"enabled": true}},
+			"tls.selfManaged.enabled is a TLS mode of its own"},
+		{"self-managed lookahead too long", map[string]any{"tls": map[string]any{"selfManaged": map[string]any{"enabled": true, "serverValidity": "24h", "lookahead": "48h"}}},
+			"tls.selfManaged.lookahead (48h) must be shorter than tls.selfManaged.serverValidity (24h)"},
 		{"latest is not a digest", map[string]any{"webhook": map[string]any{"image": map[string]any{"digest": "latest"}}},
 			"/webhook/image/digest"},
 	}
@@ -635,7 +640,7 @@ func checkPDBs(t *testing.T, m *manifest) {
 			d := convert[appsv1.Deployment](t, du)
 			if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 				matched = true
-				if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+				if replicas := leastReplicas(t, m, d); replicas < 2 {
 					t.Errorf("PodDisruptionBudget %s covers Deployment %s with fewer than 2 replicas: it would block node drains", pdb.Name, d.Name)
 				}
 			}
@@ -710,6 +715,11 @@ func checkDefaults(t *testing.T, m *manifest) {
 	}
 	verifyServingCert(t, secret, dnsNamesOf(t, m))
 	checkDiscovererExempt(t, m, "ec2guard-discoverer")
+	checkEC2Only(t, m, true)
+	checkHelmTest(t, m)
+	if n := len(m.ofKind("CustomResourceDefinition")); n != 0 {
+		t.Errorf("%d CRDs rendered by default, want none (reports.installCRDs=false)", n)
+	}
 }
 
 // checkDiscovererExempt: both webhooks skip UPDATEs by the discoverer's ServiceAccount sa ("": no
@@ -952,6 +962,7 @@ func checkEverythingChanged(t *testing.T, m *manifest) {
 	t.Helper()
 	v, mu := webhookConfigurations(t, m)
 	vw, mw := v.Webhooks[0], mu.Webhooks[0]
+	checkEC2Only(t, m, false)
 	if *vw.FailurePolicy != admissionregistrationv1.Ignore || *mw.FailurePolicy != admissionregistrationv1.Fail {
 		t.Errorf("failurePolicy validating %s mutating %s, want Ignore and Fail as configured", *vw.FailurePolicy, *mw.FailurePolicy)
 	}
@@ -988,4 +999,19 @@ func checkEverythingChanged(t *testing.T, m *manifest) {
 	if got := flagMap(c.Args)["iam-unknown-ttl"]; got != "20s" {
 		t.Errorf("--iam-unknown-ttl resolves to %s, want the extraArgs value 20s", got)
 	}
+}
+
+// leastReplicas is a Deployment's replicas, or its HorizontalPodAutoscaler's minReplicas.
+func leastReplicas(t *testing.T, m *manifest, d *appsv1.Deployment) int32 {
+	t.Helper()
+	if d.Spec.Replicas != nil {
+		return *d.Spec.Replicas
+	}
+	for _, u := range m.ofKind("HorizontalPodAutoscaler") {
+		hpa := convert[autoscalingv2.HorizontalPodAutoscaler](t, u)
+		if hpa.Spec.ScaleTargetRef.Name == d.Name && hpa.Spec.MinReplicas != nil {
+			return *hpa.Spec.MinReplicas
+		}
+	}
+	return 1
 }

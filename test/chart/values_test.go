@@ -125,6 +125,34 @@ func valueSets(t *testing.T) []valueSet {
 			check:  checkServiceMonitor,
 		},
 		{
+			name: "admission-scope-custom",
+			values: map[string]any{"webhook": map[string]any{"admission": map[string]any{
+				"excludeNamespaces": []any{}, "excludeReleaseNamespace": false,
+				"namespaceSelector": map[string]any{"matchLabels": map[string]any{"team": "payments"}},
+				"matchConditions":   []any{map[string]any{"name": "exempt-argo", "expression": "request.userInfo.username != 'system:serviceaccount:argocd:argocd-application-controller'"}},
+			}}},
+			check: checkAdmissionScopeCustom,
+		},
+		{
+			name:   "reports-crds",
+			values: map[string]any{"reports": map[string]any{"installCRDs": true}},
+			check:  checkReportsCRDs,
+		},
+		{
+			name:   "self-managed-tls",
+			values: map[string]any{"tls": map[string]any{"selfManaged": map[string]any{"enabled": true}}},
+			webhookFlags: []string{"--cert-rotation=true", "--cert-rotation-ca-validity=87600h", "--cert-rotation-server-validity=8760h",
+				"--cert-rotation-lookahead=2160h", "--cert-rotation-check-interval=12h"},
+			check: checkSelfManaged,
+		},
+		{
+			name:            "operations",
+			values:          operationsValues(),
+			webhookFlags:    []string{"--kube-api-qps=50", "--kube-api-burst=75", "--metrics-secure=true"},
+			discovererFlags: []string{"--kube-api-qps=20", "--kube-api-burst=40", "--metrics-secure=true"},
+			check:           checkOperations,
+		},
+		{
 			name:   "everything-changed",
 			values: everythingChanged(),
 			webhookFlags: []string{
@@ -167,6 +195,7 @@ func everythingChanged() map[string]any {
 			"awsEndpoint": "http://127.0.0.1:5000", "logLevel": "debug", "logFormat": "text",
 			"gracefulShutdownTimeout": "10s", "extraArgs": []any{"--iam-unknown-ttl=20s"},
 			"admission": map[string]any{
+				"onlyEC2Upstreams":  false,
 				"timeoutSeconds":    6,
 				"validating":        map[string]any{"failurePolicy": "Ignore"},
 				"mutating":          map[string]any{"failurePolicy": "Fail"},
@@ -193,3 +222,29 @@ func everythingChanged() map[string]any {
 
 // sha256Hex0 is a syntactically valid digest.
 const sha256Hex0 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// operationsValues turns on what operators add: NetworkPolicies, alerts, HTTPS metrics, the HPA,
+// a priority class, and the Kubernetes client's rate limits.
+func operationsValues() map[string]any {
+	return map[string]any{
+		"networkPolicy": map[string]any{
+			"enabled":   true,
+			"apiServer": map[string]any{"cidrs": []any{"10.0.0.0/16"}},
+			"aws":       map[string]any{"cidrs": []any{"172.31.0.0/16"}},
+		},
+		"metrics": map[string]any{
+			"secure":         true,
+			"serviceMonitor": map[string]any{"enabled": true},
+			"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}, "alertLabels": map[string]any{"team": "platform"}},
+		},
+		"webhook": map[string]any{
+			"autoscaling":       map[string]any{"enabled": true, "minReplicas": 3, "maxReplicas": 5},
+			"priorityClassName": "system-cluster-critical",
+			"kubeAPI":           map[string]any{"qps": 50, "burst": 75},
+		},
+		"discoverer": map[string]any{
+			"priorityClassName": "system-cluster-critical",
+			"kubeAPI":           map[string]any{"qps": 20, "burst": 40},
+		},
+	}
+}

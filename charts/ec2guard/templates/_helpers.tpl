@@ -110,9 +110,47 @@ app.kubernetes.io/component: {{ . }}
 {{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain) | toJson -}}
 {{- end -}}
 
+{{/*
+ec2Condition is the CEL expression of the default matchCondition "ec2-upstreams-only": only
+Upstreams with an EC2 spec (spec.awsEc2 or the legacy spec.upstreamSpec.awsEc2, also in the proto
+spelling aws_ec2 / upstream_spec) in the new object (CREATE, UPDATE) or the old one (UPDATE) are sent
+to ec2guard. Kubernetes, static, Lambda... Upstreams never reach the webhooks, so an outage of
+ec2guard cannot block them.
+*/}}
+{{- define "ec2guard.webhook.ec2Condition" -}}
+{{- $spec := "has(%[1]s.spec) && (has(%[1]s.spec.awsEc2) || has(%[1]s.spec.aws_ec2) || (has(%[1]s.spec.upstreamSpec) && (has(%[1]s.spec.upstreamSpec.awsEc2) || has(%[1]s.spec.upstreamSpec.aws_ec2))) || (has(%[1]s.spec.upstream_spec) && (has(%[1]s.spec.upstream_spec.awsEc2) || has(%[1]s.spec.upstream_spec.aws_ec2))))" -}}
+{{- printf "(object != null && %s) || (oldObject != null && %s)" (printf $spec "object") (printf $spec "oldObject") -}}
+{{- end -}}
+
+{{/*
+namespaceSelector of both webhooks: webhook.admission.namespaceSelector plus a NotIn expression on
+kubernetes.io/metadata.name for webhook.admission.excludeNamespaces and, with
+excludeReleaseNamespace, the release namespace.
+*/}}
+{{- define "ec2guard.webhook.namespaceSelector" -}}
+{{- $a := .Values.webhook.admission -}}
+{{- $sel := deepCopy ($a.namespaceSelector | default dict) -}}
+{{- $excluded := $a.excludeNamespaces | default list -}}
+{{- if $a.excludeReleaseNamespace -}}
+{{- $excluded = append $excluded .Release.Namespace -}}
+{{- end -}}
+{{- $excluded = $excluded | uniq -}}
+{{- if $excluded -}}
+{{- $exprs := $sel.matchExpressions | default list -}}
+{{- $exprs = append $exprs (dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" $excluded) -}}
+{{- $_ := set $sel "matchExpressions" $exprs -}}
+{{- end -}}
+{{- toYaml $sel -}}
+{{- end -}}
+
 {{/* Where the webhook reads its serving certificate (--cert-dir). */}}
 {{- define "ec2guard.webhook.certDir" -}}
 /var/run/ec2guard/tls
+{{- end -}}
+
+{{/* The Lease of the webhook replicas' certificate rotator (tls.selfManaged). */}}
+{{- define "ec2guard.webhook.certLeaseName" -}}
+{{- printf "%s-cert-rotation" (include "ec2guard.webhook.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/* The discoverer's leader election Lease name. */}}
@@ -152,6 +190,24 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 {{- dict "spec" "enforce-spec" "secret" "enforce-secret" "secretAccess" "enforce-secret-access" "credentials" "enforce-credentials" "iamDeny" "enforce-iam-deny" "iamUnknown" "enforce-iam-unknown" "permissiveNoFilters" "enforce-permissive-no-filters" | toJson -}}
 {{- end -}}
 
+{{/*
+commonArgs are the flags both binaries share with the same name: the Kubernetes client's rate
+limits, HTTPS metrics, and the namespaces whose Upstreams may use the pod's own AWS identity.
+--metrics-secure and --pod-identity-namespaces are passed only when set, so the chart also runs
+binaries that predate them with their defaults. Call with (dict "ctx" $ "c" .Values.webhook).
+*/}}
+{{- define "ec2guard.commonArgs" -}}
+{{- $c := .c }}
+- {{ printf "--kube-api-qps=%v" $c.kubeAPI.qps | quote }}
+- {{ printf "--kube-api-burst=%d" (int $c.kubeAPI.burst) | quote }}
+{{- if .ctx.Values.metrics.secure }}
+- "--metrics-secure=true"
+{{- end }}
+{{- with $c.podIdentityNamespaces }}
+- {{ printf "--pod-identity-namespaces=%s" (join "," .) | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* The webhook's command line, as a YAML list. */}}
 {{- define "ec2guard.webhook.args" -}}
 {{- $w := .Values.webhook -}}
@@ -162,6 +218,7 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 - {{ printf "--enable-http2=%t" $w.enableHTTP2 | quote }}
 - {{ printf "--metrics-bind-address=:%d" (int $w.metricsPort) | quote }}
 - {{ printf "--health-probe-bind-address=:%d" (int $w.probePort) | quote }}
+{{- include "ec2guard.commonArgs" (dict "ctx" . "c" $w) }}
 {{- with $w.secretNamespaces }}
 - {{ printf "--secret-namespaces=%s" (join "," .) | quote }}
 {{- end }}
@@ -185,6 +242,20 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 - {{ printf "--log-level=%s" $w.logLevel | quote }}
 - {{ printf "--log-format=%s" $w.logFormat | quote }}
 - {{ printf "--graceful-shutdown-timeout=%s" $w.gracefulShutdownTimeout | quote }}
+{{- with .Values.tls.selfManaged }}
+{{- if .enabled }}
+- "--cert-rotation=true"
+- {{ printf "--cert-rotation-secret=%s/%s" $.Release.Namespace (include "ec2guard.webhook.tlsSecretName" $) | quote }}
+- {{ printf "--cert-rotation-webhook-configuration=%s" (include "ec2guard.fullname" $) | quote }}
+- {{ printf "--cert-rotation-dns-name=%s.%s.svc" (include "ec2guard.webhook.fullname" $) $.Release.Namespace | quote }}
+- {{ printf "--cert-rotation-ca-validity=%s" .caValidity | quote }}
+- {{ printf "--cert-rotation-server-validity=%s" .serverValidity | quote }}
+- {{ printf "--cert-rotation-lookahead=%s" .lookahead | quote }}
+- {{ printf "--cert-rotation-check-interval=%s" .checkInterval | quote }}
+- {{ printf "--leader-election-namespace=%s" $.Release.Namespace | quote }}
+- {{ printf "--leader-election-id=%s" (include "ec2guard.webhook.certLeaseName" $) | quote }}
+{{- end }}
+{{- end }}
 {{- range $w.extraArgs }}
 - {{ . | quote }}
 {{- end }}
@@ -195,6 +266,7 @@ The chart test runs the real webhook binary over the rendered flags, so a rename
 {{- $d := .Values.discoverer -}}
 - {{ printf "--metrics-bind-address=:%d" (int $d.metricsPort) | quote }}
 - {{ printf "--health-probe-bind-address=:%d" (int $d.probePort) | quote }}
+{{- include "ec2guard.commonArgs" (dict "ctx" . "c" $d) }}
 - {{ printf "--leader-elect=%t" $d.leaderElection.enabled | quote }}
 - {{ printf "--leader-election-namespace=%s" .Release.Namespace | quote }}
 - {{ printf "--leader-election-id=%s" (include "ec2guard.discoverer.leaseName" .) | quote }}
@@ -309,6 +381,22 @@ Included once, from the webhook Deployment.
 {{- end -}}
 {{- if and (eq $w.iam.collection "account-snapshot") (not $w.iam.auditor) -}}
 {{- fail "webhook.iam.collection=account-snapshot needs webhook.iam.auditor=true (the snapshot is read with the pod's own AWS identity)" -}}
+{{- end -}}
+{{- if and .Values.tls.selfManaged.enabled (or .Values.certManager.enabled .Values.tls.secretName) -}}
+{{- fail "tls.selfManaged.enabled is a TLS mode of its own: unset certManager.enabled and tls.secretName" -}}
+{{- end -}}
+{{- if .Values.tls.selfManaged.enabled -}}
+{{- $sm := .Values.tls.selfManaged -}}
+{{- $secs := dict -}}
+{{- range $k := list "caValidity" "serverValidity" "lookahead" "checkInterval" -}}
+{{- $_ := set $secs $k (include "ec2guard.durationSeconds" (dict "name" (printf "tls.selfManaged.%s" $k) "value" (index $sm $k)) | float64) -}}
+{{- end -}}
+{{- if ge $secs.lookahead $secs.serverValidity -}}
+{{- fail (printf "tls.selfManaged.lookahead (%s) must be shorter than tls.selfManaged.serverValidity (%s)" $sm.lookahead $sm.serverValidity) -}}
+{{- end -}}
+{{- if gt $secs.serverValidity $secs.caValidity -}}
+{{- fail (printf "tls.selfManaged.serverValidity (%s) must not exceed tls.selfManaged.caValidity (%s)" $sm.serverValidity $sm.caValidity) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.certManager.enabled .Values.tls.secretName -}}
 {{- fail "certManager.enabled and tls.secretName are two different TLS modes: set one of them (or neither, for a certificate generated by the chart)" -}}

@@ -1,0 +1,3 @@
+package opsdoc
+
+//go:generate go run ./gen -root ../.. -out ../../docs/operations.md
