@@ -195,7 +195,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(a.checkCommand(), a.previewCommand(), a.simulateCommand(), a.reportCommand(),
-		a.versionCommand(), a.completionCommand())
+		a.selftestCommand(), a.versionCommand(), a.completionCommand())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/awsfault"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/ec2guardproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -96,6 +98,7 @@ func TestChaos(t *testing.T) {
 	x.waitEndpoints("a", 2)
 	x.waitEndpoints("b", 2)
 
+	t.Run("the chart's helm test (ec2guard selftest) sees the webhook's verdict", x.selftest)
 	t.Run("webhook answers within its deadline whatever IAM and STS do", x.webhookUnderIAMFaults)
 	t.Run("a failing credential group keeps its endpoints and delays no other", x.discovererUnderEC2Faults)
 	t.Run("API server outage: both processes recover", x.apiOutage)
@@ -271,6 +274,25 @@ func (x *chaos) alive() {
 	}
 }
 
+// selftest runs what the chart's helm test Pod runs, as the admin: exit 0 with EC2G301 named.
+func (x *chaos) selftest(t *testing.T) {
+	bin := binproc.Build(t, "ec2guard")
+	out, err := exec.Command(bin, "selftest", "--kubeconfig="+x.env.KubeconfigPath, "-n", ns).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "EC2G301") {
+		t.Fatalf("ec2guard selftest: %v\n%s", err, out)
+	}
+	// Nothing was stored: the probe is a dry run.
+	list := discovery.NewUpstreamList()
+	if err := x.env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range list.Items {
+		if strings.HasPrefix(u.GetName(), "ec2guard-selftest") {
+			t.Errorf("the selftest stored %s", u.GetName())
+		}
+	}
+}
+
 var kinds = []awsfault.Kind{awsfault.Throttle, awsfault.ServerError, awsfault.Hang, awsfault.Reset, awsfault.SlowBody}
 
 // Each fault on IAM and STS: a new Upstream with new credentials is admitted (IAM unknown is a
@@ -368,9 +390,11 @@ func (x *chaos) malloryLearnsNothing(t *testing.T) {
 		}
 	}
 	// An Upstream an admin made with aws-m, which mallory may edit.
-	if out, errOut, err := x.kubectl(upstreamIn(other, "shared", "aws-m", "app", "a"), "apply", "-f", "-"); err != nil {
-		t.Fatalf("the admin's Upstream with the shared secret was denied:\n%s%s", out, errOut)
-	}
+	// The webhook reads Secrets from its informer cache: aws-m shows there shortly after creation.
+	x.eventually(30*time.Second, "the admin's Upstream with the shared secret to be admitted", func() (bool, string) {
+		out, errOut, err := x.kubectl(upstreamIn(other, "shared", "aws-m", "app", "a"), "apply", "-f", "-")
+		return err == nil, out + errOut
+	})
 	widened := upstreamIn(other, "shared", "aws-m", "app", "*")
 	if out, ok := as(widened, "apply", "-f", "-"); ok || !strings.Contains(out, "EC2G401") {
 		t.Errorf("widening the filters as mallory: admitted=%v, want EC2G401:\n%s", ok, out)
