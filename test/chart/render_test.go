@@ -592,8 +592,9 @@ func checkDiscoverer(t *testing.T, m *manifest) {
 	if d.Spec.Replicas != nil {
 		replicas = *d.Spec.Replicas
 	}
-	if replicas > 1 && flags["leader-elect"] != "true" {
-		t.Errorf("%d discoverer replicas without --leader-elect", replicas)
+	// Several replicas need one of them elected, or the groups sharded among them.
+	if replicas > 1 && flags["leader-elect"] != "true" && flags["sharding"] != "leases" {
+		t.Errorf("%d discoverer replicas without --leader-elect or --sharding=leases", replicas)
 	}
 
 	sa := podServiceAccount(d)

@@ -120,6 +120,17 @@ func valueSets(t *testing.T) []valueSet {
 			check:           checkSidecar,
 		},
 		{
+			name: "discoverer-sharded",
+			values: map[string]any{"discoverer": map[string]any{
+				"sharding": map[string]any{"enabled": true, "leaseDuration": "20s", "renewInterval": "4s"}, "serviceType": "clusterip",
+				"discoverFromTags": map[string]any{"enabled": true, "secret": "gloo-system/aws", "regions": []any{"us-east-1"},
+					"targetNamespaces": []any{"team-a", "team-b"}, "maxUpstreams": 20}}},
+			discovererFlags: []string{"--leader-elect=false", "--sharding=leases", "--shard-group=ec2guard-discoverer",
+				"--shard-namespace=ec2guard-system", "--shard-lease-duration=20s", "--shard-renew-interval=4s", "--service-type=clusterip",
+				"--discover-target-namespaces=team-a,team-b", "--discover-max-upstreams=20"},
+			check: checkSharded,
+		},
+		{
 			name:   "service-monitor",
 			values: map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}}}},
 			check:  checkServiceMonitor,
@@ -246,5 +257,21 @@ func operationsValues() map[string]any {
 			"priorityClassName": "system-cluster-critical",
 			"kubeAPI":           map[string]any{"qps": 20, "burst": 40},
 		},
+	}
+}
+
+// checkSharded: the discoverer gets its pod name as the shard identity.
+func checkSharded(t *testing.T, m *manifest) {
+	t.Helper()
+	_, c := discovererDeployment(t, m)
+	if c == nil {
+		t.Fatal("no discoverer container")
+	}
+	found := false
+	for _, e := range c.Env {
+		found = found || (e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name")
+	}
+	if !found {
+		t.Errorf("discoverer env %+v: want POD_NAME from metadata.name", c.Env)
 	}
 }

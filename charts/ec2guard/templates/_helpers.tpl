@@ -267,7 +267,7 @@ binaries that predate them with their defaults. Call with (dict "ctx" $ "c" .Val
 - {{ printf "--metrics-bind-address=:%d" (int $d.metricsPort) | quote }}
 - {{ printf "--health-probe-bind-address=:%d" (int $d.probePort) | quote }}
 {{- include "ec2guard.commonArgs" (dict "ctx" . "c" $d) }}
-- {{ printf "--leader-elect=%t" $d.leaderElection.enabled | quote }}
+- {{ printf "--leader-elect=%t" (and $d.leaderElection.enabled (not $d.sharding.enabled)) | quote }}
 - {{ printf "--leader-election-namespace=%s" .Release.Namespace | quote }}
 - {{ printf "--leader-election-id=%s" (include "ec2guard.discoverer.leaseName" .) | quote }}
 - {{ printf "--interval=%s" $d.interval | quote }}
@@ -276,6 +276,14 @@ binaries that predate them with their defaults. Call with (dict "ctx" $ "c" .Val
 - {{ printf "--max-backoff=%s" $d.maxBackoff | quote }}
 - {{ printf "--max-concurrent-refreshes=%d" (int $d.maxConcurrentRefreshes) | quote }}
 - {{ printf "--publish=%s" $d.publish | quote }}
+- {{ printf "--service-type=%s" $d.serviceType | quote }}
+{{- if $d.sharding.enabled }}
+- "--sharding=leases"
+- {{ printf "--shard-group=%s" (include "ec2guard.discoverer.fullname" .) | quote }}
+- {{ printf "--shard-namespace=%s" .Release.Namespace | quote }}
+- {{ printf "--shard-lease-duration=%s" $d.sharding.leaseDuration | quote }}
+- {{ printf "--shard-renew-interval=%s" $d.sharding.renewInterval | quote }}
+{{- end }}
 {{- with $d.portTag }}
 - {{ printf "--port-tag=%s" . | quote }}
 {{- end }}
@@ -289,6 +297,10 @@ binaries that predate them with their defaults. Call with (dict "ctx" $ "c" .Val
 {{- with $d.discoverFromTags.namespace }}
 - {{ printf "--discover-namespace=%s" . | quote }}
 {{- end }}
+{{- with $d.discoverFromTags.targetNamespaces }}
+- {{ printf "--discover-target-namespaces=%s" (join "," .) | quote }}
+{{- end }}
+- {{ printf "--discover-max-upstreams=%d" (int $d.discoverFromTags.maxUpstreams) | quote }}
 {{- end }}
 - {{ printf "--iam-audit=%t" $d.iam.audit | quote }}
 - {{ printf "--iam-read-with=%s" $d.iam.readWith | quote }}
@@ -329,9 +341,18 @@ component's selector labels. Call with (dict "ctx" $ "component" "webhook" "cons
   imagePullPolicy: {{ $d.image.pullPolicy }}
   args:
     {{- include "ec2guard.discoverer.args" . | nindent 4 }}
-  {{- with $d.env }}
+  {{- if or $d.env $d.sharding.enabled }}
   env:
+    {{- if $d.sharding.enabled }}
+    # The shard member's identity (--shard-identity defaults to $POD_NAME).
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    {{- end }}
+    {{- with $d.env }}
     {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- end }}
   ports:
     - name: dsc-metrics
