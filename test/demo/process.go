@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 )
 
 const (
@@ -56,18 +58,8 @@ func startProcess(name, bin, logPath string, args []string) (*process, error) {
 }
 
 // withoutAWSEnv is this process's environment minus everything that could point an AWS SDK at
-// real AWS or at a kubeconfig other than the one on the command line.
-func withoutAWSEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AWS_") || name == "KUBECONFIG" || name == "EC2GUARD_AWS_ENDPOINT" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-}
+// real AWS or at a kubeconfig other than the one on the command line (binproc.Env).
+func withoutAWSEnv() []string { return binproc.Env() }
 
 // waitReady polls url (a /readyz endpoint) until it answers 200, the process exits or ctx ends.
 func (p *process) waitReady(ctx context.Context, url string) error {

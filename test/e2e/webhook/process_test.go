@@ -11,10 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -105,16 +106,7 @@ func startWebhook(t *testing.T, bin string, env *k8senv.Env, args ...string) *we
 
 // webhookEnv is the test's environment without AWS configuration (the webhook must only ever
 // reach the emulator given with --aws-endpoint).
-func webhookEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "AWS_") || name == "KUBECONFIG" || name == "EC2GUARD_AWS_ENDPOINT" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-}
+func webhookEnv() []string { return binproc.Env() }
 
 func (p *webhookProcess) waitReady() error {
 	deadline := time.Now().Add(readyTimeout)
