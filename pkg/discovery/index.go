@@ -300,28 +300,50 @@ func (ix *Index) selectLocked(filters []ec2.Filter, m *ec2.Matcher, arena *[]int
 		return Selection{Exact: ix.all}
 	}
 	var exactBuf, loweredBuf [8][]int32
-	kis := make([]*keyIndex, 0, 8)
-	exact := exactBuf[:0]
+	exact, lowered := exactBuf[:0], loweredBuf[:0]
 	variants := false
 	for _, f := range filters {
 		ki := ix.keys[ix.lowerKey(f.TagKey())]
-		kis = append(kis, ki)
-		exact = append(exact, ix.list(ki, f))
 		if len(ki.spellings) > 1 || len(ki.spellings) == 1 && ki.spellings[0] != f.TagKey() {
 			variants = true
 		}
+		exact = append(exact, ix.list(ki, f))
+		lowered = append(lowered, ix.loweredList(ki, f))
 	}
-	var sel Selection
-	sel.Exact = ix.intersectAll(exact, arena)
 	if !variants {
-		return sel
+		return Selection{Exact: ix.intersectAll(exact, arena)}
 	}
-	lowered := loweredBuf[:0]
-	for i, f := range filters {
-		lowered = append(lowered, ix.loweredList(kis[i], f))
-	}
+	// Some filter key is spelt another way in the listing: the candidates satisfy every filter
+	// for some spelling of its key (a superset of the exact matches, and few more); the exact
+	// matches are those of them in the exact lists of the filters whose lists differ.
 	cands := ix.intersectAll(lowered, nil)
+	if len(cands) == 0 {
+		return Selection{}
+	}
 	start := len(*arena)
+	buf := append(*arena, cands...)
+	ex := buf[start:]
+	for i := range exact {
+		if len(ex) == 0 {
+			break
+		}
+		if len(exact[i]) != len(lowered[i]) || len(exact[i]) > 0 && &exact[i][0] != &lowered[i][0] {
+			ex = intersect(ex, exact[i], ex[:0])
+		}
+	}
+	buf = buf[:start+len(ex)]
+	var sel Selection
+	if len(ex) > 0 {
+		sel.Exact = buf[start:len(buf):len(buf)]
+	}
+	// The other candidates hold every filter only through another spelling of some key. Whether
+	// Gloo selects them depends on the Upstream alone, not on the instance: the Matcher's
+	// lowercased-key comparison holds for an instance exactly when every filter holds for some
+	// spelling of its key, unless the filters require two spellings of one key to have different
+	// values (Gloo keeps one value per lowercased key), which no instance satisfies. So the
+	// Matcher decides for the first such candidate, and its answer holds for the others.
+	start = len(buf)
+	decided, gloo := false, false
 	j := 0
 	for _, pos := range cands {
 		for j < len(sel.Exact) && sel.Exact[j] < pos {
@@ -330,19 +352,22 @@ func (ix *Index) selectLocked(filters []ec2.Filter, m *ec2.Matcher, arena *[]int
 		if j < len(sel.Exact) && sel.Exact[j] == pos {
 			continue
 		}
-		// Every filter holds for some spelling of its key; the Matcher still decides (it refuses,
-		// e.g., two spellings of one key required to have different values).
-		if m.MatchLowercasedKeys(ix.instances[pos].Tags) {
-			*arena = append(*arena, pos)
+		if !decided {
+			decided, gloo = true, m.MatchLowercasedKeys(ix.instances[pos].Tags)
 		}
+		if !gloo {
+			break
+		}
+		buf = append(buf, pos)
 	}
-	if n := len(*arena); n > start {
-		sel.LowercaseOnly = (*arena)[start:n:n]
+	if n := len(buf); n > start {
+		sel.LowercaseOnly = buf[start:n:n]
 	}
+	*arena = buf
 	return sel
 }
 
-// intersectAll intersects ascending lists, shortest first. With arena nil the result may be a
+// intersectAll intersects ascending lists, shortest first (lists itself is not reordered). With arena nil the result may be a
 // list itself or the index's scratch buffer (valid until the next call); otherwise it is a list
 // itself or appended to *arena.
 func (ix *Index) intersectAll(lists [][]int32, arena *[]int32) []int32 {
@@ -351,6 +376,8 @@ func (ix *Index) intersectAll(lists [][]int32, arena *[]int32) []int32 {
 			return nil
 		}
 	}
+	var sorted [8][]int32
+	lists = append(sorted[:0], lists...) // the caller's order is kept
 	slices.SortFunc(lists, func(a, b []int32) int { return len(a) - len(b) })
 	lists = slices.CompactFunc(lists, func(a, b []int32) bool {
 		return len(a) == len(b) && &a[0] == &b[0] // the same list twice (a repeated filter)
