@@ -40,16 +40,29 @@ type Index struct {
 type keyIndex struct {
 	spellings []string             // the tag keys spelt this way, in order of first appearance
 	exact     map[string]*postings // spelling -> its postings
-	lowered   map[string][]int32   // value -> union over spellings (made on demand, >1 spelling)
-	loweredAt []int32              // union over spellings of the instances with the key
-	merged    bool                 // loweredAt is made
+	lowered   map[string]*plist    // value -> union over spellings (made on demand, >1 spelling)
+	loweredAt *plist               // union over spellings of the instances with the key (on demand)
 }
 
 // postings are the instances carrying one exactly spelt tag key.
 type postings struct {
-	byValue map[string][]int32 // value -> ascending positions
-	has     []int32            // every value's positions merged (made on demand)
-	hasMade bool
+	byValue map[string]*plist // value -> its instances
+	has     *plist            // every value's instances merged (made on demand)
+}
+
+// plist is a posting list: ascending positions, and, for a list used in an intersection that
+// holds at least one instance in 64 (then the bitmap is at most twice the list's size), a bitmap
+// of them, which turns the intersection with a shorter list into one bit test per element.
+type plist struct {
+	ids  []int32
+	bits []uint64 // made on first use; nil for a sparse list
+}
+
+func (p *plist) len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.ids)
 }
 
 // NewIndex indexes instances (expected to be distinct by ID). The index keeps the slice; its
@@ -180,22 +193,28 @@ func (ix *Index) ensure(lks []string) {
 			p, seen := slot[k]
 			if !seen {
 				if ki := pending[lower(k)]; ki != nil {
-					p = &postings{byValue: map[string][]int32{}}
+					p = &postings{byValue: map[string]*plist{}}
 					ki.spellings = append(ki.spellings, k)
 					ki.exact[k] = p
 				}
 				slot[k] = p
 			}
-			if p != nil {
-				p.byValue[v] = append(p.byValue[v], pos)
+			if p == nil {
+				continue
 			}
+			l := p.byValue[v]
+			if l == nil {
+				l = &plist{}
+				p.byValue[v] = l
+			}
+			l.ids = append(l.ids, pos)
 		}
 	}
 }
 
-// list returns the positions of the instances whose tag spelt exactly as the filter's key
-// satisfies the filter. ix.mu is held.
-func (ix *Index) list(ki *keyIndex, f ec2.Filter) []int32 {
+// list returns the instances whose tag spelt exactly as the filter's key satisfies the filter
+// (nil for none). ix.mu is held.
+func (ix *Index) list(ki *keyIndex, f ec2.Filter) *plist {
 	p := ki.exact[f.TagKey()]
 	if p == nil {
 		return nil
@@ -206,38 +225,33 @@ func (ix *Index) list(ki *keyIndex, f ec2.Filter) []int32 {
 	return p.instances()
 }
 
-// instances returns the positions of every instance carrying the key, whatever its value.
-func (p *postings) instances() []int32 {
-	if !p.hasMade {
-		p.hasMade = true
-		p.has = mergeLists(valuesOf(p.byValue))
+// instances returns every instance carrying the key, whatever its value.
+func (p *postings) instances() *plist {
+	if p.has == nil {
+		lists := make([]*plist, 0, len(p.byValue))
+		for _, l := range p.byValue {
+			lists = append(lists, l)
+		}
+		p.has = mergeLists(lists)
 	}
 	return p.has
 }
 
-func valuesOf(m map[string][]int32) [][]int32 {
-	out := make([][]int32, 0, len(m))
-	for _, l := range m {
-		out = append(out, l)
-	}
-	return out
-}
-
-// loweredList returns the positions of the instances with a tag whose key equals the filter's
-// once lowercased and that satisfies the filter: the union over the key's spellings. ix.mu is
-// held.
-func (ix *Index) loweredList(ki *keyIndex, f ec2.Filter) []int32 {
-	if len(ki.spellings) == 1 {
+// loweredList returns the instances with a tag whose key equals the filter's once lowercased and
+// that satisfies the filter: the union over the key's spellings. ix.mu is held.
+func (ix *Index) loweredList(ki *keyIndex, f ec2.Filter) *plist {
+	switch {
+	case len(ki.spellings) == 0:
+		return nil
+	case len(ki.spellings) == 1:
 		p := ki.exact[ki.spellings[0]]
 		if f.KVPair != nil {
 			return p.byValue[f.KVPair.Value]
 		}
 		return p.instances()
-	}
-	if f.KVPair == nil {
-		if !ki.merged {
-			ki.merged = true
-			lists := make([][]int32, 0, len(ki.spellings))
+	case f.KVPair == nil:
+		if ki.loweredAt == nil {
+			lists := make([]*plist, 0, len(ki.spellings))
 			for _, s := range ki.spellings {
 				lists = append(lists, ki.exact[s].instances())
 			}
@@ -249,27 +263,27 @@ func (ix *Index) loweredList(ki *keyIndex, f ec2.Filter) []int32 {
 	if l, ok := ki.lowered[v]; ok {
 		return l
 	}
-	lists := make([][]int32, 0, len(ki.spellings))
+	lists := make([]*plist, 0, len(ki.spellings))
 	for _, s := range ki.spellings {
 		lists = append(lists, ki.exact[s].byValue[v])
 	}
 	l := mergeLists(lists)
 	if ki.lowered == nil {
-		ki.lowered = map[string][]int32{}
+		ki.lowered = map[string]*plist{}
 	}
 	ki.lowered[v] = l
 	return l
 }
 
-// mergeLists returns the ascending union of ascending lists (one of them itself when the others
-// are empty).
-func mergeLists(lists [][]int32) []int32 {
-	var only []int32
+// mergeLists returns the ascending union of lists (one of them itself when the others are
+// empty; an empty list, never nil, when all are).
+func mergeLists(lists []*plist) *plist {
+	only := &plist{}
 	n, nonEmpty := 0, 0
 	for _, l := range lists {
-		if len(l) > 0 {
+		if l.len() > 0 {
 			only = l
-			n += len(l)
+			n += len(l.ids)
 			nonEmpty++
 		}
 	}
@@ -278,10 +292,12 @@ func mergeLists(lists [][]int32) []int32 {
 	}
 	out := make([]int32, 0, n)
 	for _, l := range lists {
-		out = append(out, l...)
+		if l != nil {
+			out = append(out, l.ids...)
+		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return &plist{ids: slices.Compact(out)}
 }
 
 // selectLocked matches one Upstream; results that are not a posting list itself are appended to
@@ -299,7 +315,7 @@ func (ix *Index) selectLocked(filters []ec2.Filter, m *ec2.Matcher, arena *[]int
 		}
 		return Selection{Exact: ix.all}
 	}
-	var exactBuf, loweredBuf [8][]int32
+	var exactBuf, loweredBuf [8]*plist
 	exact, lowered := exactBuf[:0], loweredBuf[:0]
 	variants := false
 	for _, f := range filters {
@@ -327,8 +343,8 @@ func (ix *Index) selectLocked(filters []ec2.Filter, m *ec2.Matcher, arena *[]int
 		if len(ex) == 0 {
 			break
 		}
-		if len(exact[i]) != len(lowered[i]) || len(exact[i]) > 0 && &exact[i][0] != &lowered[i][0] {
-			ex = intersect(ex, exact[i], ex[:0])
+		if exact[i] != lowered[i] {
+			ex = ix.intersect(ex, exact[i], ex[:0])
 		}
 	}
 	buf = buf[:start+len(ex)]
@@ -367,42 +383,63 @@ func (ix *Index) selectLocked(filters []ec2.Filter, m *ec2.Matcher, arena *[]int
 	return sel
 }
 
-// intersectAll intersects ascending lists, shortest first (lists itself is not reordered). With arena nil the result may be a
-// list itself or the index's scratch buffer (valid until the next call); otherwise it is a list
-// itself or appended to *arena.
-func (ix *Index) intersectAll(lists [][]int32, arena *[]int32) []int32 {
+// intersectAll intersects lists, shortest first (lists itself is not reordered). With arena nil
+// the result may be a list's own ids or the index's scratch buffer (valid until the next call);
+// otherwise it is a list's own ids or appended to *arena.
+func (ix *Index) intersectAll(lists []*plist, arena *[]int32) []int32 {
 	for _, l := range lists {
-		if len(l) == 0 {
+		if l.len() == 0 {
 			return nil
 		}
 	}
-	var sorted [8][]int32
-	lists = append(sorted[:0], lists...) // the caller's order is kept
-	slices.SortFunc(lists, func(a, b []int32) int { return len(a) - len(b) })
-	lists = slices.CompactFunc(lists, func(a, b []int32) bool {
-		return len(a) == len(b) && &a[0] == &b[0] // the same list twice (a repeated filter)
-	})
+	var sorted [8]*plist
+	lists = append(sorted[:0], lists...)
+	slices.SortFunc(lists, func(a, b *plist) int { return len(a.ids) - len(b.ids) })
+	lists = slices.Compact(lists) // the same list twice (a repeated filter)
 	if len(lists) == 1 {
-		return lists[0]
+		return lists[0].ids
 	}
-	out := intersect(lists[0], lists[1], ix.scratch[:0])
+	out := ix.intersect(lists[0].ids, lists[1], ix.scratch[:0])
 	for _, l := range lists[2:] {
 		if len(out) == 0 {
 			break
 		}
-		out = intersect(out, l, out[:0])
+		out = ix.intersect(out, l, out[:0])
 	}
 	ix.scratch = out[:0]
-	if arena == nil || len(out) == 0 {
-		if len(out) == 0 {
-			return nil
-		}
+	if len(out) == 0 {
+		return nil
+	}
+	if arena == nil {
 		return out
 	}
 	start := len(*arena)
 	*arena = append(*arena, out...)
 	n := len(*arena)
 	return (*arena)[start:n:n]
+}
+
+// intersect appends to dst the elements of the ascending list a that are in b: one bit test
+// each when b is dense, else galloping through b's ids. dst may alias a. ix.mu is held.
+func (ix *Index) intersect(a []int32, b *plist, dst []int32) []int32 {
+	if b.len() == 0 {
+		return dst
+	}
+	if b.bits == nil && len(b.ids)*64 >= len(ix.instances) {
+		b.bits = make([]uint64, (len(ix.instances)+63)/64)
+		for _, x := range b.ids {
+			b.bits[x>>6] |= 1 << (x & 63)
+		}
+	}
+	if b.bits == nil {
+		return intersect(a, b.ids, dst)
+	}
+	for _, x := range a {
+		if b.bits[x>>6]&(1<<(x&63)) != 0 {
+			dst = append(dst, x)
+		}
+	}
+	return dst
 }
 
 // intersect appends to dst the elements of the ascending list a that are in the ascending list
