@@ -16,10 +16,11 @@ import (
 // An Upstream's exact matches (the instances EC2's own filters select) are then the intersection
 // of its filters' posting lists, shortest first, with no per-instance check: an instance is in the
 // list of key k and value v exactly when its tag k equals v, which is what pkg/ec2's Matcher
-// checks. Only the instances that Gloo's lowercased-key comparison alone would select are
-// verified one by one with the Matcher (MatchLowercasedKeys), and only when one of the filters'
-// keys is spelt another way in the listing: their candidates are the intersection of the
-// filters' lists merged over every spelling of the key, less the exact matches.
+// checks. When one of the filters' keys is spelt another way in the listing, the candidates are
+// the intersection of the filters' lists merged over every spelling of their keys; the exact
+// matches are those of them in the exact lists, and the others are what Gloo's lowercased-key
+// comparison alone would select, as the Matcher's MatchLowercasedKeys decides (see selectLocked).
+// A dense list (at least one instance in 64) gets a bitmap on its first use in an intersection.
 //
 // The index is built lazily, key by key: a listing carries many tags (names, owners, cost
 // centres) that no filter of the group uses, and indexing them costs more than the matching.
