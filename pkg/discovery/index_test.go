@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -302,5 +303,31 @@ func TestIndexConcurrentSelect(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestIndexIndexesOnlyFilterKeys: tags no filter uses are never indexed (a listing's Name tags
+// alone would make one posting list per instance), and a key first used by a later Select is
+// indexed then, in every spelling.
+func TestIndexIndexesOnlyFilterKeys(t *testing.T) {
+	ix := NewIndex([]ec2api.Instance{
+		inst("i-1", map[string]string{"Name": "a", "app": "web", "env": "prod"}),
+		inst("i-2", map[string]string{"Name": "b", "App": "web", "Env": "prod"}),
+	})
+	fs := []ec2.Filter{ec2.KVFilter("app", "web")}
+	ix.SelectAll([]*Target{{Upstream: &ec2.Upstream{Spec: ec2.Spec{Filters: fs}}, Matcher: mustMatcher(t, fs)}})
+	if got := slices.Sorted(maps.Keys(ix.keys)); !slices.Equal(got, []string{"app"}) {
+		t.Fatalf("indexed keys after matching on app: %v, want [app]", got)
+	}
+	if got := ix.keys["app"].spellings; !slices.Equal(got, []string{"app", "App"}) {
+		t.Errorf("spellings of app: %v, want [app App]", got)
+	}
+	fs = []ec2.Filter{ec2.KVFilter("ENV", "prod")}
+	sel := ix.Select(fs, mustMatcher(t, fs))
+	if len(sel.Exact) != 0 || !slices.Equal(ids(ix, sel.LowercaseOnly), []string{"i-1", "i-2"}) {
+		t.Errorf("ENV=prod: %v, want lowercase-only [i-1 i-2]", sel)
+	}
+	if got := slices.Sorted(maps.Keys(ix.keys)); !slices.Equal(got, []string{"app", "env"}) {
+		t.Errorf("indexed keys after a later Select on ENV: %v, want [app env]", got)
 	}
 }
