@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -77,6 +78,12 @@ func (in *inputs) checkSecret(u *ec2.Upstream, nn types.NamespacedName) ec2.Find
 		return fs
 	}
 	_, fs := u.CheckSecret(secret, ec2.SeverityWarning)
+	if secret != nil {
+		// The webhook's opt-in rule (EC2G406), from the webhook's own function.
+		if f := admission.SecretNotShared(u, secret.Namespace, secret.Annotations); f != nil {
+			fs = append(fs, *f)
+		}
+	}
 	if secret == nil && len(fs) == 1 {
 		fs[0].Message = fmt.Sprintf("secret %s is not among the inputs, so it was not checked", nn)
 		fs[0].Fix = fmt.Sprintf("pass its manifest with -f, or make sure it exists (glooctl create secret aws --name %s --namespace %s ...)", nn.Name, nn.Namespace)

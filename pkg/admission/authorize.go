@@ -121,13 +121,23 @@ func authorize(ctx context.Context, access AccessReviewer, podIdentity ec2.Names
 // checkSecretShared: a Secret used from another namespace must list that namespace in its
 // ec2guard.io/allowed-namespaces annotation — the rule the discoverer enforces too (ec2.SecretUsableFrom).
 func checkSecretShared(u *ec2.Upstream, secretNamespace string, annotations map[string]string) []Problem {
+	f := SecretNotShared(u, secretNamespace, annotations)
+	if f == nil {
+		return nil
+	}
+	return []Problem{problemFromFinding(CheckSecretAccess, *f)}
+}
+
+// SecretNotShared is the opt-in rule as a finding (EC2G406), nil when the Secret may be used from
+// the Upstream's namespace: the webhook reports it, and `ec2guard check` from the same function.
+func SecretNotShared(u *ec2.Upstream, secretNamespace string, annotations map[string]string) *ec2.Finding {
 	if ec2.SecretUsableFrom(secretNamespace, annotations, u.Namespace) {
 		return nil
 	}
 	ref, _ := u.SecretName()
-	return []Problem{{
-		Check: CheckSecretAccess, Code: string(CodeSecretNotShared), Severity: ec2.SeverityError, Field: u.Path().Child("secretRef").String(),
+	return &ec2.Finding{
+		Code: CodeSecretNotShared, Severity: ec2.SeverityError, Field: u.Path().Child("secretRef").String(),
 		Message: fmt.Sprintf("secret %s does not allow use from namespace %s, so ec2guard's discoverer would not use it", ref, u.Namespace),
 		Fix:     fmt.Sprintf("annotate the secret %s: %s (comma-separated namespaces), or reference a secret in namespace %s", ec2.AnnotationSecretAllowedNamespaces, u.Namespace, u.Namespace),
-	}}
+	}
 }
