@@ -148,11 +148,7 @@ func (e *IAMEvaluator) principalFailed(ctx context.Context, r awsclients.Request
 	var invalid *awsclients.InvalidCredentialsError
 	if errors.As(err, &invalid) || awsclients.IsInvalidCredentials(err) {
 		res := verdict.Unknown("AWS rejected the access key")
-		res.Credentials = &CredentialsFailure{
-			Code:    CodeInvalidAccessKey,
-			Message: err.Error(),
-			Fix:     "put a valid, active access key of the intended IAM user into the secret (aws iam list-access-keys shows which keys exist)",
-		}
+		res.Credentials = verdict.InvalidAccessKey(err.Error())
 		return res
 	}
 	var assume *awsclients.AssumeRoleError
@@ -162,12 +158,7 @@ func (e *IAMEvaluator) principalFailed(ctx context.Context, r awsclients.Request
 			msg += "; " + why
 		}
 		res := verdict.Unknown("roleArn cannot be assumed")
-		res.Credentials = &CredentialsFailure{
-			Code:    CodeAssumeRoleDenied,
-			Message: msg,
-			Fix: fmt.Sprintf("allow sts:AssumeRole on %s in the base identity's policies and trust the base identity in the role's trust policy, or fix roleArn",
-				r.RoleARN),
-		}
+		res.Credentials = verdict.AssumeRoleDenied(msg, r.RoleARN)
 		return res
 	}
 	e.log.V(1).Info("cannot resolve the AWS principal", "credentials", awsclients.KeyOf(r).CredentialSource(), "error", err.Error())

@@ -25,7 +25,9 @@ func TestAuditFromListingOutcome(t *testing.T) {
 		{"unauthorized", fmt.Errorf("page 1: %w", fakeAPIError{"UnauthorizedOperation", "no"}), DecisionImplicitDeny, SourceListing, policycheck.CredentialsDeny},
 		{"moto access denied", fakeAPIError{"AccessDenied", "no"}, DecisionImplicitDeny, SourceListing, policycheck.CredentialsDeny},
 		{"revoked key", fakeAPIError{"AuthFailure", "bad key"}, DecisionUnknown, SourceNone, policycheck.CredentialsDeny},
-		{"network", errors.New("connection refused"), DecisionUnknown, SourceNone, policycheck.CredentialsDeny},
+		// Nothing decided: the class is unknown, as the webhook and the CLI have it (the one
+		// pipeline, pkg/verdict), not credentials-deny.
+		{"network", errors.New("connection refused"), DecisionUnknown, SourceNone, "unknown"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

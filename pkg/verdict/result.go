@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
@@ -45,6 +46,26 @@ type CredentialsFailure struct {
 	Code    ec2.Code
 	Message string
 	Fix     string
+}
+
+// InvalidAccessKey is the failure when AWS rejects the access key (EC2G505); message is AWS's
+// answer, which names no secret value.
+func InvalidAccessKey(message string) *CredentialsFailure {
+	return &CredentialsFailure{
+		Code:    CodeInvalidAccessKey,
+		Message: message,
+		Fix:     "put a valid, active access key of the intended IAM user into the secret (aws iam list-access-keys shows which keys exist)",
+	}
+}
+
+// AssumeRoleDenied is the failure when roleArn cannot be assumed (EC2G504).
+func AssumeRoleDenied(message, roleARN string) *CredentialsFailure {
+	return &CredentialsFailure{
+		Code:    CodeAssumeRoleDenied,
+		Message: message,
+		Fix: fmt.Sprintf("allow sts:AssumeRole on %s in the base identity's policies and trust the base identity in the role's trust policy, or fix roleArn",
+			roleARN),
+	}
 }
 
 // IAMResult is what a front end knows about one set of credentials: the principal and every
