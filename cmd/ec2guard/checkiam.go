@@ -74,10 +74,20 @@ func (o *offlineIAM) IAM(ctx context.Context, u *ec2.Upstream) *iamverdict.IAMRe
 
 // evaluate runs the one IAM pipeline (pkg/verdict) for u with the --policy documents and renders
 // its problems as findings with the severity the webhook's default enforcement gives them.
-func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream) iamResult {
+func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream, spec ec2.Findings) iamResult {
 	if o == nil {
 		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
 			Note: "IAM not evaluated: pass the principal's policies with --policy"}
+	}
+	var errorFields []string
+	for _, f := range spec {
+		if f.Severity == ec2.SeverityError {
+			errorFields = append(errorFields, f.Field)
+		}
+	}
+	if iamverdict.BlocksIAM(u, errorFields) {
+		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
+			Note: "IAM not evaluated: the region, roleArn or secretRef has an error (as in the webhook)"}
 	}
 	if info := ec2.LookupRegion(u.Spec.Region); !info.Valid || info.Pseudo {
 		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,

@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
@@ -143,22 +142,15 @@ func (rv *Reviewer) AnnotationsFor(ctx context.Context, user authenticationv1.Us
 	return rv.Annotations(ctx, requestInfo{user: user}, u)
 }
 
-// blocksIAM reports whether a spec error makes the IAM check meaningless: the region, roleArn or
-// secretRef cannot be used.
+// blocksIAM reports whether a spec error makes the IAM check meaningless (verdict.BlocksIAM).
 func blocksIAM(u *ec2.Upstream, spec []Problem) bool {
-	p := u.Path()
-	prefixes := []string{p.Child("region").String(), p.Child("roleArn").String(), p.Child("secretRef").String()}
-	for _, pr := range spec {
-		if pr.Severity != ec2.SeverityError {
-			continue
-		}
-		for _, prefix := range prefixes {
-			if pr.Field == prefix || strings.HasPrefix(pr.Field, prefix+".") {
-				return true
-			}
+	var fields []string
+	for _, p := range spec {
+		if p.Severity == ec2.SeverityError {
+			fields = append(fields, p.Field)
 		}
 	}
-	return false
+	return verdict.BlocksIAM(u, fields)
 }
 
 func hasErrors(ps []Problem) bool {

@@ -3,6 +3,7 @@ package verdict
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
@@ -204,4 +205,20 @@ func sourceReason(res *IAMResult, source string) string {
 		}
 	}
 	return ""
+}
+
+// BlocksIAM reports whether the spec errors at errorFields (the field paths of u's error-severity
+// spec problems) make the IAM verdict meaningless: the region, roleArn or secretRef cannot be used.
+// Every front end skips IAM for such an Upstream.
+func BlocksIAM(u *ec2.Upstream, errorFields []string) bool {
+	p := u.Path()
+	prefixes := []string{p.Child("region").String(), p.Child("roleArn").String(), p.Child("secretRef").String()}
+	for _, f := range errorFields {
+		for _, prefix := range prefixes {
+			if f == prefix || strings.HasPrefix(f, prefix+".") {
+				return true
+			}
+		}
+	}
+	return false
 }
