@@ -14,6 +14,7 @@ import (
 
 // iamResult is the IAM decision for ec2:DescribeInstances in the Upstream's region.
 type iamResult struct {
+	Principal   string // the principal the pipeline names ("" offline, where it is unknown)
 	Decision    string // allowed, implicitDeny, explicitDeny, or not-evaluated
 	Source      string // local, or none
 	Consistency string // a SPEC.md consistency class, or unknown
@@ -79,6 +80,12 @@ func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream, spec ec2.Fin
 		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
 			Note: "IAM not evaluated: pass the principal's policies with --policy"}
 	}
+	return evaluateWith(ctx, u, spec, o)
+}
+
+// evaluateWith is evaluate with the IAM source src: unless a spec error or the region makes IAM
+// meaningless, the pipeline's verdict rendered for the CLI.
+func evaluateWith(ctx context.Context, u *ec2.Upstream, spec ec2.Findings, src iamverdict.Source) iamResult {
 	var errorFields []string
 	for _, f := range spec {
 		if f.Severity == ec2.SeverityError {
@@ -93,14 +100,14 @@ func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream, spec ec2.Fin
 		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
 			Note: "IAM not evaluated: the region is not usable"}
 	}
-	return fromVerdict(u, iamverdict.Of(ctx, u, o))
+	return fromVerdict(u, iamverdict.Of(ctx, u, src))
 }
 
 // fromVerdict renders the pipeline's verdict for the CLI: each problem becomes a finding whose
 // severity is what the webhook's default enforcement of its check does (deny: error, warn:
 // warning, off: not shown).
 func fromVerdict(u *ec2.Upstream, v iamverdict.Verdict) iamResult {
-	res := iamResult{Decision: v.Decision, Source: v.Source, Consistency: v.Consistency}
+	res := iamResult{Principal: v.Principal, Decision: v.Decision, Source: v.Source, Consistency: v.Consistency}
 	if u.Spec.RoleARN != "" {
 		res.Note = "roleArn is set: the --policy documents are taken as the role's policies"
 	}

@@ -136,6 +136,12 @@ func (rv *Reviewer) Annotations(ctx context.Context, req requestInfo, u *ec2.Ups
 	return annotationsFor(v.IAM, v.Consistency)
 }
 
+// ValidateFor runs the validating checks for user outside an admission request (a CREATE by
+// user): the same gate, spec, Secret and IAM path.
+func (rv *Reviewer) ValidateFor(ctx context.Context, user authenticationv1.UserInfo, u *ec2.Upstream) Review {
+	return rv.Validate(ctx, requestInfo{user: user}, u)
+}
+
 // AnnotationsFor computes the annotations for user outside an admission request (ec2guard preview):
 // the same gate and IAM path as a CREATE by user.
 func (rv *Reviewer) AnnotationsFor(ctx context.Context, user authenticationv1.UserInfo, u *ec2.Upstream) map[string]string {

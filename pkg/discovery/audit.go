@@ -107,6 +107,11 @@ func (a *Auditor) Audit(ctx context.Context, clients *awsclients.Clients, region
 		res.Scope = sc
 	}
 	verdict.Decide(res)
+	return AuditOf(res)
+}
+
+// AuditOf is the group audit for a decided IAM result (Audit's last step).
+func AuditOf(res *verdict.IAMResult) GroupAudit {
 	return GroupAudit{IAM: iamStatusOf(res), result: res}
 }
 
