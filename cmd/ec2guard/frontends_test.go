@@ -118,7 +118,7 @@ func viaCLI(ctx context.Context, u *ec2.Upstream, res *iamverdict.IAMResult) see
 func viaDiscoverer(u *ec2.Upstream, res *iamverdict.IAMResult) seen {
 	a := discovery.AuditOf(res)
 	v := a.Verdict(u)
-	s := seen{evaluated: true, principal: a.IAM.Principal, decision: a.IAM.Decision, source: a.IAM.Source, consist: a.Consistency(len(u.Spec.Filters) > 0)}
+	s := seen{evaluated: true, principal: a.IAM.Principal, decision: a.IAM.Decision, source: a.IAM.Source, consist: v.Consistency}
 	for _, p := range v.Problems {
 		s.codes = append(s.codes, p.Code+"/"+string(admission.Problem{Severity: p.Severity}.Outcome(admission.DefaultAction(admission.Check(p.Check)))))
 	}

@@ -60,12 +60,6 @@ type GroupAudit struct {
 	result *verdict.IAMResult
 }
 
-// Consistency is the consistency class of an Upstream of the group: its filters against the
-// group's credentials, as the one pipeline classifies them (verdict.Consistency).
-func (a GroupAudit) Consistency(hasFilters bool) string {
-	return verdict.Consistency(a.result, hasFilters)
-}
-
 // Verdict is the one pipeline's verdict for u, an Upstream of the group: principal, decision,
 // consistency and the coded IAM problems.
 func (a GroupAudit) Verdict(u *ec2.Upstream) verdict.Verdict { return verdict.FromResult(u, a.result) }
