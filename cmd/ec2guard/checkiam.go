@@ -8,11 +8,13 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	iamverdict "github.com/ec2guard/ec2guard/pkg/verdict"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // iamResult is the IAM decision for ec2:DescribeInstances in the Upstream's region.
 type iamResult struct {
+	Principal   string // the principal the pipeline names ("" offline, where it is unknown)
 	Decision    string // allowed, implicitDeny, explicitDeny, or not-evaluated
 	Source      string // local, or none
 	Consistency string // a SPEC.md consistency class, or unknown
@@ -61,64 +63,67 @@ func (o *offlineIAM) describe() string {
 	return fmt.Sprintf("IAM evaluated against %s", plural(o.files, "policy file"))
 }
 
-// evaluate decides ec2:DescribeInstances in the Upstream's region and classifies consistency. A
-// denial becomes an error with the webhook's code (EC2G501/EC2G502) followed by the engine's
-// findings (RESOURCE_MISMATCH, ...); no filters with permissive credentials is a warning (EC2G601),
-// as the webhook's default enforcement has it.
-func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream) iamResult {
+// IAM is the CLI's IAM source for the one pipeline (pkg/verdict): the engine the webhook uses, as
+// its local source, over the --policy documents. Offline the real principal is unknown: the
+// documents are evaluated for policycheck.OfflinePrincipal and the result names no principal.
+func (o *offlineIAM) IAM(ctx context.Context, u *ec2.Upstream) *iamverdict.IAMResult {
+	sr, d, scope := iamverdict.LocalSet(ctx, o.engine, o.set, policycheck.OfflinePrincipal, "", u.Spec.Region, iamverdict.LocalOptions{Scope: true})
+	res := &iamverdict.IAMResult{Sources: []iamverdict.SourceResult{sr}, Local: d, Scope: scope}
+	iamverdict.Decide(res)
+	return res
+}
+
+// evaluate runs the one IAM pipeline (pkg/verdict) for u with the --policy documents and renders
+// its problems as findings with the severity the webhook's default enforcement gives them.
+func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream, spec ec2.Findings) iamResult {
 	if o == nil {
 		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
 			Note: "IAM not evaluated: pass the principal's policies with --policy"}
 	}
-	notEvaluated := func(why string) iamResult {
-		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown, Note: "IAM not evaluated: " + why}
+	return evaluateWith(ctx, u, spec, o)
+}
+
+// evaluateWith is evaluate with the IAM source src: unless a spec error or the region makes IAM
+// meaningless, the pipeline's verdict rendered for the CLI.
+func evaluateWith(ctx context.Context, u *ec2.Upstream, spec ec2.Findings, src iamverdict.Source) iamResult {
+	var errorFields []string
+	for _, f := range spec {
+		if f.Severity == ec2.SeverityError {
+			errorFields = append(errorFields, f.Field)
+		}
+	}
+	if iamverdict.BlocksIAM(u, errorFields) {
+		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
+			Note: "IAM not evaluated: the region, roleArn or secretRef has an error (as in the webhook)"}
 	}
 	if info := ec2.LookupRegion(u.Spec.Region); !info.Valid || info.Pseudo {
-		return notEvaluated("the region is not usable")
+		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
+			Note: "IAM not evaluated: the region is not usable"}
 	}
-	v, err := o.engine.CheckUpstream(ctx, o.set, policycheck.UpstreamFacts{Region: u.Spec.Region, HasFilters: len(u.Spec.Filters) > 0})
-	if err != nil {
-		return notEvaluated(err.Error())
-	}
-	res := iamResult{Decision: string(v.Decision.Result), Source: admission.SourceLocal, Consistency: string(v.Consistency)}
+	return fromVerdict(u, iamverdict.Of(ctx, u, src))
+}
+
+// fromVerdict renders the pipeline's verdict for the CLI: each problem becomes a finding whose
+// severity is what the webhook's default enforcement of its check does (deny: error, warn:
+// warning, off: not shown).
+func fromVerdict(u *ec2.Upstream, v iamverdict.Verdict) iamResult {
+	res := iamResult{Principal: v.Principal, Decision: v.Decision, Source: v.Source, Consistency: v.Consistency}
 	if u.Spec.RoleARN != "" {
 		res.Note = "roleArn is set: the --policy documents are taken as the role's policies"
 	}
-	at := iamFieldPath(u)
-	if !v.Decision.IsAllowed() {
-		code, kind := admission.CodeIAMImplicitDeny, "no statement allows it (implicit deny)"
-		fix := fmt.Sprintf(`allow ec2:DescribeInstances with "Resource": "*" (pin the region with aws:RequestedRegion = %s); DescribeInstances cannot be scoped by instance ARN or tag in IAM, so keep tag scoping in the Upstream's filters`, u.Spec.Region)
-		if v.Decision.Result == policycheck.ExplicitDeny {
-			code, kind = admission.CodeIAMExplicitDeny, "a Deny statement denies it (explicit deny)"
-			fix = "remove or narrow the Deny statement named here, or use credentials it does not apply to"
+	for _, p := range v.Problems {
+		sev := p.Severity
+		switch admission.DefaultAction(admission.Check(p.Check)) {
+		case admission.Off:
+			continue
+		case admission.Warn:
+			sev = ec2.SeverityWarning
 		}
-		msg := fmt.Sprintf("the policies do not allow ec2:DescribeInstances in %s: %s", u.Spec.Region, kind)
-		if len(v.Decision.Findings) == 0 {
-			msg += "; " + v.Summary // no finding below explains it: name the statements here
+		typ := field.ErrorTypeForbidden
+		if p.Check == iamverdict.CheckPermissiveNoFilters {
+			typ = field.ErrorTypeInvalid
 		}
-		res.Findings = append(res.Findings, ec2.Finding{Code: code, Severity: ec2.SeverityError, Field: at.String(),
-			Type: field.ErrorTypeForbidden, Message: msg, Fix: fix})
-		for _, f := range v.Decision.Findings {
-			res.Findings = append(res.Findings, ec2.Finding{Code: ec2.Code(f.Code), Severity: ec2.SeverityError, Field: at.String(),
-				Type: field.ErrorTypeForbidden, Message: f.Message, Fix: f.Fix})
-		}
-	}
-	if v.Consistency == policycheck.PermissiveCredentialsNoFilters {
-		res.Findings = append(res.Findings, ec2.Finding{Code: admission.CodePermissiveNoFilters, Severity: ec2.SeverityWarning,
-			Field: u.Path().Child("filters").String(), Type: field.ErrorTypeInvalid,
-			Message: "no filters and credentials that see every instance in the region: routes to all running instances",
-			Fix:     "add tag filters, or use credentials of an account that holds only the intended instances"})
+		res.Findings = append(res.Findings, ec2.Finding{Code: ec2.Code(p.Code), Severity: sev, Field: p.Field, Type: typ, Message: p.Message, Fix: p.Fix})
 	}
 	return res
-}
-
-// iamFieldPath is where an IAM problem is reported: the role, else the secret, else the spec.
-func iamFieldPath(u *ec2.Upstream) *field.Path {
-	switch {
-	case u.Spec.RoleARN != "":
-		return u.Path().Child("roleArn")
-	case u.Spec.SecretRef != nil:
-		return u.Path().Child("secretRef")
-	}
-	return u.Path()
 }

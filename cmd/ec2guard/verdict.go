@@ -44,13 +44,14 @@ func checkUpstreams(ctx context.Context, in *inputs, iam *offlineIAM) []verdict 
 	out := make([]verdict, 0, len(in.upstreams))
 	for _, ui := range in.upstreams {
 		u := ui.upstream
-		v := verdict{in: ui, findings: u.Check()}
+		spec := u.Check()
+		v := verdict{in: ui, findings: spec}
 		if nn, ok := u.SecretName(); ok {
 			v.findings = append(v.findings, in.checkSecret(u, nn)...)
 		} else if u.Spec.SecretRef == nil {
 			v.notes = append(v.notes, "no secretRef: the pod's own AWS identity is used (not checked here)")
 		}
-		v.iam = iam.evaluate(ctx, u)
+		v.iam = iam.evaluate(ctx, u, spec)
 		v.findings = append(v.findings, v.iam.Findings...)
 		if v.iam.Note != "" {
 			v.notes = append(v.notes, v.iam.Note)

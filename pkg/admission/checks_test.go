@@ -15,7 +15,6 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
-	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
 
 func decoded(t *testing.T, raw []byte) *ec2.Upstream {
@@ -140,67 +139,6 @@ func TestAuthorizeAsksOnlyForCrossNamespaceReferences(t *testing.T) {
 	g := authorize(context.Background(), access, nil, req, cross)
 	if g.use || !g.reviewed || problemCodes(g.problems) != "EC2G401" || access.asked[0] != "alice default/gloo-tag-group1" {
 		t.Errorf("cross namespace: %+v, asked %v", g, access.asked)
-	}
-}
-
-func TestCheckIAMDenyExplicitFromAnotherSource(t *testing.T) {
-	res := &IAMResult{Principal: testUser, Decision: DecisionExplicitDeny, Source: SourceAWSSimulator,
-		Sources: []SourceResult{{Source: SourceAWSSimulator, Decision: DecisionExplicitDeny, Reason: "the IAM policy simulator finds an explicit deny"}},
-		Local:   &policycheck.Decision{Result: policycheck.Allowed}}
-	ps := checkIAMDeny(res, "us-east-1", "spec.awsEc2.secretRef")
-	if problemCodes(ps) != "EC2G502" {
-		t.Fatalf("problems %+v", ps)
-	}
-	for _, want := range []string{"explicit deny", "aws-simulator", "finds an explicit deny", "collected IAM policies say allowed"} {
-		if !strings.Contains(ps[0].Message, want) {
-			t.Errorf("message %q lacks %q", ps[0].Message, want)
-		}
-	}
-	if ps := checkIAMDeny(&IAMResult{Decision: DecisionAllowed}, "us-east-1", "f"); ps != nil {
-		t.Errorf("allowed: %+v", ps)
-	}
-}
-
-func TestCheckIAMUnknown(t *testing.T) {
-	if ps := checkIAMUnknown(unknownResult("AWS did not answer"), "f"); problemCodes(ps) != "EC2G503" || !strings.Contains(ps[0].Message, "AWS did not answer") {
-		t.Errorf("unknown: %+v", ps)
-	}
-	rejected := unknownResult("rejected")
-	rejected.Credentials = &CredentialsFailure{Code: CodeInvalidAccessKey}
-	if ps := checkIAMUnknown(rejected, "f"); ps != nil {
-		t.Errorf("rejected credentials also reported as unknown: %+v", ps)
-	}
-	if ps := checkCredentials(rejected, "f"); problemCodes(ps) != "EC2G505" || ps[0].Check != CheckCredentials {
-		t.Errorf("credentials: %+v", ps)
-	}
-	split := &IAMResult{Decision: DecisionAllowed, Source: SourceDryRun, Sources: []SourceResult{
-		{Source: SourceDryRun, Decision: DecisionAllowed}, {Source: SourceLocal, Decision: DecisionImplicitDeny}}}
-	if ps := checkIAMUnknown(split, "f"); problemCodes(ps) != "EC2G506" || ps[0].Severity != ec2.SeverityWarning {
-		t.Errorf("disagreement: %+v", ps)
-	}
-}
-
-func TestCheckPermissiveNoFilters(t *testing.T) {
-	if ps := checkPermissiveNoFilters(string(policycheck.PermissiveCredentialsNoFilters), "spec.awsEc2.filters"); problemCodes(ps) != "EC2G601" {
-		t.Errorf("%+v", ps)
-	}
-	if ps := checkPermissiveNoFilters(string(policycheck.PermissiveCredentialsDiscerningFilters), "f"); ps != nil {
-		t.Errorf("%+v", ps)
-	}
-}
-
-func TestIAMField(t *testing.T) {
-	u := decoded(t, upstreamJSON(t, "seed-upstream-demo.yaml"))
-	if f := iamField(u); f != "spec.upstreamSpec.awsEc2.secretRef" {
-		t.Errorf("secret: %s", f)
-	}
-	u.Spec.RoleARN = "arn:aws:iam::123456789012:role/r"
-	if f := iamField(u); f != "spec.upstreamSpec.awsEc2.roleArn" {
-		t.Errorf("role: %s", f)
-	}
-	u.Spec.RoleARN, u.Spec.SecretRef = "", nil
-	if f := iamField(u); f != "spec.upstreamSpec.awsEc2" {
-		t.Errorf("pod identity: %s", f)
 	}
 }
 

@@ -1,6 +1,9 @@
 package admission
 
-import "github.com/ec2guard/ec2guard/pkg/ec2"
+import (
+	"github.com/ec2guard/ec2guard/pkg/ec2"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
+)
 
 // Codes of the webhook's own rules. The spec and secret rules keep pkg/ec2's codes (EC2G0xx-3xx,
 // docs/codes.md); the IAM explanations keep pkg/policycheck's finding codes (RESOURCE_MISMATCH, ...).
@@ -23,21 +26,12 @@ const (
 	// refuse to use it.
 	CodeSecretNotShared ec2.Code = "EC2G406"
 
-	// CodeIAMImplicitDeny: no statement allows ec2:DescribeInstances in the Upstream's region.
-	CodeIAMImplicitDeny ec2.Code = "EC2G501"
-	// CodeIAMExplicitDeny: a Deny statement denies ec2:DescribeInstances in the region.
-	CodeIAMExplicitDeny ec2.Code = "EC2G502"
-	// CodeIAMUnknown: no IAM source could decide within the deadline (AWS unreachable, IAM not
-	// readable, ...).
-	CodeIAMUnknown ec2.Code = "EC2G503"
-	// CodeAssumeRoleDenied: sts:AssumeRole on roleArn fails (identity policy or trust policy).
-	CodeAssumeRoleDenied ec2.Code = "EC2G504"
-	// CodeInvalidAccessKey: AWS rejects the access key (unknown, deleted, wrong secret key, expired).
-	CodeInvalidAccessKey ec2.Code = "EC2G505"
-	// CodeIAMSourcesDisagree: two IAM sources reached different decisions.
-	CodeIAMSourcesDisagree ec2.Code = "EC2G506"
-
-	// CodePermissiveNoFilters: the credentials can list every instance of the region and the
-	// Upstream has no filters: it routes to every running instance the credentials can see.
-	CodePermissiveNoFilters ec2.Code = "EC2G601"
+	// The IAM codes are the one pipeline's (pkg/verdict, where each is described).
+	CodeIAMImplicitDeny     = verdict.CodeIAMImplicitDeny
+	CodeIAMExplicitDeny     = verdict.CodeIAMExplicitDeny
+	CodeIAMUnknown          = verdict.CodeIAMUnknown
+	CodeAssumeRoleDenied    = verdict.CodeAssumeRoleDenied
+	CodeInvalidAccessKey    = verdict.CodeInvalidAccessKey
+	CodeIAMSourcesDisagree  = verdict.CodeIAMSourcesDisagree
+	CodePermissiveNoFilters = verdict.CodePermissiveNoFilters
 )

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 // Action is what a failed check does to the admission request.
@@ -42,13 +44,13 @@ const (
 	// `get` that Secret (EC2G401, EC2G402).
 	CheckSecretAccess Check = "secret-access"
 	// CheckCredentials: AWS accepts the access key and roleArn can be assumed (EC2G504, EC2G505).
-	CheckCredentials Check = "credentials"
+	CheckCredentials = Check(verdict.CheckCredentials)
 	// CheckIAMDeny: ec2:DescribeInstances is denied, explicitly or implicitly (EC2G501, EC2G502).
-	CheckIAMDeny Check = "iam-deny"
+	CheckIAMDeny = Check(verdict.CheckIAMDeny)
 	// CheckIAMUnknown: the IAM decision could not be made within the deadline (EC2G503, EC2G506).
-	CheckIAMUnknown Check = "iam-unknown"
+	CheckIAMUnknown = Check(verdict.CheckIAMUnknown)
 	// CheckPermissiveNoFilters: the consistency class permissive-credentials-no-filters (EC2G601).
-	CheckPermissiveNoFilters Check = "permissive-no-filters"
+	CheckPermissiveNoFilters = Check(verdict.CheckPermissiveNoFilters)
 )
 
 // Checks returns every check, in the order the validating handler runs them.

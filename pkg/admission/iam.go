@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,26 +13,24 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
-	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
-	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 // IAM decisions as written to the ec2guard.io/iam-decision annotation.
 const (
-	DecisionAllowed      = policycheck.Allowed
-	DecisionImplicitDeny = policycheck.ImplicitDeny
-	DecisionExplicitDeny = policycheck.ExplicitDeny
-	DecisionUnknown      = string(collect.Unknown)
+	DecisionAllowed      = verdict.DecisionAllowed
+	DecisionImplicitDeny = verdict.DecisionImplicitDeny
+	DecisionExplicitDeny = verdict.DecisionExplicitDeny
+	DecisionUnknown      = verdict.DecisionUnknown
 )
 
-// IAM decision sources (SPEC.md), as written to ec2guard.io/iam-source; SourceNone when no source
-// decided.
+// IAM decision sources, as written to ec2guard.io/iam-source; SourceNone when no source decided.
 const (
-	SourceLocal        = collect.SourceLocal
-	SourceAWSSimulator = collect.SourceAWSSimulator
-	SourceDryRun       = collect.SourceDryRun
-	SourceNone         = collect.SourceNone
+	SourceLocal        = verdict.SourceLocal
+	SourceAWSSimulator = verdict.SourceAWSSimulator
+	SourceDryRun       = verdict.SourceDryRun
+	SourceNone         = verdict.SourceNone
 )
 
 // sourcePriority orders the sources by how much their answer is worth: the dry run is AWS itself,
@@ -64,53 +61,13 @@ type IAMOptions struct {
 	MaxEntries int
 }
 
-// SourceResult is one source's answer.
-type SourceResult struct {
-	Source   string
-	Decision string
-	// Reason explains the decision or why the source could not decide.
-	Reason string
-}
-
-// CredentialsFailure says AWS rejected the credentials themselves: the access key is not valid, or
-// roleArn cannot be assumed.
-type CredentialsFailure struct {
-	Code    ec2.Code
-	Message string
-	Fix     string
-}
-
-// IAMResult is the IAM verdict for one credentials identity, region and roleArn. It is shared by
-// every request with the same key and must not be modified.
-type IAMResult struct {
-	// Principal is the IAM ARN whose policies decide ("" when unknown).
-	Principal string
-	// Decision is allowed, implicitDeny, explicitDeny or unknown; Source the source that decided
-	// (SourceNone when none did).
-	Decision string
-	Source   string
-	// Sources are every enabled source's answers, in priority order.
-	Sources []SourceResult
-	// Local is the engine's decision with its explanation, when the local source decided.
-	Local *policycheck.Decision
-	// Credentials is set when AWS rejected the key or the role.
-	Credentials *CredentialsFailure
-	// Unknown says why the decision is unknown.
-	Unknown string
-}
-
-// Known reports whether some source decided.
-func (r *IAMResult) Known() bool { return r.Decision != DecisionUnknown }
-
-// Denied reports whether the decision is an explicit or implicit deny.
-func (r *IAMResult) Denied() bool {
-	return r.Decision == DecisionImplicitDeny || r.Decision == DecisionExplicitDeny
-}
-
-// unknownResult is the result when nothing decided.
-func unknownResult(reason string) *IAMResult {
-	return &IAMResult{Decision: DecisionUnknown, Source: SourceNone, Unknown: reason}
-}
+// SourceResult, CredentialsFailure and IAMResult are the one pipeline's (pkg/verdict): the
+// evaluator produces the result, verdict.Of turns it into the decision, consistency and problems.
+type (
+	SourceResult       = verdict.SourceResult
+	CredentialsFailure = verdict.CredentialsFailure
+	IAMResult          = verdict.IAMResult
+)
 
 // IAMEvaluator computes IAM results and caches them.
 type IAMEvaluator struct {
@@ -160,7 +117,7 @@ func NewIAMEvaluator(aws AWS, engine *policycheck.Engine, opts IAMOptions, m *Me
 func (e *IAMEvaluator) Result(ctx context.Context, r awsclients.Request) *IAMResult {
 	return e.cache.get(ctx, awsclients.KeyOf(r), e.opts.Deadline,
 		func(ctx context.Context) *IAMResult { return e.compute(ctx, r) },
-		unknownResult)
+		verdict.Unknown)
 }
 
 // compute asks the principal, then every enabled source in parallel. ctx ends at the deadline.
@@ -174,7 +131,7 @@ func (e *IAMEvaluator) compute(ctx context.Context, r awsclients.Request) *IAMRe
 	}
 	res := &IAMResult{Principal: p.ARN}
 	res.Sources, res.Local = e.runSources(ctx, r, p)
-	decide(res)
+	verdict.Decide(res)
 	e.record(key, res)
 	return res
 }
@@ -190,12 +147,8 @@ func (e *IAMEvaluator) record(key awsclients.Key, res *IAMResult) {
 func (e *IAMEvaluator) principalFailed(ctx context.Context, r awsclients.Request, err error) *IAMResult {
 	var invalid *awsclients.InvalidCredentialsError
 	if errors.As(err, &invalid) || awsclients.IsInvalidCredentials(err) {
-		res := unknownResult("AWS rejected the access key")
-		res.Credentials = &CredentialsFailure{
-			Code:    CodeInvalidAccessKey,
-			Message: err.Error(),
-			Fix:     "put a valid, active access key of the intended IAM user into the secret (aws iam list-access-keys shows which keys exist)",
-		}
+		res := verdict.Unknown("AWS rejected the access key")
+		res.Credentials = verdict.InvalidAccessKey(err.Error())
 		return res
 	}
 	var assume *awsclients.AssumeRoleError
@@ -204,17 +157,12 @@ func (e *IAMEvaluator) principalFailed(ctx context.Context, r awsclients.Request
 		if why := e.explainAssumeRole(ctx, r); why != "" {
 			msg += "; " + why
 		}
-		res := unknownResult("roleArn cannot be assumed")
-		res.Credentials = &CredentialsFailure{
-			Code:    CodeAssumeRoleDenied,
-			Message: msg,
-			Fix: fmt.Sprintf("allow sts:AssumeRole on %s in the base identity's policies and trust the base identity in the role's trust policy, or fix roleArn",
-				r.RoleARN),
-		}
+		res := verdict.Unknown("roleArn cannot be assumed")
+		res.Credentials = verdict.AssumeRoleDenied(msg, r.RoleARN)
 		return res
 	}
 	e.log.V(1).Info("cannot resolve the AWS principal", "credentials", awsclients.KeyOf(r).CredentialSource(), "error", err.Error())
-	return unknownResult(e.awsFailureReason(ctx, err))
+	return verdict.Unknown(e.awsFailureReason(ctx, err))
 }
 
 // awsFailureReason says briefly why AWS gave no answer: the deadline, an unreachable endpoint, or
@@ -264,12 +212,21 @@ func (e *IAMEvaluator) explainAssumeRole(ctx context.Context, r awsclients.Reque
 	}
 	d, err := e.engine.Evaluate(ctx, ps, policycheck.Request{
 		Principal: bp.ARN, Action: "sts:AssumeRole", Resource: r.RoleARN, ResourceAccount: account,
-		Context: map[string]any{"aws:PrincipalArn": bp.ARN, "aws:PrincipalAccount": bp.Account, "aws:RequestedRegion": r.Region},
+		Context: assumeRoleContext(bp, r.Region),
 	})
 	if err != nil {
 		return ""
 	}
 	return "ec2guard's evaluation of sts:AssumeRole for " + bp.ARN + ": " + d.Summary()
+}
+
+// assumeRoleContext is the request context of sts:AssumeRole by p from region.
+func assumeRoleContext(p awsclients.Principal, region string) map[string]any {
+	ctx := map[string]any{"aws:PrincipalArn": p.ARN, "aws:PrincipalAccount": p.Account}
+	for _, k := range policycheck.RegionContextKeys() {
+		ctx[k] = region
+	}
+	return ctx
 }
 
 // runSources runs every enabled source in parallel and returns their answers in priority order.
@@ -301,8 +258,8 @@ func (e *IAMEvaluator) runSources(ctx context.Context, r awsclients.Request, p a
 		mu.Unlock()
 		return sr
 	})
-	run(SourceDryRun, func() SourceResult { return fromCollect(e.aws.DryRun(ctx, r)) })
-	run(SourceAWSSimulator, func() SourceResult { return fromCollect(e.aws.Simulate(ctx, r, p.ARN)) })
+	run(SourceDryRun, func() SourceResult { return verdict.FromCollect(e.aws.DryRun(ctx, r)) })
+	run(SourceAWSSimulator, func() SourceResult { return verdict.FromCollect(e.aws.Simulate(ctx, r, p.ARN)) })
 	wg.Wait()
 
 	out := make([]SourceResult, 0, len(results))
@@ -326,73 +283,16 @@ func (e *IAMEvaluator) recovered(name string, f func() SourceResult) (sr SourceR
 	return f()
 }
 
-// local is the local source: the engine over the collected policies.
+// local is the local source: the engine over the collected policies (verdict.Local).
 func (e *IAMEvaluator) local(ctx context.Context, r awsclients.Request, p awsclients.Principal) (SourceResult, *policycheck.Decision) {
 	pols, err := e.aws.Policies(ctx, r, p.ARN)
 	if err != nil {
-		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot collect the IAM policies of %s: %v", p.ARN, err)}, nil
+		return verdict.LocalFailure("cannot collect the IAM policies of "+p.ARN, err), nil
 	}
 	in, err := pols.PolicySetInput()
 	if err != nil {
-		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot read the IAM policies of %s: %v", p.ARN, err)}, nil
+		return verdict.LocalFailure("cannot read the IAM policies of "+p.ARN, err), nil
 	}
-	ps, err := policycheck.NewPolicySet(in)
-	if err != nil {
-		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot evaluate the IAM policies of %s: %v", p.ARN, err)}, nil
-	}
-	d, err := e.engine.Evaluate(ctx, ps, policycheck.DescribeInstancesRequest(p.ARN, p.Account, r.Region))
-	if err != nil {
-		return SourceResult{Decision: DecisionUnknown, Reason: fmt.Sprintf("evaluating ec2:DescribeInstances for %s: %v", p.ARN, err)}, nil
-	}
-	return SourceResult{Decision: d.Result, Reason: d.Summary()}, &d
-}
-
-// decide sets the decision from the first source, in priority order, that decided.
-func decide(res *IAMResult) {
-	res.Decision, res.Source = DecisionUnknown, SourceNone
-	var reasons []string
-	for _, sr := range res.Sources {
-		if sr.Decision != DecisionUnknown {
-			res.Decision, res.Source = sr.Decision, sr.Source
-			break
-		}
-		reasons = append(reasons, sr.Source+": "+sr.Reason)
-	}
-	if res.Decision == DecisionUnknown {
-		res.Unknown = strings.Join(reasons, "; ")
-		if res.Unknown == "" {
-			res.Unknown = "no IAM source is enabled"
-		}
-	}
-}
-
-// Disagreement returns the first pair of decided sources that disagree on allowed vs denied.
-func (r *IAMResult) Disagreement() (a, b SourceResult, ok bool) {
-	var decided []SourceResult
-	for _, sr := range r.Sources {
-		if sr.Decision != DecisionUnknown {
-			decided = append(decided, sr)
-		}
-	}
-	for i := 1; i < len(decided); i++ {
-		if (decided[0].Decision == DecisionAllowed) != (decided[i].Decision == DecisionAllowed) {
-			return decided[0], decided[i], true
-		}
-	}
-	return SourceResult{}, SourceResult{}, false
-}
-
-// fromCollect converts a collect source result.
-func fromCollect(r collect.Result) SourceResult {
-	sr := SourceResult{Source: r.Source, Decision: DecisionUnknown, Reason: r.Reason}
-	switch r.Decision {
-	case collect.Allowed:
-		sr.Decision = DecisionAllowed
-	case collect.Denied:
-		sr.Decision = DecisionImplicitDeny
-		if r.Detail == collect.DetailExplicitDeny {
-			sr.Decision = DecisionExplicitDeny
-		}
-	}
-	return sr
+	sr, d, _ := verdict.Local(ctx, e.engine, in, p.ARN, p.Account, r.Region, verdict.LocalOptions{})
+	return sr, d
 }

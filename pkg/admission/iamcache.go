@@ -11,6 +11,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 // iamCache holds IAM results per credentials identity (secret UID + resourceVersion, or the pod's
@@ -100,7 +101,7 @@ func (c *iamCache) computeRecovered(ctx context.Context, compute computeFunc) (r
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error(fmt.Errorf("panic: %v", p), "IAM computation panicked", "stack", string(debug.Stack()))
-			res = unknownResult("internal error in the IAM evaluation (see the webhook's log)")
+			res = verdict.Unknown("internal error in the IAM evaluation (see the webhook's log)")
 		}
 	}()
 	return compute(ctx)

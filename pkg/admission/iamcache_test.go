@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 func testKey(rv string) awsclients.Key {
@@ -29,7 +30,7 @@ func TestIAMCacheHitMissAndTTL(t *testing.T) {
 		return &IAMResult{Decision: DecisionAllowed, Source: SourceLocal}
 	}
 	get := func() *IAMResult {
-		return c.get(context.Background(), testKey("1"), time.Minute, compute, unknownResult)
+		return c.get(context.Background(), testKey("1"), time.Minute, compute, verdict.Unknown)
 	}
 
 	if r := get(); r.Decision != DecisionAllowed {
@@ -58,11 +59,11 @@ func TestIAMCacheKeepsUnknownOnlyForUnknownTTL(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
 	var computed atomic.Int32
-	compute := func(context.Context) *IAMResult { computed.Add(1); return unknownResult("moto is down") }
-	c.get(context.Background(), testKey("1"), time.Minute, compute, unknownResult)
-	c.get(context.Background(), testKey("1"), time.Minute, compute, unknownResult)
+	compute := func(context.Context) *IAMResult { computed.Add(1); return verdict.Unknown("moto is down") }
+	c.get(context.Background(), testKey("1"), time.Minute, compute, verdict.Unknown)
+	c.get(context.Background(), testKey("1"), time.Minute, compute, verdict.Unknown)
 	now = now.Add(2 * time.Second)
-	c.get(context.Background(), testKey("1"), time.Minute, compute, unknownResult)
+	c.get(context.Background(), testKey("1"), time.Minute, compute, verdict.Unknown)
 	if n := computed.Load(); n != 2 {
 		t.Errorf("computed %d times, want 2 (reused within the unknown TTL only)", n)
 	}
@@ -87,10 +88,10 @@ func TestIAMCacheSharesOneFlight(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	results := make([]*IAMResult, 5)
-	wg.Go(func() { results[0] = c.get(context.Background(), testKey("1"), time.Hour, compute, unknownResult) })
+	wg.Go(func() { results[0] = c.get(context.Background(), testKey("1"), time.Hour, compute, verdict.Unknown) })
 	<-started
 	for i := 1; i < 5; i++ {
-		wg.Go(func() { results[i] = c.get(context.Background(), testKey("1"), time.Hour, compute, unknownResult) })
+		wg.Go(func() { results[i] = c.get(context.Background(), testKey("1"), time.Hour, compute, verdict.Unknown) })
 	}
 	// Wait until every joiner is registered as shared before releasing the computation.
 	for counterValue(t, reg, MetricIAMCache, map[string]string{"result": CacheShared}) < 4 {
@@ -119,17 +120,17 @@ func TestIAMCacheDeadline(t *testing.T) {
 	compute := func(ctx context.Context) *IAMResult {
 		<-ctx.Done()
 		ctxEnded <- ctx.Err()
-		return unknownResult("AWS did not answer: " + ctx.Err().Error())
+		return verdict.Unknown("AWS did not answer: " + ctx.Err().Error())
 	}
 	deadline := 50 * time.Millisecond
-	first := c.get(context.Background(), testKey("1"), deadline, compute, unknownResult)
+	first := c.get(context.Background(), testKey("1"), deadline, compute, verdict.Unknown)
 	if first.Known() {
 		t.Fatalf("first caller got %+v, want unknown", first)
 	}
 	if err := <-ctxEnded; err != context.DeadlineExceeded {
 		t.Errorf("the computation's context ended with %v, want the deadline", err)
 	}
-	second := c.get(context.Background(), testKey("1"), deadline, compute, unknownResult)
+	second := c.get(context.Background(), testKey("1"), deadline, compute, verdict.Unknown)
 	if second.Known() {
 		t.Errorf("second caller got %+v, want the cached unknown", second)
 	}
@@ -148,12 +149,12 @@ func TestIAMCacheCallerCancellation(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := c.get(ctx, testKey("1"), time.Hour, compute, unknownResult)
+	r := c.get(ctx, testKey("1"), time.Hour, compute, verdict.Unknown)
 	if r.Known() || !strings.Contains(r.Unknown, "request ended") {
 		t.Fatalf("canceled caller got %+v, want unknown saying the request ended", r)
 	}
 	close(release)
-	r = c.get(context.Background(), testKey("1"), time.Hour, compute, unknownResult)
+	r = c.get(context.Background(), testKey("1"), time.Hour, compute, verdict.Unknown)
 	if r.Decision != DecisionAllowed {
 		t.Errorf("next caller got %+v, want the flight's result", r)
 	}

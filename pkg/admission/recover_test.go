@@ -8,6 +8,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 // A panic inside an IAM computation must not take the webhook down: it becomes an unknown result.
@@ -18,7 +19,7 @@ func TestIAMFlightPanicIsUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := c.get(context.Background(), testKey("1"), 10*time.Second,
-		func(context.Context) *IAMResult { panic("boom") }, unknownResult)
+		func(context.Context) *IAMResult { panic("boom") }, verdict.Unknown)
 	if res == nil || res.Decision != DecisionUnknown || !strings.Contains(res.Unknown, "internal error") {
 		t.Fatalf("result %+v, want unknown with an internal error", res)
 	}

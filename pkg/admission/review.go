@@ -2,17 +2,16 @@ package admission
 
 import (
 	"context"
-	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
-	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 // ConsistencyUnknown is the ec2guard.io/consistency value when the IAM decision is unknown.
-const ConsistencyUnknown = "unknown"
+const ConsistencyUnknown = verdict.ConsistencyUnknown
 
 // PrincipalUnknown is the ec2guard.io/principal value when the principal could not be resolved.
 const PrincipalUnknown = "unknown"
@@ -102,17 +101,21 @@ func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstre
 	if in.request == nil {
 		return r
 	}
-	for _, c := range []Check{CheckCredentials, CheckIAMDeny, CheckIAMUnknown, CheckPermissiveNoFilters} {
-		r.Ran[c] = true
+	for _, c := range verdict.Checks() {
+		r.Ran[Check(c)] = true
 	}
-	r.IAM = rv.IAM.Result(ctx, *in.request)
-	r.Consistency = consistencyClass(r.IAM, len(u.Spec.Filters) > 0)
-	field := iamField(u)
-	r.Problems = append(r.Problems, checkCredentials(r.IAM, field)...)
-	r.Problems = append(r.Problems, checkIAMDeny(r.IAM, u.Spec.Region, field)...)
-	r.Problems = append(r.Problems, checkIAMUnknown(r.IAM, field)...)
-	r.Problems = append(r.Problems, checkPermissiveNoFilters(r.Consistency, u.Path().Child("filters").String())...)
+	v := verdict.Of(ctx, u, rv.iamSource(*in.request))
+	r.IAM, r.Consistency = v.IAM, v.Consistency
+	for _, p := range v.Problems {
+		r.Problems = append(r.Problems, Problem{Check: Check(p.Check), Code: p.Code, Severity: p.Severity, Field: p.Field, Message: p.Message, Fix: p.Fix})
+	}
 	return r
+}
+
+// iamSource is the webhook's IAM source for the one pipeline (pkg/verdict): the IAM evaluator over
+// the request the access gate and the secret checks allowed.
+func (rv *Reviewer) iamSource(req awsclients.Request) verdict.Source {
+	return verdict.SourceFunc(func(ctx context.Context, _ *ec2.Upstream) *IAMResult { return rv.IAM.Result(ctx, req) })
 }
 
 // Annotations computes the four ec2guard.io annotations for a mutating request, behind the same
@@ -123,13 +126,20 @@ func (rv *Reviewer) Annotations(ctx context.Context, req requestInfo, u *ec2.Ups
 	if g.unchanged {
 		return carriedAnnotations(req.oldAnnotations)
 	}
-	var res *IAMResult
+	var src verdict.Source
 	if g.use {
 		if in := rv.gather(ctx, u, checkSpec(ctx, u)); in.request != nil {
-			res = rv.IAM.Result(ctx, *in.request)
+			src = rv.iamSource(*in.request)
 		}
 	}
-	return annotationsFor(res, consistencyClass(res, len(u.Spec.Filters) > 0))
+	v := verdict.Of(ctx, u, src)
+	return annotationsFor(v.IAM, v.Consistency)
+}
+
+// ValidateFor runs the validating checks for user outside an admission request (a CREATE by
+// user): the same gate, spec, Secret and IAM path.
+func (rv *Reviewer) ValidateFor(ctx context.Context, user authenticationv1.UserInfo, u *ec2.Upstream) Review {
+	return rv.Validate(ctx, requestInfo{user: user}, u)
 }
 
 // AnnotationsFor computes the annotations for user outside an admission request (ec2guard preview):
@@ -138,39 +148,15 @@ func (rv *Reviewer) AnnotationsFor(ctx context.Context, user authenticationv1.Us
 	return rv.Annotations(ctx, requestInfo{user: user}, u)
 }
 
-// consistencyClass puts the Upstream into its SPEC.md class. Credentials that AWS rejects or that
-// may not list instances are credentials-deny. For allowed credentials the class comes from
-// policycheck.Classify with an empty Scope: a region pin narrows nothing the Upstream lists (see
-// policycheck.Scope), and whether an account holds only the intended instances is nothing the
-// webhook can see — so the filters decide between the two permissive classes.
-func consistencyClass(res *IAMResult, hasFilters bool) string {
-	switch {
-	case res == nil:
-		return ConsistencyUnknown
-	case res.Credentials != nil || res.Denied():
-		return string(policycheck.CredentialsDeny)
-	case !res.Known():
-		return ConsistencyUnknown
-	}
-	return string(policycheck.Classify(policycheck.Decision{Result: policycheck.Allowed}, hasFilters, policycheck.Scope{}))
-}
-
-// blocksIAM reports whether a spec error makes the IAM check meaningless: the region, roleArn or
-// secretRef cannot be used.
+// blocksIAM reports whether a spec error makes the IAM check meaningless (verdict.BlocksIAM).
 func blocksIAM(u *ec2.Upstream, spec []Problem) bool {
-	p := u.Path()
-	prefixes := []string{p.Child("region").String(), p.Child("roleArn").String(), p.Child("secretRef").String()}
-	for _, pr := range spec {
-		if pr.Severity != ec2.SeverityError {
-			continue
-		}
-		for _, prefix := range prefixes {
-			if pr.Field == prefix || strings.HasPrefix(pr.Field, prefix+".") {
-				return true
-			}
+	var fields []string
+	for _, p := range spec {
+		if p.Severity == ec2.SeverityError {
+			fields = append(fields, p.Field)
 		}
 	}
-	return false
+	return verdict.BlocksIAM(u, fields)
 }
 
 func hasErrors(ps []Problem) bool {

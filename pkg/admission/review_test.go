@@ -7,32 +7,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
-	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
-
-func TestConsistencyClass(t *testing.T) {
-	rejected := unknownResult("x")
-	rejected.Credentials = &CredentialsFailure{Code: CodeInvalidAccessKey}
-	allowed := &IAMResult{Decision: DecisionAllowed}
-	cases := []struct {
-		res     *IAMResult
-		filters bool
-		want    string
-	}{
-		{nil, true, ConsistencyUnknown},
-		{unknownResult("down"), true, ConsistencyUnknown},
-		{rejected, true, string(policycheck.CredentialsDeny)},
-		{&IAMResult{Decision: DecisionImplicitDeny}, false, string(policycheck.CredentialsDeny)},
-		{&IAMResult{Decision: DecisionExplicitDeny}, true, string(policycheck.CredentialsDeny)},
-		{allowed, true, string(policycheck.PermissiveCredentialsDiscerningFilters)},
-		{allowed, false, string(policycheck.PermissiveCredentialsNoFilters)},
-	}
-	for i, tc := range cases {
-		if got := consistencyClass(tc.res, tc.filters); got != tc.want {
-			t.Errorf("case %d: %s, want %s", i, got, tc.want)
-		}
-	}
-}
 
 func TestReviewSkipsIAMWhenRegionOrSecretUnusable(t *testing.T) {
 	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))

@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/internal/deadline"
 	ec2model "github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -329,21 +330,13 @@ func (f *Factory) baseConfig(ctx context.Context, r Request) (aws.Config, string
 		lo = append(lo, config.WithBaseEndpoint(f.opts.Endpoint))
 	}
 	lo = append(lo, f.opts.LoadOptions...)
-	ctx, cancel := withDefaultDeadline(ctx, f.opts.CallTimeout)
+	ctx, cancel := deadline.Default(ctx, f.opts.CallTimeout)
 	defer cancel()
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
 	if err != nil {
 		return aws.Config{}, "", fmt.Errorf("load the pod's default AWS configuration for region %s: %w", r.Region, err)
 	}
 	return cfg, "", nil
-}
-
-// withDefaultDeadline gives ctx a deadline when it has none.
-func withDefaultDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, d)
 }
 
 // LoopbackOnlyHTTPClient returns an HTTP client that refuses to connect

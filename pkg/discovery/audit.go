@@ -8,25 +8,28 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
-// IAM decisions (as in the webhook's ec2guard.io/iam-decision) and the discoverer's sources.
+// IAM decisions (as in the webhook's ec2guard.io/iam-decision) and the discoverer's sources: the
+// one pipeline's (pkg/verdict).
 const (
-	DecisionAllowed      = policycheck.Allowed
-	DecisionImplicitDeny = policycheck.ImplicitDeny
-	DecisionExplicitDeny = policycheck.ExplicitDeny
-	DecisionUnknown      = string(collect.Unknown)
+	DecisionAllowed      = verdict.DecisionAllowed
+	DecisionImplicitDeny = verdict.DecisionImplicitDeny
+	DecisionExplicitDeny = verdict.DecisionExplicitDeny
+	DecisionUnknown      = verdict.DecisionUnknown
 
 	// SourceListing is the refresh's own paginated ec2:DescribeInstances with the Upstream's
-	// credentials: the ground truth, like SPEC.md's dry-run source (whose extra call it saves).
-	SourceListing = "describe-instances"
-	// SourceLocal is the IAM engine over the principal's collected policies (SPEC.md "local").
-	SourceLocal = collect.SourceLocal
+	// credentials: the ground truth, like the dry-run source (whose extra call it saves).
+	SourceListing = verdict.SourceListing
+	// SourceLocal is the IAM engine over the principal's collected policies.
+	SourceLocal = verdict.SourceLocal
 	// SourceNone: no source decided.
-	SourceNone = collect.SourceNone
+	SourceNone = verdict.SourceNone
 )
 
 // IAMStatus is a credential group's IAM decision for ec2:DescribeInstances in its region.
@@ -51,16 +54,18 @@ type SourceDecision struct {
 
 // GroupAudit is the audit of one credential group after a refresh.
 type GroupAudit struct {
-	IAM   IAMStatus
-	scope policycheck.Scope
+	// IAM is the status written for every Upstream of the group.
+	IAM IAMStatus
+	// result is the group's IAM result for the one pipeline (pkg/verdict).
+	result *verdict.IAMResult
 }
 
-// Consistency is the consistency class of an Upstream of the group (SPEC.md): its filters
-// against the group's credentials. Without a known region pinning the credentials count as
-// permissive.
-func (a GroupAudit) Consistency(hasFilters bool) string {
-	return string(policycheck.Classify(policycheck.Decision{Result: a.IAM.Decision}, hasFilters, a.scope))
-}
+// Verdict is the one pipeline's verdict for u, an Upstream of the group: principal, decision,
+// consistency and the coded IAM problems.
+func (a GroupAudit) Verdict(u *ec2.Upstream) verdict.Verdict { return verdict.FromResult(u, a.result) }
+
+// Result is the group's IAM result (shared; do not modify).
+func (a GroupAudit) Result() *verdict.IAMResult { return a.result }
 
 // Auditor re-evaluates a credential group's IAM decision on every refresh with the shared IAM
 // engine (pkg/policycheck) over the principal's policies (pkg/policycheck/collect, cached with a
@@ -85,34 +90,42 @@ func NewAuditor(engine *policycheck.Engine, collector *collect.Collector) *Audit
 // region. clients is nil when they could not be built (e.g. the secret is missing).
 func (a *Auditor) Audit(ctx context.Context, clients *awsclients.Clients, region string, listErr error) GroupAudit {
 	listing, final := listingDecision(listErr)
-	st := IAMStatus{Sources: []SourceDecision{listing}}
-	var scope policycheck.Scope
+	res := &verdict.IAMResult{Sources: []verdict.SourceResult{listing}}
+	if final {
+		res.Credentials = verdict.InvalidAccessKey(listing.Reason)
+	}
 	if a != nil && a.localSource != nil && clients != nil && !final {
 		local, principal, sc := a.safeLocal(ctx, clients, region)
-		st.Principal = principal
-		st.Sources = append(st.Sources, local)
-		if sc != nil {
-			scope = *sc
-			st.RegionPinned = &sc.RegionPinned
-		}
+		res.Principal = principal
+		res.Sources = append(res.Sources, verdict.SourceResult(local))
+		res.Scope = sc
 	}
-	st.Decision, st.Source = DecisionUnknown, SourceNone
-	for _, s := range st.Sources {
-		if s.Decision != DecisionUnknown {
-			st.Decision, st.Source = s.Decision, s.Source
-			break
-		}
-		if final {
-			break
-		}
+	verdict.Decide(res)
+	return AuditOf(res)
+}
+
+// AuditOf is the group audit for a decided IAM result (Audit's last step).
+func AuditOf(res *verdict.IAMResult) GroupAudit {
+	return GroupAudit{IAM: iamStatusOf(res), result: res}
+}
+
+// iamStatusOf is the status form of an IAM result.
+func iamStatusOf(res *verdict.IAMResult) IAMStatus {
+	st := IAMStatus{Principal: res.Principal, Decision: res.Decision, Source: res.Source}
+	for _, sr := range res.Sources {
+		st.Sources = append(st.Sources, SourceDecision(sr))
 	}
-	return GroupAudit{IAM: st, scope: scope}
+	if res.Scope != nil {
+		pinned := res.Scope.RegionPinned
+		st.RegionPinned = &pinned
+	}
+	return st
 }
 
 // listingDecision reads the listing's outcome. final is true when it makes every other source
 // moot: the credentials themselves were rejected.
-func listingDecision(err error) (SourceDecision, bool) {
-	d := SourceDecision{Source: SourceListing}
+func listingDecision(err error) (verdict.SourceResult, bool) {
+	d := verdict.SourceResult{Source: SourceListing}
 	var apiErr smithy.APIError
 	switch {
 	case err == nil:
@@ -144,45 +157,26 @@ func (a *Auditor) safeLocal(ctx context.Context, clients *awsclients.Clients, re
 	return a.localSource(ctx, clients, region)
 }
 
-// local is the engine's decision over the collected policies, with the region-pinning scope
-// when allowed.
+// local is the local source of the one pipeline (verdict.Local) over the collected policies, with
+// the region-pinning scope when allowed.
 func (a *Auditor) local(ctx context.Context, clients *awsclients.Clients, region string) (SourceDecision, string, *policycheck.Scope) {
-	d := SourceDecision{Source: SourceLocal, Decision: DecisionUnknown}
 	p, err := clients.Principal(ctx)
 	if err != nil {
-		d.Reason = "cannot resolve the principal: " + ErrorSummary(err)
-		return d, "", nil
+		return SourceDecision{Source: SourceLocal, Decision: DecisionUnknown, Reason: "cannot resolve the principal: " + ErrorSummary(err)}, "", nil
 	}
 	pols, err := a.collector.Collect(ctx, collect.Request{
 		PrincipalARN: p.ARN, CredentialKey: clients.Key.String(), Upstream: clients.IAM, CredentialSource: clients.Key.CredentialSource(),
 	})
 	if err != nil {
-		d.Reason = fmt.Sprintf("cannot collect the policies of %s: %s", p.ARN, ErrorSummary(err))
-		return d, p.ARN, nil
+		return SourceDecision{Source: SourceLocal, Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot collect the policies of %s: %s", p.ARN, ErrorSummary(err))}, p.ARN, nil
 	}
 	in, err := pols.PolicySetInput()
 	if err != nil {
-		d.Reason = fmt.Sprintf("cannot read the policies of %s: %v", p.ARN, err)
-		return d, p.ARN, nil
+		return SourceDecision(verdict.LocalFailure("cannot read the policies of "+p.ARN, err)), p.ARN, nil
 	}
-	ps, err := policycheck.NewPolicySet(in)
-	if err != nil {
-		d.Reason = fmt.Sprintf("cannot evaluate the policies of %s: %v", p.ARN, err)
-		return d, p.ARN, nil
+	sr, _, scope := verdict.Local(ctx, a.engine, in, p.ARN, p.Account, region, verdict.LocalOptions{Scope: true})
+	if sr.Decision == DecisionAllowed {
+		sr.Reason = "" // the status carries a reason only when the source denied or could not decide
 	}
-	dec, err := a.engine.Evaluate(ctx, ps, policycheck.DescribeInstancesRequest(p.ARN, p.Account, region))
-	if err != nil {
-		d.Reason = fmt.Sprintf("evaluating ec2:DescribeInstances for %s: %v", p.ARN, err)
-		return d, p.ARN, nil
-	}
-	d.Decision = dec.Result
-	if !dec.IsAllowed() {
-		d.Reason = dec.Summary()
-		return d, p.ARN, nil
-	}
-	scope, err := a.engine.CredentialScope(ctx, ps, p.ARN, p.Account, false)
-	if err != nil {
-		return d, p.ARN, nil
-	}
-	return d, p.ARN, &scope
+	return SourceDecision(sr), p.ARN, scope
 }

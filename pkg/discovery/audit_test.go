@@ -9,6 +9,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 func TestAuditFromListingOutcome(t *testing.T) {
@@ -25,7 +26,9 @@ func TestAuditFromListingOutcome(t *testing.T) {
 		{"unauthorized", fmt.Errorf("page 1: %w", fakeAPIError{"UnauthorizedOperation", "no"}), DecisionImplicitDeny, SourceListing, policycheck.CredentialsDeny},
 		{"moto access denied", fakeAPIError{"AccessDenied", "no"}, DecisionImplicitDeny, SourceListing, policycheck.CredentialsDeny},
 		{"revoked key", fakeAPIError{"AuthFailure", "bad key"}, DecisionUnknown, SourceNone, policycheck.CredentialsDeny},
-		{"network", errors.New("connection refused"), DecisionUnknown, SourceNone, policycheck.CredentialsDeny},
+		// Nothing decided: the class is unknown, as the webhook and the CLI have it (the one
+		// pipeline, pkg/verdict), not credentials-deny.
+		{"network", errors.New("connection refused"), DecisionUnknown, SourceNone, "unknown"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -33,7 +36,7 @@ func TestAuditFromListingOutcome(t *testing.T) {
 			if got.IAM.Decision != c.decision || got.IAM.Source != c.source {
 				t.Fatalf("decision %s from %s, want %s from %s (%+v)", got.IAM.Decision, got.IAM.Source, c.decision, c.source, got.IAM)
 			}
-			if cl := got.Consistency(true); cl != string(c.class) {
+			if cl := verdict.Consistency(got.Result(), true); cl != string(c.class) {
 				t.Fatalf("consistency %s, want %s", cl, c.class)
 			}
 			if c.err != nil && got.IAM.Sources[0].Reason == "" {
@@ -41,7 +44,7 @@ func TestAuditFromListingOutcome(t *testing.T) {
 			}
 		})
 	}
-	if cl := a.Audit(ctx, nil, "us-east-1", nil).Consistency(false); cl != string(policycheck.PermissiveCredentialsNoFilters) {
+	if cl := verdict.Consistency(a.Audit(ctx, nil, "us-east-1", nil).Result(), false); cl != string(policycheck.PermissiveCredentialsNoFilters) {
 		t.Fatalf("no filters: %s", cl)
 	}
 }

@@ -1054,7 +1054,11 @@ func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t
 	}
 	iam := r.lastAudit.IAM
 	st.IAM = &iam
-	st.Consistency = r.lastAudit.Consistency(t.HasFilters())
+	v := r.lastAudit.Verdict(t.Upstream)
+	st.Consistency = v.Consistency
+	for _, p := range v.Problems {
+		st.IAMCodes = append(st.IAMCodes, p.Code)
+	}
 	var writes int
 	var errs []error
 	var w int

@@ -45,8 +45,11 @@ type Status struct {
 	CaseInsensitiveOnlyInstances []string `json:"caseInsensitiveOnlyInstances,omitempty"`
 	// IAM is the re-audited decision for ec2:DescribeInstances in the Upstream's region.
 	IAM *IAMStatus `json:"iam,omitempty"`
-	// Consistency is the consistency class (SPEC.md).
+	// Consistency is the consistency class (pkg/verdict).
 	Consistency string `json:"consistency,omitempty"`
+	// IAMCodes are the codes of the IAM problems the one IAM verdict pipeline (pkg/verdict) finds
+	// for the Upstream, as the webhook reports them (EC2G501-506, EC2G601, the engine's findings).
+	IAMCodes []string `json:"iamCodes,omitempty"`
 	// Stale is true while the credential group fails to refresh: the published endpoints are the
 	// last good ones, listed before StaleSince.
 	Stale      bool   `json:"stale,omitempty"`

@@ -31,7 +31,8 @@ stable: a code is never reused for another rule.
 This table holds the spec and secret rules (EC2G0xx–EC2G3xx). The admission webhook's own rules —
 secret access EC2G401–406 (the access gate, the opt-in annotation, the pod-identity allow-list),
 IAM and credentials EC2G501–506, permissive credentials without filters EC2G601 — are listed in
-` + "`docs/webhook.md`" + ` (defined in ` + "`pkg/admission/codes.go`" + `;
+` + "`docs/webhook.md`" + ` (defined in ` + "`pkg/admission/codes.go`" + ` and, for the IAM verdict shared by the
+webhook, the discoverer and the CLI, ` + "`pkg/verdict/codes.go`" + `;
 ` + "`ec2guard check --policy`" + ` reports EC2G501, EC2G502 and EC2G601 too), and the IAM findings that follow an
 IAM denial (` + "`RESOURCE_MISMATCH`" + `, ` + "`UNSUPPORTED_CONDITION_KEY`" + `, ` + "`INEFFECTIVE_DENY`" + `, ` + "`REGION_MISMATCH`" + `,
 ` + "`VARIABLE_IN_OLD_VERSION`" + `) in ` + "`docs/iam-semantics.md`" + `. The discoverer's refusals (EC2G701–705: a

@@ -69,52 +69,6 @@ func (e *Engine) CredentialScope(ctx context.Context, ps *PolicySet, principalAR
 	return Scope{RegionPinned: !probe.IsAllowed(), DedicatedAccount: dedicatedAccount}, nil
 }
 
-// UpstreamFacts is what the IAM part of an Upstream check needs.
-type UpstreamFacts struct {
-	// Principal is the ARN the Upstream's credentials resolve to. Offline (no AWS), use
-	// OfflinePrincipal.
-	Principal string
-	// Account owning the instances; empty means the principal's account.
-	Account string
-	// Region of the Upstream.
-	Region string
-	// HasFilters is true when the Upstream has at least one filter.
-	HasFilters bool
-	// DedicatedAccount: see Scope.
-	DedicatedAccount bool
-}
-
 // OfflinePrincipal stands for the Upstream's principal when policies are checked offline and the
-// real principal is unknown.
+// real principal is unknown (ec2guard check --policy).
 const OfflinePrincipal = "arn:aws:iam::111122223333:user/ec2guard-offline"
-
-// UpstreamVerdict is the IAM part of an Upstream's verdict.
-type UpstreamVerdict struct {
-	Decision    Decision         `json:"decision"`
-	Scope       Scope            `json:"scope"`
-	Consistency ConsistencyClass `json:"consistency"`
-	// Summary explains the decision, naming statements and fixes.
-	Summary string `json:"summary"`
-}
-
-// CheckUpstream evaluates ec2:DescribeInstances for an Upstream and classifies it. It is the one
-// function `ec2guard check --policy`, the webhook and the discoverer share.
-func (e *Engine) CheckUpstream(ctx context.Context, ps *PolicySet, u UpstreamFacts) (UpstreamVerdict, error) {
-	principal := u.Principal
-	if principal == "" {
-		principal = OfflinePrincipal
-	}
-	d, err := e.Evaluate(ctx, ps, DescribeInstancesRequest(principal, u.Account, u.Region))
-	if err != nil {
-		return UpstreamVerdict{}, err
-	}
-	v := UpstreamVerdict{Decision: d, Summary: d.Summary()}
-	if d.IsAllowed() {
-		v.Scope, err = e.CredentialScope(ctx, ps, principal, u.Account, u.DedicatedAccount)
-		if err != nil {
-			return UpstreamVerdict{}, err
-		}
-	}
-	v.Consistency = Classify(d, u.HasFilters, v.Scope)
-	return v, nil
-}

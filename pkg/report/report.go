@@ -20,6 +20,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 // Report is an OpenReports Report (openreports.io/v1alpha1).
@@ -283,6 +284,10 @@ func consistencyResult(up *ec2.Upstream, iam discovery.IAMStatus, class string, 
 	case "":
 		res.Result = Skip
 		res.Description = "Not classified: the Upstream was not audited (see the discovery result)."
+		return res
+	case verdict.ConsistencyUnknown:
+		res.Result = Skip
+		res.Description = "Not classified: the IAM decision is unknown (see the IAM result for why)."
 		return res
 	default:
 		res.Result = Error

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/ec2guard/ec2guard/internal/deadline"
 )
 
 // PageSize is the MaxResults used for every DescribeInstances page. EC2 puts
@@ -52,7 +54,7 @@ type Instance struct {
 // DescribeInstances pages fetched, and an error naming the page that failed.
 // A context without a deadline gets DefaultTimeout.
 func ListRunningInstances(ctx context.Context, client Client, filters []ec2types.Filter, optFns ...func(*ec2.Options)) ([]Instance, int, error) {
-	ctx, cancel := withDefaultDeadline(ctx, DefaultTimeout)
+	ctx, cancel := deadline.Default(ctx, DefaultTimeout)
 	defer cancel()
 
 	in := &ec2.DescribeInstancesInput{Filters: runningFilters(filters)}
@@ -161,7 +163,7 @@ func (e *UnknownError) Unwrap() error { return e.Err }
 // the context's deadline — is (false, *UnknownError). A context without a
 // deadline gets DefaultTimeout.
 func DryRunDescribeInstances(ctx context.Context, client Client, optFns ...func(*ec2.Options)) (bool, error) {
-	ctx, cancel := withDefaultDeadline(ctx, DefaultTimeout)
+	ctx, cancel := deadline.Default(ctx, DefaultTimeout)
 	defer cancel()
 
 	_, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{
@@ -184,12 +186,4 @@ func DryRunDescribeInstances(ctx context.Context, client Client, optFns ...func(
 		return false, &UnknownError{Code: apiErr.ErrorCode(), Err: err}
 	}
 	return false, &UnknownError{Err: err}
-}
-
-// withDefaultDeadline gives ctx a deadline when it has none.
-func withDefaultDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, d)
 }

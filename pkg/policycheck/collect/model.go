@@ -251,11 +251,3 @@ func isNoSuchEntity(err error) bool {
 	var apiErr smithy.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchEntity"
 }
-
-// withDefaultDeadline gives ctx a deadline when it has none.
-func withDefaultDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, d)
-}

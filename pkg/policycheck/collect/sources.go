@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/ec2guard/ec2guard/internal/deadline"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
@@ -69,7 +70,7 @@ type Result struct {
 // auditor's). Errors become Unknown with the reason.
 func SimulateDescribeInstances(ctx context.Context, client SimulateAPI, principalARN, region string) Result {
 	res := Result{Source: SourceAWSSimulator}
-	ctx, cancel := withDefaultDeadline(ctx, DefaultSourceTimeout)
+	ctx, cancel := deadline.Default(ctx, DefaultSourceTimeout)
 	defer cancel()
 	in := &iam.SimulatePrincipalPolicyInput{
 		PolicySourceArn: aws.String(principalARN),
