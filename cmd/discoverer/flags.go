@@ -5,24 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/ec2guard/ec2guard/internal/commonflags"
 
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/internal/metricsserving"
-	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
-)
-
-// IAM reader choices.
-const (
-	readWithUpstream            = "upstream"
-	readWithAuditor             = "auditor"
-	readWithUpstreamThenAuditor = "upstream-then-auditor"
 )
 
 // config is everything the flags set.
@@ -66,13 +59,12 @@ type config struct {
 	leaderElectionID        string
 	shutdownTimeout         time.Duration
 
-	logLevel  string
-	logFormat string
+	log commonflags.Logging
 }
 
 // parseFlags reads and checks the command line. It returns flag.ErrHelp for -h.
 func parseFlags(args []string, stderr io.Writer) (config, error) {
-	c := config{kube: kubeconfig.DefaultOptions()}
+	c := config{kube: kubeconfig.DefaultOptions(), log: commonflags.DefaultLogging()}
 	fs := flag.NewFlagSet("discoverer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.kube.AddFlags(fs)
@@ -89,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.zoneHints, "zone-hints", true, "add hints.forZones (the instance's availability zone) to every endpoint")
 	fs.DurationVar(&c.annotationHeartbeat, "annotation-heartbeat", 0, "renew lastRefresh of an unchanged ec2guard.io/discovered annotation this often (0: write it only when its content changes)")
 
-	fs.StringVar(&c.awsEndpoint, "aws-endpoint", awsclients.EndpointFromEnv(), "AWS endpoint override, for an emulator only (env "+awsclients.EndpointEnv+")")
+	commonflags.AddAWSEndpoint(fs, &c.awsEndpoint)
 
 	fs.BoolVar(&c.discoverFromTags, "discover-from-tags", false, "generate EC2 Upstreams for instances tagged "+discovery.TagUpstream+"=<name>")
 	fs.StringVar(&c.discoverSecret, "discover-secret", "", "namespace/name of the Gloo AWS secret used by --discover-from-tags")
@@ -102,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 	fs.BoolVar(&c.iamAudit, "iam-audit", true, "re-evaluate each credential group's IAM policies with the IAM engine on every refresh")
 	fs.BoolVar(&c.reports, "reports", true, "write an OpenReports Report (openreports.io/v1alpha1) per EC2 Upstream; skipped when the CRD is not installed")
-	fs.StringVar(&c.iamReadWith, "iam-read-with", readWithUpstream, "who reads IAM policies: upstream (the Upstream's credentials), auditor (the pod's own identity), upstream-then-auditor")
+	commonflags.AddIAMReadWith(fs, &c.iamReadWith)
 	fs.DurationVar(&c.iamPolicyTTL, "iam-policy-ttl", 5*time.Minute, "how long collected IAM policies are reused")
 
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
@@ -112,10 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.sharding.addFlags(fs)
 	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")
 	fs.StringVar(&c.leaderElectionID, "leader-election-id", "ec2guard-discoverer", "name of the leader election lease")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight refreshes")
+	commonflags.AddShutdownTimeout(fs, &c.shutdownTimeout)
 
-	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	c.log.AddFlags(fs)
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -166,19 +157,14 @@ func (c *config) check() error {
 	if c.portTag != "" && (strings.TrimSpace(c.portTag) != c.portTag || len(c.portTag) > 128) {
 		errs = append(errs, fmt.Errorf("--port-tag %q: must be a tag key (at most 128 characters, no outer white space)", c.portTag))
 	}
-	switch c.iamReadWith {
-	case readWithUpstream, readWithAuditor, readWithUpstreamThenAuditor:
-	default:
-		errs = append(errs, fmt.Errorf("--iam-read-with %q: must be %s, %s or %s", c.iamReadWith, readWithUpstream, readWithAuditor, readWithUpstreamThenAuditor))
+	if err := commonflags.ValidateIAMReadWith(c.iamReadWith); err != nil {
+		errs = append(errs, err)
 	}
 	if c.iamPolicyTTL <= 0 {
 		errs = append(errs, fmt.Errorf("--iam-policy-ttl %s: must be positive", c.iamPolicyTTL))
 	}
-	if _, err := c.slogLevel(); err != nil {
+	if err := c.log.Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.logFormat != "json" && c.logFormat != "text" {
-		errs = append(errs, fmt.Errorf("--log-format %q: must be json or text", c.logFormat))
 	}
 	if c.discoverFromTags {
 		if _, err := c.tagSource(); err != nil {
@@ -219,14 +205,6 @@ func (c config) tagSource() (discovery.TagSource, error) {
 		Namespaces:       targets,
 		MaxUpstreams:     c.discoverMaxUpstreams,
 	}, nil
-}
-
-func (c config) slogLevel() (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return l, fmt.Errorf("--log-level %q: must be debug, info, warn or error", c.logLevel)
-	}
-	return l, nil
 }
 
 // options are the discoverer's options from the flags.

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/ec2guard/ec2guard/internal/commonflags"
+
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -46,14 +48,27 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "discoverer:", err)
+		// The webhook's exit codes: 2 for a usage error, 1 for a failure while running.
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
 
+// usageError is a bad command line (exit code 2, as the webhook's).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
 func run(args []string, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	log := newLogger(cfg, stderr)
 	log.Info("ec2guard discoverer", "build", version.Get())
@@ -89,9 +104,9 @@ func run(args []string, stderr io.Writer) error {
 }
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
-	level, _ := cfg.slogLevel() // checked by parseFlags
+	level, _ := cfg.log.SlogLevel() // checked by parseFlags
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.logFormat == "text" {
+	if cfg.log.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
@@ -188,13 +203,13 @@ func newAuditor(ctx context.Context, cfg config, factory *awsclients.Factory, lo
 		return nil, fmt.Errorf("IAM engine: %w", err)
 	}
 	co := collect.Options{TTL: cfg.iamPolicyTTL, Logger: log, ReadWith: collect.ReadWithUpstream}
-	if cfg.iamReadWith != readWithUpstream {
+	if cfg.iamReadWith != commonflags.ReadWithUpstream {
 		own, err := factory.Get(ctx, awsclients.Request{Region: auditorRegion})
 		if err != nil {
 			return nil, fmt.Errorf("the pod's own AWS identity for reading IAM: %w", err)
 		}
 		co.Auditor = collect.NewPerPrincipal(own.IAM, "the discoverer's own AWS identity")
-		if cfg.iamReadWith == readWithAuditor {
+		if cfg.iamReadWith == commonflags.ReadWithAuditor {
 			co.ReadWith = collect.ReadWithAuditor
 		}
 	}

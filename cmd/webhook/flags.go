@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ec2guard/ec2guard/internal/commonflags"
+
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/pkg/admission"
-	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 )
@@ -53,8 +54,7 @@ type config struct {
 
 	awsEndpoint string
 
-	logLevel  string
-	logFormat string
+	log commonflags.Logging
 
 	shutdownTimeout time.Duration
 
@@ -84,6 +84,38 @@ func (f *enforcementFlag) Set(v string) error {
 		return err
 	}
 	f.cfg.enforcement = e
+	return nil
+}
+
+// iamReadWithFlag is --iam-read-with: it sets who reads IAM (the Upstream's credentials or the
+// auditor) and whether the pod's own identity is the auditor, as the discoverer's flag of the
+// same name does.
+type iamReadWithFlag struct{ cfg *config }
+
+func (f iamReadWithFlag) String() string {
+	switch {
+	case f.cfg == nil:
+		return commonflags.ReadWithUpstream
+	case f.cfg.iamReader == collect.ReadWithAuditor:
+		return commonflags.ReadWithAuditor
+	case f.cfg.iamAuditor:
+		return commonflags.ReadWithUpstreamThenAuditor
+	}
+	return commonflags.ReadWithUpstream
+}
+
+func (f iamReadWithFlag) Set(v string) error {
+	if err := commonflags.ValidateIAMReadWith(v); err != nil {
+		return err
+	}
+	switch v {
+	case commonflags.ReadWithUpstream:
+		f.cfg.iamReader, f.cfg.iamAuditor = collect.ReadWithUpstream, false
+	case commonflags.ReadWithUpstreamThenAuditor:
+		f.cfg.iamReader, f.cfg.iamAuditor = collect.ReadWithUpstream, true
+	case commonflags.ReadWithAuditor:
+		f.cfg.iamReader, f.cfg.iamAuditor = collect.ReadWithAuditor, true
+	}
 	return nil
 }
 
@@ -122,7 +154,7 @@ func checkHelp() map[admission.Check]string {
 
 // parseFlags parses the command line. Errors name the flag and what is wrong.
 func parseFlags(args []string, output io.Writer) (*config, error) {
-	cfg := &config{kube: kubeconfig.DefaultOptions(), enforcement: admission.DefaultEnforcement(), iamSources: []string{admission.SourceLocal}}
+	cfg := &config{kube: kubeconfig.DefaultOptions(), log: commonflags.DefaultLogging(), enforcement: admission.DefaultEnforcement(), iamSources: []string{admission.SourceLocal}}
 	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
@@ -154,13 +186,15 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.iamCacheTTL, "iam-cache-ttl", admission.DefaultIAMTTL, "how long an IAM result is reused for the same secret version, region and roleArn")
 	fs.DurationVar(&cfg.iamUnknownTTL, "iam-unknown-ttl", admission.DefaultIAMUnknownTTL, "how long an unknown IAM result is reused")
 	fs.Var(listFlag{&cfg.iamSources}, "iam-sources", "comma-separated IAM decision sources: local (engine over collected policies), aws-simulator (iam:SimulatePrincipalPolicy), dry-run (ec2:DescribeInstances DryRun)")
-	fs.StringVar(&cfg.iamReader, "iam-reader", collect.ReadWithUpstream, "whose credentials read IAM policies: upstream (the Upstream's own, then the auditor on AccessDenied) or auditor")
-	fs.BoolVar(&cfg.iamAuditor, "iam-auditor", false, "use the pod's own AWS identity (IRSA, pod identity, instance profile) as the auditor that reads IAM")
+	cfg.iamReader = collect.ReadWithUpstream
+	fs.Var(iamReadWithFlag{cfg}, "iam-read-with", commonflags.IAMReadWithUsage)
+	fs.StringVar(&cfg.iamReader, "iam-reader", collect.ReadWithUpstream, "deprecated: use --iam-read-with")
+	fs.BoolVar(&cfg.iamAuditor, "iam-auditor", false, "deprecated: use --iam-read-with (auditor or upstream-then-auditor)")
 	fs.StringVar(&cfg.iamCollection, "iam-collection", collect.StrategyPerPrincipal, "how the auditor reads IAM: per-principal or account-snapshot (GetAccountAuthorizationDetails, refreshed in the background)")
-	fs.StringVar(&cfg.awsEndpoint, "aws-endpoint", awsclients.EndpointFromEnv(), "AWS endpoint override, for an emulator only (tests, demo); default $"+awsclients.EndpointEnv)
-	fs.StringVar(&cfg.logLevel, "log-level", "info", "info or debug")
-	fs.StringVar(&cfg.logFormat, "log-format", "json", "json or text")
-	fs.DurationVar(&cfg.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "time given to in-flight requests on SIGTERM")
+	commonflags.AddAWSEndpoint(fs, &cfg.awsEndpoint)
+	cfg.log.AddFlags(fs)
+	commonflags.AddShutdownTimeout(fs, &cfg.shutdownTimeout)
+	fs.DurationVar(&cfg.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "deprecated: use --shutdown-timeout")
 
 	cfg.certRotation.addFlags(fs)
 
@@ -228,14 +262,11 @@ func (c *config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--iam-collection %q: must be per-principal or account-snapshot", c.iamCollection))
 	}
-	if c.logLevel != "info" && c.logLevel != "debug" {
-		errs = append(errs, fmt.Errorf("--log-level %q: must be info or debug", c.logLevel))
-	}
-	if c.logFormat != "json" && c.logFormat != "text" {
-		errs = append(errs, fmt.Errorf("--log-format %q: must be json or text", c.logFormat))
+	if err := c.log.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.shutdownTimeout < 0 {
-		errs = append(errs, fmt.Errorf("--graceful-shutdown-timeout %s: must not be negative", c.shutdownTimeout))
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: must not be negative", c.shutdownTimeout))
 	}
 	if err := c.certRotation.validate(c.certDir, c.certName, c.keyName); err != nil {
 		errs = append(errs, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestParseFlagsValues(t *testing.T) {
 	}
 	if cfg.webhookPort != 10250 || cfg.certDir != "/certs" || strings.Join(cfg.secretNamespaces, "|") != "default|gloo-system" ||
 		cfg.iamDeadline != 1500*time.Millisecond || strings.Join(cfg.iamSources, ",") != "local,dry-run" ||
-		cfg.awsEndpoint != "http://127.0.0.1:5000" || cfg.logFormat != "text" ||
+		cfg.awsEndpoint != "http://127.0.0.1:5000" || cfg.log.Format != "text" ||
 		!cfg.podIdentityNamespaces.Allows("team-a") || cfg.podIdentityNamespaces.Allows("team-b") ||
 		cfg.accessCacheOptions().AllowedTTL >= 0 || cfg.accessCacheOptions().DeniedTTL != 3*time.Second {
 		t.Errorf("parsed %+v", cfg)
@@ -84,5 +85,34 @@ func TestParseFlagsHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %s", want)
 		}
+	}
+}
+
+// --iam-read-with has the discoverer's values and sets what the deprecated --iam-reader and
+// --iam-auditor set.
+func TestIAMReadWith(t *testing.T) {
+	cases := map[string]struct {
+		reader  string
+		auditor bool
+	}{
+		"upstream":              {"upstream", false},
+		"upstream-then-auditor": {"upstream", true},
+		"auditor":               {"auditor", true},
+	}
+	for v, want := range cases {
+		cfg, err := parseFlags([]string{"--iam-read-with=" + v}, io.Discard)
+		if err != nil {
+			t.Fatalf("--iam-read-with=%s: %v", v, err)
+		}
+		if cfg.iamReader != want.reader || cfg.iamAuditor != want.auditor {
+			t.Errorf("--iam-read-with=%s: reader %q auditor %v, want %q %v", v, cfg.iamReader, cfg.iamAuditor, want.reader, want.auditor)
+		}
+	}
+	if _, err := parseFlags([]string{"--iam-read-with=everyone"}, io.Discard); err == nil {
+		t.Error("an unknown --iam-read-with was accepted")
+	}
+	cfg, err := parseFlags([]string{"--shutdown-timeout=7s", "--log-level=warn"}, io.Discard)
+	if err != nil || cfg.shutdownTimeout.Seconds() != 7 || cfg.log.Level != "warn" {
+		t.Errorf("--shutdown-timeout/--log-level: %+v %v", cfg, err)
 	}
 }

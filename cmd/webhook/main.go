@@ -76,12 +76,9 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func newSlogger(cfg *config, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	if cfg.logLevel == "debug" {
-		level = slog.LevelDebug
-	}
+	level, _ := cfg.log.SlogLevel() // checked by parseFlags
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: debugLevelName}
-	if cfg.logFormat == "text" {
+	if cfg.log.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
@@ -233,7 +230,7 @@ func newIAMEvaluator(ctx context.Context, cfg *config, mgr manager.Manager, m *a
 	if cfg.iamAuditor {
 		auditor, err := factory.Get(ctx, awsclients.Request{Region: auditorRegion})
 		if err != nil {
-			return nil, fmt.Errorf("the auditor identity (--iam-auditor): %w", err)
+			return nil, fmt.Errorf("the auditor identity (--iam-read-with=%s): %w", iamReadWithFlag{cfg}.String(), err)
 		}
 		aws.Simulator = auditor.IAM
 		if cfg.iamCollection == collect.StrategyAccountSnapshot {

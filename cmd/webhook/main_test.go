@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/ec2guard/ec2guard/internal/commonflags"
 )
 
 func TestRunExitCodes(t *testing.T) {
@@ -26,14 +28,14 @@ func TestRunExitCodes(t *testing.T) {
 
 func TestLogLevelNames(t *testing.T) {
 	var out bytes.Buffer
-	log := newSlogger(&config{logLevel: "debug", logFormat: "json"}, &out)
+	log := newSlogger(&config{log: commonflags.Logging{Level: "debug", Format: "json"}}, &out)
 	log.Log(context.Background(), slog.Level(-1), "v1 message")
 	log.Info("info message")
 	if got := out.String(); !strings.Contains(got, `"level":"DEBUG","msg":"v1 message"`) || !strings.Contains(got, `"level":"INFO","msg":"info message"`) {
 		t.Errorf("log output:\n%s", got)
 	}
 	out.Reset()
-	quiet := newSlogger(&config{logLevel: "info", logFormat: "text"}, &out)
+	quiet := newSlogger(&config{log: commonflags.Logging{Level: "info", Format: "text"}}, &out)
 	quiet.Log(context.Background(), slog.Level(-1), "hidden")
 	if out.Len() != 0 {
 		t.Errorf("info level printed %q", out.String())

@@ -53,6 +53,6 @@ func TestCountEC2AttemptsCountsRetriesAndThrottles(t *testing.T) {
 	}
 	ch := m.awsCalls.WithLabelValues("ec2:DescribeInstances", "OK")
 	if v := metricValue(t, ch); v != 1 {
-		t.Fatalf("aws_calls_total{code=OK} = %v, want 1", v)
+		t.Fatalf("aws_calls_total{result=OK} = %v, want 1", v)
 	}
 }

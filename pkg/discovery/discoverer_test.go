@@ -315,7 +315,7 @@ func TestDiscovererEndToEndWithFakes(t *testing.T) {
 		t.Fatalf("stale_groups = %v, want 1", v)
 	}
 	if v := metricValue(t, h.metrics.awsCalls.WithLabelValues("ec2:DescribeInstances", "AuthFailure")); v != 1 {
-		t.Fatalf("aws_calls_total{code=AuthFailure} = %v, want 1", v)
+		t.Fatalf("aws_calls_total{result=AuthFailure} = %v, want 1", v)
 	}
 	h.checkCalls()
 

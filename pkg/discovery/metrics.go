@@ -51,8 +51,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"group", "result"}),
 		awsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "aws_calls_total",
-			Help: "AWS API call attempts made by the discoverer, by API and result code (OK on success).",
-		}, []string{"api", "code"}),
+			Help: "AWS API call attempts made by the discoverer, by API and result (OK, or the AWS error code).",
+		}, []string{"api", "result"}),
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "aws_throttles_total",
 			Help: "AWS API call attempts answered with a throttling error, by API.",

@@ -33,8 +33,8 @@ func defaultWebhookFlags() []string {
 		"--enforce-spec=deny", "--enforce-secret=deny", "--enforce-secret-access=deny", "--enforce-credentials=deny",
 		"--enforce-iam-deny=deny", "--enforce-iam-unknown=warn", "--enforce-permissive-no-filters=warn",
 		"--iam-deadline=2s", "--iam-cache-ttl=5m", "--iam-unknown-ttl=10s", "--iam-sources=local",
-		"--iam-reader=upstream", "--iam-auditor=false", "--iam-collection=per-principal",
-		"--log-level=info", "--log-format=json", "--graceful-shutdown-timeout=30s",
+		"--iam-read-with=upstream", "--iam-collection=per-principal",
+		"--log-level=info", "--log-format=json", "--shutdown-timeout=30s",
 	}
 }
 
@@ -171,9 +171,9 @@ func valueSets(t *testing.T) []valueSet {
 				"--enforce-spec=warn", "--enforce-secret=warn", "--enforce-secret-access=off", "--enforce-credentials=warn",
 				"--enforce-iam-deny=warn", "--enforce-iam-unknown=deny", "--enforce-permissive-no-filters=off",
 				"--iam-deadline=4500ms", "--iam-cache-ttl=1m", "--iam-unknown-ttl=30s",
-				"--iam-sources=dry-run,aws-simulator,local", "--iam-reader=auditor", "--iam-auditor=true",
+				"--iam-sources=dry-run,aws-simulator,local", "--iam-read-with=auditor",
 				"--iam-collection=account-snapshot", "--aws-endpoint=http://127.0.0.1:5000",
-				"--log-level=debug", "--log-format=text", "--graceful-shutdown-timeout=10s", "--iam-unknown-ttl=20s",
+				"--log-level=debug", "--log-format=text", "--shutdown-timeout=10s", "--iam-unknown-ttl=20s",
 			},
 			discovererFlags: []string{
 				"--metrics-bind-address=:9190", "--health-probe-bind-address=:9191", "--leader-elect=false",

@@ -233,15 +233,17 @@ binaries that predate them with their defaults. Call with (dict "ctx" $ "c" .Val
 - {{ printf "--iam-cache-ttl=%s" $w.iam.cacheTTL | quote }}
 - {{ printf "--iam-unknown-ttl=%s" $w.iam.unknownTTL | quote }}
 - {{ printf "--iam-sources=%s" (join "," $w.iam.sources) | quote }}
-- {{ printf "--iam-reader=%s" $w.iam.reader | quote }}
-- {{ printf "--iam-auditor=%t" $w.iam.auditor | quote }}
+{{- /* --iam-read-with, the discoverer's flag: iam.reader auditor, or upstream with iam.auditor on. */}}
+{{- $readWith := "upstream" -}}
+{{- if eq $w.iam.reader "auditor" }}{{ $readWith = "auditor" }}{{ else if $w.iam.auditor }}{{ $readWith = "upstream-then-auditor" }}{{ end }}
+- {{ printf "--iam-read-with=%s" $readWith | quote }}
 - {{ printf "--iam-collection=%s" $w.iam.collection | quote }}
 {{- with $w.awsEndpoint }}
 - {{ printf "--aws-endpoint=%s" . | quote }}
 {{- end }}
 - {{ printf "--log-level=%s" $w.logLevel | quote }}
 - {{ printf "--log-format=%s" $w.logFormat | quote }}
-- {{ printf "--graceful-shutdown-timeout=%s" $w.gracefulShutdownTimeout | quote }}
+- {{ printf "--shutdown-timeout=%s" $w.gracefulShutdownTimeout | quote }}
 {{- with .Values.tls.selfManaged }}
 {{- if .enabled }}
 - "--cert-rotation=true"

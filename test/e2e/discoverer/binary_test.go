@@ -159,7 +159,7 @@ spec:
 		t.Errorf("/readyz: %d %s", code, body)
 	}
 	if code, body := httpGet(t, "http://"+metricsAddr+"/metrics"); code != http.StatusOK ||
-		!strings.Contains(body, `ec2guard_discoverer_aws_calls_total{api="ec2:DescribeInstances",code="OK"}`) ||
+		!strings.Contains(body, `ec2guard_discoverer_aws_calls_total{api="ec2:DescribeInstances",result="OK"}`) ||
 		!strings.Contains(body, `ec2guard_discoverer_upstream_endpoints{namespace="default",upstream="smoke"} 3`) ||
 		!strings.Contains(body, "ec2guard_discoverer_reports_available 0") {
 		t.Errorf("/metrics lacks the discoverer's metrics: %d\n%s", code, body)

@@ -727,8 +727,8 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	if v := metricValue(t, d.metrics, "ec2guard_discoverer_aws_calls_total", map[string]string{"api": "ec2:DescribeInstances"}); int(v) != calls {
 		t.Errorf("aws_calls_total = %v, want %d", v, calls)
 	}
-	if v := metricValue(t, d.metrics, "ec2guard_discoverer_aws_calls_total", map[string]string{"code": "AuthFailure"}); v < 1 {
-		t.Errorf("aws_calls_total{code=AuthFailure} = %v, want at least 1", v)
+	if v := metricValue(t, d.metrics, "ec2guard_discoverer_aws_calls_total", map[string]string{"result": "AuthFailure"}); v < 1 {
+		t.Errorf("aws_calls_total{result=AuthFailure} = %v, want at least 1", v)
 	}
 	logs := d.logs.String()
 	for _, u := range users {
