@@ -17,7 +17,7 @@ type iamResult struct {
 	Principal   string // the principal the pipeline names ("" offline, where it is unknown)
 	Decision    string // allowed, implicitDeny, explicitDeny, or not-evaluated
 	Source      string // local, or none
-	Consistency string // a SPEC.md consistency class, or unknown
+	Consistency string // a consistency class (docs/iam-semantics.md), or unknown
 	Findings    ec2.Findings
 	Note        string
 }

@@ -33,7 +33,7 @@ func ParseAction(s string) (Action, error) {
 // Check names a group of rules that share one enforcement action.
 type Check string
 
-// The checks. Their default actions are those of SPEC.md "Enforcement".
+// The checks. Their default actions are in docs/webhook.md, "Checks and enforcement".
 const (
 	// CheckSpec: the Upstream's EC2 spec rules (pkg/ec2, EC2G0xx-2xx).
 	CheckSpec Check = "spec"
@@ -58,7 +58,7 @@ func Checks() []Check {
 	return []Check{CheckSpec, CheckSecret, CheckSecretAccess, CheckCredentials, CheckIAMDeny, CheckIAMUnknown, CheckPermissiveNoFilters}
 }
 
-// defaultActions are the defaults of SPEC.md "Enforcement".
+// defaultActions are the defaults (docs/webhook.md, "Checks and enforcement").
 func defaultActions() map[Check]Action {
 	return map[Check]Action{
 		CheckSpec:                Deny,
@@ -84,7 +84,7 @@ type Enforcement struct {
 	actions map[Check]Action
 }
 
-// DefaultEnforcement returns the SPEC.md defaults.
+// DefaultEnforcement returns the default actions.
 func DefaultEnforcement() Enforcement { return Enforcement{actions: defaultActions()} }
 
 // Action returns the action of check c.

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The defaults are SPEC.md's: spec errors, secret problems, IAM denials and unreadable
+// The defaults (docs/webhook.md): spec errors, secret problems, IAM denials and unreadable
 // cross-namespace secrets deny; IAM unknown and permissive-credentials-no-filters warn.
 func TestDefaultEnforcementIsTheSpec(t *testing.T) {
 	want := map[Check]Action{

@@ -9,7 +9,7 @@ import (
 	jsonpatch "gomodules.xyz/jsonpatch/v2"
 )
 
-// The annotations the mutating webhook writes (SPEC.md "Interfaces others rely on").
+// The annotations the mutating webhook writes (docs/webhook.md, "Annotations": other tools read them).
 const (
 	AnnotationPrincipal   = "ec2guard.io/principal"
 	AnnotationIAMDecision = "ec2guard.io/iam-decision"

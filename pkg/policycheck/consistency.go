@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// ConsistencyClass is how an EC2 Upstream's credentials and filters relate (SPEC.md "Consistency
+// ConsistencyClass is how an EC2 Upstream's credentials and filters relate (docs/iam-semantics.md "Consistency
 // classes"); it becomes the ec2guard.io/consistency annotation.
 type ConsistencyClass string
 

@@ -68,7 +68,7 @@ as_list(v) := v if is_array(v)
 as_list(v) := [v] if not is_array(v)
 `
 
-// BenchmarkReferenceRego is a yardstick, not ec2guard's engine: SPEC.md's "straightforward Rego"
+// BenchmarkReferenceRego is a yardstick, not ec2guard's engine: the design notes' "straightforward Rego"
 // reference point (statements kept in the store as data, input pre-parsed, one decision without
 // explanations, no action index) over the same policies as BenchmarkDescribeInstancesN, so that
 // the engine's numbers can be read against what plain Rego costs on the same machine.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// SimulationCase is one line of the batch format of SPEC.md ("Simulation case format").
+// SimulationCase is one line of the batch format of `ec2guard simulate --batch` (docs/cli.md).
 type SimulationCase struct {
 	ID                  string              `json:"id"`
 	Request             Request             `json:"request"`

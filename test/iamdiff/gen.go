@@ -1,4 +1,4 @@
-// Package iamdiff generates varied IAM simulation cases (SPEC.md "Simulation case format") for the
+// Package iamdiff generates varied IAM simulation cases (the `ec2guard simulate --batch` case format, docs/cli.md) for the
 // differential test of ec2guard's engine against the independent oracle (@cloud-copilot/iam-simulate)
 // and for the batch benchmark. Generation is deterministic: the same seed gives the same cases.
 package iamdiff

@@ -1,5 +1,5 @@
-// ec2guard IAM oracle: @cloud-copilot/iam-simulate behind the JSON Lines "Simulation case format"
-// of SPEC.md. Reads one case per line on stdin and writes one result per case on stdout, in input
+// ec2guard IAM oracle: @cloud-copilot/iam-simulate behind the JSON Lines case format
+// of `ec2guard simulate --batch` (docs/cli.md). Reads one case per line on stdin and writes one result per case on stdout, in input
 // order, streaming:
 //
 //   {"id": ..., "decision": "allowed"|"explicitDeny"|"implicitDeny", "ignoredContextKeys": [...],
@@ -167,7 +167,7 @@ function resourceAccount(request, principal, resource) {
   return arnAccount(resource) || arnAccount(principal)
 }
 
-/** Builds iam-simulate's Simulation from one case of the SPEC.md format. */
+/** Builds iam-simulate's Simulation from one case of the simulate --batch format. */
 export function toSimulation(c) {
   if (!isObject(c.request)) {
     throw new CaseError(`request: must be an object, got ${JSON.stringify(c.request)}`)

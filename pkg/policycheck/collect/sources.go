@@ -26,7 +26,7 @@ const (
 	Unknown Decision = "unknown"
 )
 
-// Decision source names (SPEC.md).
+// Decision source names (docs/webhook.md, "IAM evaluation").
 const (
 	SourceLocal        = "local"
 	SourceAWSSimulator = "aws-simulator"

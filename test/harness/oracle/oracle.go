@@ -1,5 +1,5 @@
 // Package oracle runs the independent IAM oracle — @cloud-copilot/iam-simulate behind
-// test/oracle/oracle.mjs — on batches of cases in SPEC.md's "Simulation case format", for
+// test/oracle/oracle.mjs — on batches of cases in `ec2guard simulate --batch`'s case format (docs/cli.md), for
 // differential tests of ec2guard's own IAM engine.
 //
 // The oracle is installed by hack/oracle.sh (run by `make test-env`), which prints
@@ -34,7 +34,7 @@ const (
 	ImplicitDeny = "implicitDeny"
 )
 
-// Case is one simulation case in SPEC.md's "Simulation case format". Policy documents are kept as
+// Case is one simulation case in `ec2guard simulate --batch`'s case format (docs/cli.md). Policy documents are kept as
 // raw JSON so that tests can hand the oracle exactly the text they hand ec2guard. A nil
 // json.RawMessage is sent as null (no such policy); nil lists are sent as null, which the oracle
 // reads as empty.

@@ -1,5 +1,5 @@
-// Command gencases writes the differential test's generated IAM cases as JSON Lines (SPEC.md
-// "Simulation case format"), for `ec2guard simulate --batch` and the oracle script alike:
+// Command gencases writes the differential test's generated IAM cases as JSON Lines (the
+// `ec2guard simulate --batch` case format, docs/cli.md), for `ec2guard simulate --batch` and the oracle script alike:
 //
 //	go run ./test/iamdiff/gencases -n 5000 -seed 20261130 > cases.jsonl
 package main
