@@ -258,18 +258,6 @@ func (f *Factory) add(k Key, c *Clients) {
 	f.cache.Add(k, c)
 }
 
-// Invalidate drops every cached client set of the secret with uid (e.g. when
-// the secret is deleted).
-func (f *Factory) Invalidate(uid types.UID) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, k := range f.cache.Keys() {
-		if k.SecretUID == uid {
-			f.cache.Remove(k)
-		}
-	}
-}
-
 func (f *Factory) build(ctx context.Context, k Key, r Request) (*Clients, error) {
 	cfg, masked, err := f.baseConfig(ctx, r)
 	if err != nil {
