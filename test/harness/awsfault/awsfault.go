@@ -9,6 +9,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,33 +113,21 @@ func (p *Proxy) SetFaults(faults ...Fault) {
 func (p *Proxy) Calls() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.calls))
-	for k, v := range p.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.calls)
 }
 
 // DescribeCallsByKey returns the DescribeInstances requests seen so far by access key id.
 func (p *Proxy) DescribeCallsByKey() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.byKey))
-	for k, v := range p.byKey {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.byKey)
 }
 
 // Injected returns how many requests got each fault.
 func (p *Proxy) Injected() map[Kind]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[Kind]int, len(p.injected))
-	for k, v := range p.injected {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.injected)
 }
 
 // Total adds up a Calls map.
