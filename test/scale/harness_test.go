@@ -78,10 +78,7 @@ func svcName(g, j int) string { return fmt.Sprintf("g%04d-svc-%d", g, j) }
 func newFleet(tb testing.TB, s size, simOpts ec2sim.Options) *fleet {
 	tb.Helper()
 	env := k8senv.Start(tb, k8senv.Options{})
-	sim, err := ec2sim.Start(simOpts)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	sim := ec2sim.Start(simOpts)
 	tb.Cleanup(sim.Close)
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000

@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 )
 
 const (
-	buildTimeout    = 5 * time.Minute
 	readyTimeout    = 60 * time.Second
 	shutdownTimeout = 30 * time.Second
 )
@@ -38,22 +36,7 @@ type webhookProcess struct {
 }
 
 // buildWebhook compiles cmd/webhook into a temporary directory.
-func buildWebhook(t *testing.T) string {
-	t.Helper()
-	root, err := k8senv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "webhook")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/webhook")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/webhook: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildWebhook(t *testing.T) string { return binproc.Build(t, "webhook") }
 
 // startWebhook runs the binary against env with args added to the serving flags, waits until
 // /readyz passes, and on cleanup stops it with SIGTERM and checks that it exits cleanly.

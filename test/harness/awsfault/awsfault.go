@@ -79,14 +79,7 @@ func Start(target string) (*Proxy, error) {
 		return nil, fmt.Errorf("awsfault: target %q is not on loopback", target)
 	}
 	p := &Proxy{target: httputil.NewSingleHostReverseProxy(u), calls: map[string]int{}, byKey: map[string]int{}, injected: map[Kind]int{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("awsfault: listen: %w", err)
-	}
-	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
-	_ = p.srv.Listener.Close()
-	p.srv.Listener = l
-	p.srv.Start()
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve)) // listens on 127.0.0.1:0
 	return p, nil
 }
 

@@ -37,10 +37,7 @@ func code(err error) string {
 // Each fault reaches the SDK as AWS would send it; a fault scoped to one access key leaves the
 // others alone; every call is counted.
 func TestFaults(t *testing.T) {
-	sim, err := ec2sim.Start(ec2sim.Options{RefillRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := ec2sim.Start(ec2sim.Options{RefillRate: -1})
 	defer sim.Close()
 	sim.AddAccount(keyA, "arn:aws:iam::111111111111:user/a", nil)
 	sim.AddAccount(keyB, "arn:aws:iam::222222222222:user/b", nil)

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -92,8 +91,8 @@ type account struct {
 	throttleAll bool
 }
 
-// Start runs a server on 127.0.0.1 until Close.
-func Start(opts Options) (*Server, error) {
+// Start runs a server on loopback (httptest's 127.0.0.1:0) until Close.
+func Start(opts Options) *Server {
 	if opts.BucketSize == 0 {
 		opts.BucketSize = DefaultBucketSize
 	}
@@ -101,15 +100,8 @@ func Start(opts Options) (*Server, error) {
 		opts.RefillRate = DefaultRefillRate
 	}
 	s := &Server{opts: opts, accounts: map[string]*account{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("ec2sim: listen on loopback: %w", err)
-	}
-	s.http = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	_ = s.http.Listener.Close()
-	s.http.Listener = l
-	s.http.Start()
-	return s, nil
+	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
 }
 
 // URL is the endpoint to give the SDK (BaseEndpoint) or ec2guard (--aws-endpoint).

@@ -52,10 +52,7 @@ func fleet(n int, tags func(i int) map[string]string) []Instance {
 
 // ec2guard's own paginated listing reads every running instance, one page per 1,000.
 func TestListingThroughTheSDK(t *testing.T) {
-	s, err := Start(Options{RefillRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := Start(Options{RefillRate: -1})
 	defer s.Close()
 	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(2500, func(i int) map[string]string {
 		return map[string]string{"app": fmt.Sprintf("svc-%d", i%5), "Name": fmt.Sprintf("n%d", i)}
@@ -107,10 +104,7 @@ func TestListingThroughTheSDK(t *testing.T) {
 // Each credential has its own bucket: one that is exhausted is throttled with EC2's error code,
 // which the SDK classifies as throttling; another credential is not affected.
 func TestTokenBucketPerCredential(t *testing.T) {
-	s, err := Start(Options{BucketSize: 3, RefillRate: 0.001})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := Start(Options{BucketSize: 3, RefillRate: 0.001})
 	defer s.Close()
 	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(1, func(int) map[string]string { return nil }))
 	s.AddAccount("AKIAGROUPB000000000B", "arn:aws:iam::222222222222:user/b", fleet(1, func(int) map[string]string { return nil }))
@@ -140,10 +134,7 @@ func TestTokenBucketPerCredential(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	s, err := Start(Options{RefillRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := Start(Options{RefillRate: -1})
 	defer s.Close()
 	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(1, func(int) map[string]string { return nil }))
 	a, _ := clientFor(s, "AKIAGROUPA000000000A")
@@ -164,7 +155,7 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	unknown, _ := clientFor(s, "AKIAUNKNOWN000000000")
-	_, err = unknown.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+	_, err := unknown.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "AuthFailure" {
 		t.Errorf("unknown key: %v, want AuthFailure", err)
