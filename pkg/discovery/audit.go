@@ -8,6 +8,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
@@ -15,47 +16,10 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
-// IAM decisions (as in the webhook's ec2guard.io/iam-decision) and the discoverer's sources: the
-// one pipeline's (pkg/verdict).
-const (
-	DecisionAllowed      = verdict.DecisionAllowed
-	DecisionImplicitDeny = verdict.DecisionImplicitDeny
-	DecisionExplicitDeny = verdict.DecisionExplicitDeny
-	DecisionUnknown      = verdict.DecisionUnknown
-
-	// SourceListing is the refresh's own paginated ec2:DescribeInstances with the Upstream's
-	// credentials: the ground truth, like the dry-run source (whose extra call it saves).
-	SourceListing = verdict.SourceListing
-	// SourceLocal is the IAM engine over the principal's collected policies.
-	SourceLocal = verdict.SourceLocal
-	// SourceNone: no source decided.
-	SourceNone = verdict.SourceNone
-)
-
-// IAMStatus is a credential group's IAM decision for ec2:DescribeInstances in its region.
-type IAMStatus struct {
-	Principal string `json:"principal,omitempty"`
-	Decision  string `json:"decision"`
-	Source    string `json:"source"`
-	// Sources are every source's answer, the deciding one first among equals (listing, local).
-	Sources []SourceDecision `json:"sources,omitempty"`
-	// RegionPinned says whether the policies allow DescribeInstances only in named regions (the
-	// only way IAM can make credentials "restrictive"); nil when the engine could not tell.
-	RegionPinned *bool `json:"regionPinned,omitempty"`
-}
-
-// SourceDecision is one source's answer.
-type SourceDecision struct {
-	Source   string `json:"source"`
-	Decision string `json:"decision"`
-	// Reason is set when the source denied or could not decide.
-	Reason string `json:"reason,omitempty"`
-}
-
 // GroupAudit is the audit of one credential group after a refresh.
 type GroupAudit struct {
 	// IAM is the status written for every Upstream of the group.
-	IAM IAMStatus
+	IAM discovered.IAMStatus
 	// result is the group's IAM result for the one pipeline (pkg/verdict).
 	result *verdict.IAMResult
 }
@@ -74,7 +38,7 @@ type Auditor struct {
 	engine    *policycheck.Engine
 	collector *collect.Collector
 	// localSource is the local source (a.local; tests replace it); nil disables it.
-	localSource func(ctx context.Context, clients *awsclients.Clients, region string) (SourceDecision, string, *policycheck.Scope)
+	localSource func(ctx context.Context, clients *awsclients.Clients, region string) (discovered.SourceDecision, string, *policycheck.Scope)
 }
 
 // NewAuditor returns an auditor; a nil engine or collector disables the local source.
@@ -110,10 +74,10 @@ func AuditOf(res *verdict.IAMResult) GroupAudit {
 }
 
 // iamStatusOf is the status form of an IAM result.
-func iamStatusOf(res *verdict.IAMResult) IAMStatus {
-	st := IAMStatus{Principal: res.Principal, Decision: res.Decision, Source: res.Source}
+func iamStatusOf(res *verdict.IAMResult) discovered.IAMStatus {
+	st := discovered.IAMStatus{Principal: res.Principal, Decision: res.Decision, Source: res.Source}
 	for _, sr := range res.Sources {
-		st.Sources = append(st.Sources, SourceDecision(sr))
+		st.Sources = append(st.Sources, discovered.SourceDecision(sr))
 	}
 	if res.Scope != nil {
 		pinned := res.Scope.RegionPinned
@@ -125,20 +89,20 @@ func iamStatusOf(res *verdict.IAMResult) IAMStatus {
 // listingDecision reads the listing's outcome. final is true when it makes every other source
 // moot: the credentials themselves were rejected.
 func listingDecision(err error) (verdict.SourceResult, bool) {
-	d := verdict.SourceResult{Source: SourceListing}
+	d := verdict.SourceResult{Source: verdict.SourceListing}
 	var apiErr smithy.APIError
 	switch {
 	case err == nil:
-		d.Decision = DecisionAllowed
+		d.Decision = verdict.DecisionAllowed
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode() == ec2api.CodeUnauthorizedOperation || apiErr.ErrorCode() == ec2api.CodeAccessDenied):
-		d.Decision = DecisionImplicitDeny
+		d.Decision = verdict.DecisionImplicitDeny
 		d.Reason = ErrorSummary(err)
 	case awsclients.IsInvalidCredentials(err):
-		d.Decision = DecisionUnknown
+		d.Decision = verdict.DecisionUnknown
 		d.Reason = "AWS rejected the credentials: " + ErrorSummary(err)
 		return d, true
 	default:
-		d.Decision = DecisionUnknown
+		d.Decision = verdict.DecisionUnknown
 		d.Reason = ErrorSummary(err)
 	}
 	return d, false
@@ -147,10 +111,10 @@ func listingDecision(err error) (verdict.SourceResult, bool) {
 // safeLocal runs the local source and turns a panic in it (the IAM engine, the policy
 // collection) into an unknown decision, so that one bad policy set cannot take the discoverer
 // down with every group.
-func (a *Auditor) safeLocal(ctx context.Context, clients *awsclients.Clients, region string) (d SourceDecision, principal string, scope *policycheck.Scope) {
+func (a *Auditor) safeLocal(ctx context.Context, clients *awsclients.Clients, region string) (d discovered.SourceDecision, principal string, scope *policycheck.Scope) {
 	defer func() {
 		if p := recover(); p != nil {
-			d = SourceDecision{Source: SourceLocal, Decision: DecisionUnknown, Reason: fmt.Sprintf("internal error in the IAM audit: %v", p)}
+			d = discovered.SourceDecision{Source: verdict.SourceLocal, Decision: verdict.DecisionUnknown, Reason: fmt.Sprintf("internal error in the IAM audit: %v", p)}
 			principal, scope = "", nil
 		}
 	}()
@@ -159,24 +123,24 @@ func (a *Auditor) safeLocal(ctx context.Context, clients *awsclients.Clients, re
 
 // local is the local source of the one pipeline (verdict.Local) over the collected policies, with
 // the region-pinning scope when allowed.
-func (a *Auditor) local(ctx context.Context, clients *awsclients.Clients, region string) (SourceDecision, string, *policycheck.Scope) {
+func (a *Auditor) local(ctx context.Context, clients *awsclients.Clients, region string) (discovered.SourceDecision, string, *policycheck.Scope) {
 	p, err := clients.Principal(ctx)
 	if err != nil {
-		return SourceDecision{Source: SourceLocal, Decision: DecisionUnknown, Reason: "cannot resolve the principal: " + ErrorSummary(err)}, "", nil
+		return discovered.SourceDecision{Source: verdict.SourceLocal, Decision: verdict.DecisionUnknown, Reason: "cannot resolve the principal: " + ErrorSummary(err)}, "", nil
 	}
 	pols, err := a.collector.Collect(ctx, collect.Request{
 		PrincipalARN: p.ARN, CredentialKey: clients.Key.String(), Upstream: clients.IAM, CredentialSource: clients.Key.CredentialSource(),
 	})
 	if err != nil {
-		return SourceDecision{Source: SourceLocal, Decision: DecisionUnknown, Reason: fmt.Sprintf("cannot collect the policies of %s: %s", p.ARN, ErrorSummary(err))}, p.ARN, nil
+		return discovered.SourceDecision{Source: verdict.SourceLocal, Decision: verdict.DecisionUnknown, Reason: fmt.Sprintf("cannot collect the policies of %s: %s", p.ARN, ErrorSummary(err))}, p.ARN, nil
 	}
 	in, err := pols.PolicySetInput()
 	if err != nil {
-		return SourceDecision(verdict.LocalFailure("cannot read the policies of "+p.ARN, err)), p.ARN, nil
+		return discovered.SourceDecision(verdict.LocalFailure("cannot read the policies of "+p.ARN, err)), p.ARN, nil
 	}
 	sr, _, scope := verdict.Local(ctx, a.engine, in, p.ARN, p.Account, region, verdict.LocalOptions{Scope: true})
-	if sr.Decision == DecisionAllowed {
+	if sr.Decision == verdict.DecisionAllowed {
 		sr.Reason = "" // the status carries a reason only when the source denied or could not decide
 	}
-	return SourceDecision(sr), p.ARN, scope
+	return discovered.SourceDecision(sr), p.ARN, scope
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
@@ -22,13 +23,13 @@ func TestAuditFromListingOutcome(t *testing.T) {
 		source   string
 		class    policycheck.ConsistencyClass
 	}{
-		{"listed", nil, DecisionAllowed, SourceListing, policycheck.PermissiveCredentialsDiscerningFilters},
-		{"unauthorized", fmt.Errorf("page 1: %w", fakeAPIError{"UnauthorizedOperation", "no"}), DecisionImplicitDeny, SourceListing, policycheck.CredentialsDeny},
-		{"moto access denied", fakeAPIError{"AccessDenied", "no"}, DecisionImplicitDeny, SourceListing, policycheck.CredentialsDeny},
-		{"revoked key", fakeAPIError{"AuthFailure", "bad key"}, DecisionUnknown, SourceNone, policycheck.CredentialsDeny},
+		{"listed", nil, verdict.DecisionAllowed, verdict.SourceListing, policycheck.PermissiveCredentialsDiscerningFilters},
+		{"unauthorized", fmt.Errorf("page 1: %w", fakeAPIError{"UnauthorizedOperation", "no"}), verdict.DecisionImplicitDeny, verdict.SourceListing, policycheck.CredentialsDeny},
+		{"moto access denied", fakeAPIError{"AccessDenied", "no"}, verdict.DecisionImplicitDeny, verdict.SourceListing, policycheck.CredentialsDeny},
+		{"revoked key", fakeAPIError{"AuthFailure", "bad key"}, verdict.DecisionUnknown, verdict.SourceNone, policycheck.CredentialsDeny},
 		// Nothing decided: the class is unknown, as the webhook and the CLI have it (the one
 		// pipeline, pkg/verdict), not credentials-deny.
-		{"network", errors.New("connection refused"), DecisionUnknown, SourceNone, "unknown"},
+		{"network", errors.New("connection refused"), verdict.DecisionUnknown, verdict.SourceNone, "unknown"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,20 +53,20 @@ func TestAuditFromListingOutcome(t *testing.T) {
 // TestAuditRecoversFromPanic: a panic in the local IAM source (engine, policy collection) becomes
 // an unknown local decision; the listing still decides.
 func TestAuditRecoversFromPanic(t *testing.T) {
-	a := &Auditor{localSource: func(context.Context, *awsclients.Clients, string) (SourceDecision, string, *policycheck.Scope) {
+	a := &Auditor{localSource: func(context.Context, *awsclients.Clients, string) (discovered.SourceDecision, string, *policycheck.Scope) {
 		panic("injected")
 	}}
 	got := a.Audit(context.Background(), &awsclients.Clients{}, "us-east-1", nil)
-	if len(got.IAM.Sources) != 2 || got.IAM.Sources[1].Source != SourceLocal || got.IAM.Sources[1].Decision != DecisionUnknown ||
+	if len(got.IAM.Sources) != 2 || got.IAM.Sources[1].Source != verdict.SourceLocal || got.IAM.Sources[1].Decision != verdict.DecisionUnknown ||
 		!strings.Contains(got.IAM.Sources[1].Reason, "injected") {
 		t.Fatalf("sources %+v, want the local source unknown with the panic as reason", got.IAM.Sources)
 	}
-	if got.IAM.Decision != DecisionAllowed || got.IAM.Source != SourceListing {
+	if got.IAM.Decision != verdict.DecisionAllowed || got.IAM.Source != verdict.SourceListing {
 		t.Fatalf("decision %s from %s, want allowed from the listing", got.IAM.Decision, got.IAM.Source)
 	}
 	// Without a listing decision the result is unknown, not a crash.
 	got = a.Audit(context.Background(), &awsclients.Clients{}, "us-east-1", errors.New("connection refused"))
-	if got.IAM.Decision != DecisionUnknown {
+	if got.IAM.Decision != verdict.DecisionUnknown {
 		t.Fatalf("decision %s, want unknown", got.IAM.Decision)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -160,7 +161,7 @@ type Deps struct {
 // written only when its content changed.
 type ReportSink interface {
 	// Write records the audit of an Upstream after a refresh or re-match.
-	Write(ctx context.Context, t *Target, st Status) (int, error)
+	Write(ctx context.Context, up *ec2.Upstream, uid types.UID, st discovered.Status) (int, error)
 	// Delete removes the report of an Upstream that went away.
 	Delete(ctx context.Context, key types.NamespacedName) (int, error)
 	// DeleteOrphans removes the reports of Upstreams whose UID is not live (at start).
@@ -513,7 +514,7 @@ type groupPlan struct {
 
 // planGroups groups the valid targets that are not refused by credential group and adds the
 // groups of the tag sources (which exist even without members).
-func planGroups(targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal, tagSources []TagSource) groupPlan {
+func planGroups(targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*discovered.Refusal, tagSources []TagSource) groupPlan {
 	all := make([]*Target, 0, len(targets))
 	for key, t := range targets {
 		if refusals[key] == nil {
@@ -592,12 +593,12 @@ func (d *Discoverer) annotateInvalid(ctx context.Context, targets, prev map[type
 			continue
 		}
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
-		st := Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
+		st := discovered.Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
 		w, err := d.annotator.Write(ctx, key, t.UID, st)
 		writes += w
 		errs = append(errs, err)
 		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Write(ctx, t, st)
+			w, err := d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
 			writes += w
 			errs = append(errs, err)
 		}
@@ -681,8 +682,8 @@ func (d *Discoverer) readTargets(list *unstructured.UnstructuredList) (map[types
 
 // credentialUses returns the refusal of every valid target that may not use the credentials it
 // names (see credentialUse).
-func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.NamespacedName]*Target) map[types.NamespacedName]*Refusal {
-	out := map[types.NamespacedName]*Refusal{}
+func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.NamespacedName]*Target) map[types.NamespacedName]*discovered.Refusal {
+	out := map[types.NamespacedName]*discovered.Refusal{}
 	for key, t := range targets {
 		if t.Invalid != "" {
 			continue
@@ -699,7 +700,7 @@ func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.Names
 // discoverer without this check), and says why in their annotation, report and metric. Work
 // already done for an unchanged refusal is not repeated; a failed write is retried on the next
 // regroup.
-func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*Refusal) (int, error) {
+func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.NamespacedName]*Target, refusals map[types.NamespacedName]*discovered.Refusal) (int, error) {
 	uids := make(map[types.UID]bool, len(refusals))
 	for key := range refusals {
 		uids[targets[key].UID] = true
@@ -732,12 +733,12 @@ func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.Namesp
 			writes += w
 			werrs = append(werrs, err)
 		}
-		st := Status{LastError: r.String(), Refusal: r}
+		st := discovered.Status{LastError: r.String(), Refusal: r}
 		w, err := d.annotator.Write(ctx, key, t.UID, st)
 		writes += w
 		werrs = append(werrs, err)
 		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Write(ctx, t, st)
+			w, err := d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
 			writes += w
 			werrs = append(werrs, err)
 		}
@@ -1048,7 +1049,7 @@ func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t
 	if r.d.refusedUID(t.UID) {
 		return 0, nil
 	}
-	st := Status{Group: r.key.String(), LastError: ErrorSummary(res.Err), Stale: res.Err != nil}
+	st := discovered.Status{Group: r.key.String(), LastError: ErrorSummary(res.Err), Stale: res.Err != nil}
 	if !staleSince.IsZero() {
 		st.StaleSince = staleSince.UTC().Format(time.RFC3339)
 	}
@@ -1107,7 +1108,7 @@ func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t
 	writes += w
 	errs = append(errs, aerr)
 	if r.d.deps.Reports != nil {
-		w, rerr := r.d.deps.Reports.Write(ctx, t, st)
+		w, rerr := r.d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
 		writes += w
 		errs = append(errs, rerr)
 	}
@@ -1119,14 +1120,14 @@ func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t
 }
 
 // fillStatus puts a selection's counts and examples into a status.
-func fillStatus(st *Status, ix *Index, sel Selection, overlap []int32, eps []Endpoint, skips []Skip) {
+func fillStatus(st *discovered.Status, ix *Index, sel Selection, overlap []int32, eps []Endpoint, skips []discovered.Skip) {
 	st.Count = len(eps)
 	st.Matched = len(sel.Exact)
 	st.Skipped = len(skips)
 	st.SkippedInstances = skips[:min(len(skips), maxExamples)]
-	st.skippedByReason = map[string]int{}
+	st.SkippedByReason = map[string]int{}
 	for _, s := range skips {
-		st.skippedByReason[s.Reason]++
+		st.SkippedByReason[s.Reason]++
 	}
 	st.Overlap = len(overlap)
 	st.OverlapInstances = instanceIDs(ix, overlap)

@@ -21,9 +21,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 func awsSecret(name string) *corev1.Secret {
@@ -263,7 +265,7 @@ func TestDiscovererEndToEndWithFakes(t *testing.T) {
 	}
 	check("first refresh")
 	st := statusOf(t, h.c, "default", "web")
-	if st.Count == 0 || st.Skipped == 0 || st.SkippedInstances[0].Reason != SkipBadPortTag || st.Overlap == 0 || st.IAM.Decision != DecisionAllowed || st.Stale {
+	if st.Count == 0 || st.Skipped == 0 || st.SkippedInstances[0].Reason != discovered.SkipBadPortTag || st.Overlap == 0 || st.IAM.Decision != verdict.DecisionAllowed || st.Stale {
 		t.Fatalf("web status = %+v", st)
 	}
 
@@ -304,7 +306,7 @@ func TestDiscovererEndToEndWithFakes(t *testing.T) {
 	}
 	check("after revocation")
 	st = statusOf(t, h.c, "default", "api")
-	if !st.Stale || !strings.Contains(st.LastError, "AuthFailure") || st.Count == 0 || st.IAM.Decision != DecisionUnknown {
+	if !st.Stale || !strings.Contains(st.LastError, "AuthFailure") || st.Count == 0 || st.IAM.Decision != verdict.DecisionUnknown {
 		t.Fatalf("api status while revoked = %+v", st)
 	}
 	var svc corev1.Service
@@ -358,13 +360,13 @@ func unstructuredSetFilters(u *unstructured.Unstructured, filters []any) error {
 	return unstructured.SetNestedSlice(u.Object, filters, "spec", "awsEc2", "filters")
 }
 
-func statusOf(t *testing.T, c client.Reader, ns, name string) Status {
+func statusOf(t *testing.T, c client.Reader, ns, name string) discovered.Status {
 	t.Helper()
 	u := NewUpstreamObject()
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
 		t.Fatal(err)
 	}
-	st, err := ParseStatus(u.GetAnnotations()[AnnotationDiscovered])
+	st, err := discovered.Parse(u.GetAnnotations()[discovered.Annotation])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -35,8 +36,8 @@ func TestBuildEndpoints(t *testing.T) {
 	if !slices.Equal(eps, wantEps) {
 		t.Errorf("private endpoints = %+v, want %+v", eps, wantEps)
 	}
-	if len(skips) != 2 || skips[0].InstanceID != "i-2" || skips[0].Reason != SkipNoPrivateIPv4 ||
-		skips[1].InstanceID != "i-4" || skips[1].Reason != SkipBadPortTag {
+	if len(skips) != 2 || skips[0].InstanceID != "i-2" || skips[0].Reason != discovered.SkipNoPrivateIPv4 ||
+		skips[1].InstanceID != "i-4" || skips[1].Reason != discovered.SkipBadPortTag {
 		t.Errorf("skips = %+v, want i-2 no-private-ipv4, i-4 bad-port-tag", skips)
 	}
 
@@ -49,7 +50,7 @@ func TestBuildEndpoints(t *testing.T) {
 	if !slices.Equal(eps, wantEps) {
 		t.Errorf("public endpoints = %+v, want %+v", eps, wantEps)
 	}
-	if len(skips) != 1 || skips[0].InstanceID != "i-1" || skips[0].Reason != SkipNoPublicIPv4 {
+	if len(skips) != 1 || skips[0].InstanceID != "i-1" || skips[0].Reason != discovered.SkipNoPublicIPv4 {
 		t.Errorf("skips = %+v, want i-1 no-public-ipv4", skips)
 	}
 }

@@ -3,6 +3,7 @@ package discovery
 import (
 	"testing"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -59,7 +60,7 @@ func TestPlanGroups(t *testing.T) {
 	for _, tg := range []*Target{mk("default", "ok", "aws", "us-east-1"), mk("team-a", "borrow", "aws", "us-east-1"), mk("team-a", "alone", "aws", "eu-west-1"), invalid} {
 		targets[tg.Key()] = tg
 	}
-	refusals := map[types.NamespacedName]*Refusal{
+	refusals := map[types.NamespacedName]*discovered.Refusal{
 		{Namespace: "team-a", Name: "borrow"}: {Code: string(CodeSecretNotShared)},
 		{Namespace: "team-a", Name: "alone"}:  {Code: string(CodeSecretNotShared)},
 	}

@@ -3,6 +3,7 @@ package discovery
 import (
 	"fmt"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -186,13 +187,13 @@ func (m *Metrics) forgetGroup(group string) {
 }
 
 // upstream sets the per-Upstream gauges from its status.
-func (m *Metrics) upstream(ns, name string, s *Status) {
+func (m *Metrics) upstream(ns, name string, s *discovered.Status) {
 	m.forgetUpstream(ns, name)
 	m.endpoints.WithLabelValues(ns, name).Set(float64(s.Count))
 	m.matched.WithLabelValues(ns, name).Set(float64(s.Matched))
 	m.overlap.WithLabelValues(ns, name).Set(float64(s.Overlap))
 	m.caseOnly.WithLabelValues(ns, name).Set(float64(s.CaseInsensitiveOnly))
-	for reason, n := range s.skippedByReason {
+	for reason, n := range s.SkippedByReason {
 		m.skipped.WithLabelValues(ns, name, reason).Set(float64(n))
 	}
 	if s.IAM != nil {
@@ -214,7 +215,7 @@ func (m *Metrics) generatedUpstreams(group string, n int) {
 }
 
 // refusedUpstream marks an Upstream as refused (its other gauges are dropped).
-func (m *Metrics) refusedUpstream(ns, name string, r *Refusal) {
+func (m *Metrics) refusedUpstream(ns, name string, r *discovered.Refusal) {
 	m.forgetUpstream(ns, name)
 	m.refused.WithLabelValues(ns, name, r.Code).Set(1)
 }

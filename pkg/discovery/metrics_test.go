@@ -3,6 +3,8 @@ package discovery
 import (
 	"testing"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,14 +17,14 @@ func TestMetricsForgetRemovesSeries(t *testing.T) {
 	if _, err := NewMetrics(reg); err == nil {
 		t.Fatal("registering the metrics twice in one registry succeeded")
 	}
-	st := &Status{Count: 3, Matched: 4, IAM: &IAMStatus{Decision: DecisionAllowed, Source: SourceListing},
-		Consistency: "permissive-credentials-no-filters", skippedByReason: map[string]int{SkipBadPortTag: 1}}
+	st := &discovered.Status{Count: 3, Matched: 4, IAM: &discovered.IAMStatus{Decision: verdict.DecisionAllowed, Source: verdict.SourceListing},
+		Consistency: "permissive-credentials-no-filters", SkippedByReason: map[string]int{discovered.SkipBadPortTag: 1}}
 	m.upstream("ns", "a", st)
 	m.upstream("ns", "b", st)
 	if v := metricValue(t, m.endpoints); v != 6 {
 		t.Fatalf("endpoints = %v, want 6", v)
 	}
-	st.IAM = &IAMStatus{Decision: DecisionImplicitDeny, Source: SourceListing}
+	st.IAM = &discovered.IAMStatus{Decision: verdict.DecisionImplicitDeny, Source: verdict.SourceListing}
 	m.upstream("ns", "a", st) // the old IAM series of ns/a must go
 	if v := metricValue(t, m.iam); v != 2 {
 		t.Fatalf("iam info series sum = %v, want 2 (one per upstream)", v)

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
 
@@ -17,18 +19,19 @@ import (
 // it changed, like pkg/report's writer.
 type recordingSink struct {
 	mu      sync.Mutex
-	last    map[types.NamespacedName]Status
+	last    map[types.NamespacedName]discovered.Status
 	deleted []types.NamespacedName
 	orphans []map[types.UID]bool
 }
 
-func (s *recordingSink) Write(_ context.Context, t *Target, st Status) (int, error) {
+func (s *recordingSink) Write(_ context.Context, up *ec2.Upstream, _ types.UID, st discovered.Status) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.last[t.Key()]; ok && sameContent(old, st) {
+	key := types.NamespacedName{Namespace: up.Namespace, Name: up.Name}
+	if old, ok := s.last[key]; ok && discovered.SameContent(old, st) {
 		return 0, nil
 	}
-	s.last[t.Key()] = st
+	s.last[key] = st
 	return 1, nil
 }
 
@@ -47,7 +50,7 @@ func (s *recordingSink) DeleteOrphans(_ context.Context, live map[types.UID]bool
 	return 0, nil
 }
 
-func (s *recordingSink) status(key types.NamespacedName) (Status, bool) {
+func (s *recordingSink) status(key types.NamespacedName) (discovered.Status, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.last[key]
@@ -60,7 +63,7 @@ func TestDiscovererFeedsReportSink(t *testing.T) {
 	other := upstreamObj("default", "other", "uid-other", false, ec2Spec("us-east-1", "aws-a", kv("app", "web")), nil)
 	bad := upstreamObj("default", "bad", "uid-bad", false, ec2Spec("nowhere", "aws-a", kv("app", "web")), nil)
 	group := GroupKey{Secret: types.NamespacedName{Namespace: "default", Name: "aws-a"}, Region: "us-east-1"}
-	sink := &recordingSink{last: map[types.NamespacedName]Status{}}
+	sink := &recordingSink{last: map[types.NamespacedName]discovered.Status{}}
 	h := startHarnessWith(t, map[string][]ec2api.Instance{"us-east-1": fleet("e", 50)},
 		[]client.Object{awsSecret("aws-a"), web, other, bad}, Options{}, sink)
 
@@ -72,7 +75,7 @@ func TestDiscovererFeedsReportSink(t *testing.T) {
 	if !ok || st.IAM == nil || st.Consistency == "" || st.Matched == 0 || st.Overlap != st.Matched {
 		t.Fatalf("the sink got %+v (ok %v), want web's audit with both Upstreams overlapping", st, ok)
 	}
-	if want := annotationStatus(t, h, "web"); !sameContent(st, want) {
+	if want := annotationStatus(t, h, "web"); !discovered.SameContent(st, want) {
 		t.Errorf("the sink's status differs from the annotation:\n%+v\n%+v", st, want)
 	}
 	if st, ok := sink.status(types.NamespacedName{Namespace: "default", Name: "bad"}); !ok || !strings.Contains(st.LastError, "invalid upstream") {
@@ -109,7 +112,7 @@ func TestDiscovererFeedsReportSink(t *testing.T) {
 	}
 }
 
-func annotationStatus(t *testing.T, h *harness, name string) Status {
+func annotationStatus(t *testing.T, h *harness, name string) discovered.Status {
 	t.Helper()
 	return statusOf(t, h.c, "default", name)
 }

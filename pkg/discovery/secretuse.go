@@ -7,33 +7,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
-
-// Refusal says why the discoverer does not discover an Upstream with the credentials it names:
-// a code (EC2G7xx) and a message naming only what the Upstream itself names (no principal, key
-// or policy of the secret).
-type Refusal struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// String renders the refusal as "CODE: message".
-func (r *Refusal) String() string { return r.Code + ": " + r.Message }
 
 // credentialUse decides whether the discoverer may use t's credentials on its behalf, with the
 // rules the webhook applies (pkg/ec2.SecretUsableFrom): a secret of the Upstream's own namespace,
 // or one whose ec2guard.io/allowed-namespaces annotation lists it; without a secretRef, the pod's
 // own AWS identity only for namespaces in Options.PodIdentityNamespaces. It reads the secret's
 // metadata from the cache; nil means allowed.
-func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *Refusal {
+func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *discovered.Refusal {
 	ns := t.Upstream.Namespace
 	ref, ok := t.Upstream.SecretName()
 	if !ok {
 		if d.opts.PodIdentityNamespaces.Allows(ns) {
 			return nil
 		}
-		return &Refusal{Code: string(CodePodIdentityNotAllowed), Message: fmt.Sprintf(
+		return &discovered.Refusal{Code: string(CodePodIdentityNotAllowed), Message: fmt.Sprintf(
 			"the Upstream has no secretRef, so it would use the discoverer's own AWS identity, and namespace %s is not allowed to (--pod-identity-namespaces); not discovered", ns)}
 	}
 	if ref.Namespace == ns {
@@ -46,13 +36,13 @@ func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *Refusal {
 		if ec2.SecretUsableFrom(s.Namespace, s.Annotations, ns) {
 			return nil
 		}
-		return &Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
+		return &discovered.Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
 			"secret %s is in another namespace and its %s annotation does not list namespace %s; not discovered", ref, ec2.AnnotationSecretAllowedNamespaces, ns)}
 	case apierrors.IsNotFound(err):
-		return &Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
+		return &discovered.Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
 			"secret %s (in another namespace) does not exist, so it cannot allow namespace %s; not discovered", ref, ns)}
 	default:
-		return &Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
+		return &discovered.Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
 			"cannot read secret %s to tell whether namespace %s may use it: %v; not discovered", ref, ns, err)}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -51,7 +52,7 @@ func TestDiscovererEnforcesSecretUse(t *testing.T) {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.9.9.9"}}}}
 
 	east, west := fleet("e", 60), fleet("w", 30)
-	sink := &recordingSink{last: map[types.NamespacedName]Status{}}
+	sink := &recordingSink{last: map[types.NamespacedName]discovered.Status{}}
 	h := startHarnessWith(t, map[string][]ec2api.Instance{"us-east-1": east, "eu-west-1": west},
 		[]client.Object{awsSecret("aws-a"), shared, own, allowed, borrower, thief, podOK, podNo, oldSvc, oldSlice},
 		Options{PodIdentityNamespaces: ec2.NamespaceList{"team-d"}}, sink)

@@ -14,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 )
 
@@ -26,7 +27,7 @@ func TestAnnotatorWritesOnlyOnChangeOrHeartbeat(t *testing.T) {
 	a := NewAnnotator(c, w, testMetrics(t), clk, time.Hour, logr.Discard())
 	key := types.NamespacedName{Namespace: "default", Name: "a"}
 
-	st := Status{Count: 3, Matched: 4, Skipped: 1, SkippedInstances: []Skip{{InstanceID: "i-1", Reason: SkipBadPortTag}}, Group: "g"}
+	st := discovered.Status{Count: 3, Matched: 4, Skipped: 1, SkippedInstances: []discovered.Skip{{InstanceID: "i-1", Reason: discovered.SkipBadPortTag}}, Group: "g"}
 	if n, err := a.Write(ctx, key, "uid-a", st); err != nil || n != 1 {
 		t.Fatalf("first write: %d (err %v), want 1", n, err)
 	}
@@ -34,11 +35,11 @@ func TestAnnotatorWritesOnlyOnChangeOrHeartbeat(t *testing.T) {
 	if err := c.Get(ctx, key, got); err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := ParseStatus(got.GetAnnotations()[AnnotationDiscovered])
+	parsed, err := discovered.Parse(got.GetAnnotations()[discovered.Annotation])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parsed.Count != 3 || parsed.SkippedInstances[0].Reason != SkipBadPortTag || parsed.LastRefresh != "2025-05-01T12:00:00Z" {
+	if parsed.Count != 3 || parsed.SkippedInstances[0].Reason != discovered.SkipBadPortTag || parsed.LastRefresh != "2025-05-01T12:00:00Z" {
 		t.Fatalf("annotation = %+v", parsed)
 	}
 
@@ -72,11 +73,11 @@ func TestAnnotatorWithoutHeartbeatNeverRewritesUnchanged(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	a := NewAnnotator(c, c, testMetrics(t), clk, 0, logr.Discard())
 	key := types.NamespacedName{Namespace: "default", Name: "a"}
-	if n, _ := a.Write(ctx, key, "uid-a", Status{Count: 1}); n != 1 {
+	if n, _ := a.Write(ctx, key, "uid-a", discovered.Status{Count: 1}); n != 1 {
 		t.Fatal("first write missing")
 	}
 	clk.Step(1000 * time.Hour)
-	if n, _ := a.Write(ctx, key, "uid-a", Status{Count: 1}); n != 0 {
+	if n, _ := a.Write(ctx, key, "uid-a", discovered.Status{Count: 1}); n != 0 {
 		t.Fatalf("unchanged status rewritten %d times without heartbeat", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -104,7 +105,7 @@ func TestPortTagAnnotationOverridesDefault(t *testing.T) {
 
 func TestSameDiscoveryIgnoresTheDiscoveredAnnotation(t *testing.T) {
 	a, _ := NewTarget(upstreamObj("default", "a", "u1", false, ec2Spec("us-east-1", "aws", key("x")), nil), "")
-	b, _ := NewTarget(upstreamObj("default", "a", "u1", false, ec2Spec("us-east-1", "aws", key("x")), map[string]string{AnnotationDiscovered: "{}"}), "")
+	b, _ := NewTarget(upstreamObj("default", "a", "u1", false, ec2Spec("us-east-1", "aws", key("x")), map[string]string{discovered.Annotation: "{}"}), "")
 	c, _ := NewTarget(upstreamObj("default", "a", "u1", false, ec2Spec("us-east-1", "aws", key("y")), nil), "")
 	if !a.SameDiscovery(b) {
 		t.Error("the discoverer's own annotation changed the discovery fingerprint")

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -18,12 +19,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // goldenReports are three Upstreams: one with warnings, one without filters, one whose
 // credentials are denied and whose group is stale; a filter value carries markup to escape.
 func goldenReports() []Report {
-	open := Input{Upstream: upstream("all"), UID: "uid-all", Now: now, Status: discovery.Status{
+	open := Input{Upstream: upstream("all"), UID: "uid-all", Now: now, Status: discovered.Status{
 		Count: 3, Matched: 3, IAM: allowed(), Consistency: string(policycheck.PermissiveCredentialsNoFilters), Group: "default|us-east-1|"}}
-	deny := Input{Upstream: upstream("legacy", ec2.KVFilter("app", `<script>alert("x")</script> | *y*`)), UID: "uid-legacy", Now: now, Status: discovery.Status{
-		IAM: &discovery.IAMStatus{Principal: "arn:aws:iam::123456789012:user/seed", Decision: discovery.DecisionImplicitDeny, Source: discovery.SourceListing,
-			Sources: []discovery.SourceDecision{{Source: discovery.SourceListing, Decision: discovery.DecisionImplicitDeny, Reason: "UnauthorizedOperation: You are not authorized to perform this operation."},
-				{Source: discovery.SourceLocal, Decision: discovery.DecisionImplicitDeny, Reason: `no statement allows ec2:DescribeInstances on "*" (statement "TagScoped" is scoped to ec2:ResourceTag/app)`}}},
+	deny := Input{Upstream: upstream("legacy", ec2.KVFilter("app", `<script>alert("x")</script> | *y*`)), UID: "uid-legacy", Now: now, Status: discovered.Status{
+		IAM: &discovered.IAMStatus{Principal: "arn:aws:iam::123456789012:user/seed", Decision: verdict.DecisionImplicitDeny, Source: verdict.SourceListing,
+			Sources: []discovered.SourceDecision{{Source: verdict.SourceListing, Decision: verdict.DecisionImplicitDeny, Reason: "UnauthorizedOperation: You are not authorized to perform this operation."},
+				{Source: verdict.SourceLocal, Decision: verdict.DecisionImplicitDeny, Reason: `no statement allows ec2:DescribeInstances on "*" (statement "TagScoped" is scoped to ec2:ResourceTag/app)`}}},
 		Consistency: string(policycheck.CredentialsDeny), Stale: true, StaleSince: "2026-11-30T09:00:00Z",
 		LastError: "list running instances in us-east-1: UnauthorizedOperation: You are not authorized to perform this operation.",
 		Group:     "secret/gloo-system/seed|us-east-1|"}}

@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
@@ -91,7 +91,7 @@ const (
 type Input struct {
 	Upstream *ec2.Upstream
 	UID      types.UID
-	Status   discovery.Status
+	Status   discovered.Status
 	// Now stamps the results (ignored by Equal).
 	Now time.Time
 }
@@ -135,7 +135,7 @@ func Build(in Input) *Report {
 		Source: Source,
 		Scope:  &ref,
 	}
-	iam := discovery.IAMStatus{Source: discovery.SourceNone}
+	iam := discovered.IAMStatus{Source: verdict.SourceNone}
 	if st.IAM != nil {
 		iam = *st.IAM
 	}
@@ -214,7 +214,7 @@ func RenderFilters(fs []ec2.Filter) string {
 	return strings.Join(parts, "; ")
 }
 
-func iamResult(iam discovery.IAMStatus) openreports.ReportResult {
+func iamResult(iam discovered.IAMStatus) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckIAM, Rule: "ec2:DescribeInstances", Properties: map[string]string{
 		PropPrincipal: iam.Principal, PropIAMDecision: iam.Decision, PropIAMSource: iam.Source, PropIAMSources: renderSources(iam.Sources),
 	}}
@@ -223,10 +223,10 @@ func iamResult(iam discovery.IAMStatus) openreports.ReportResult {
 		who = iam.Principal
 	}
 	switch iam.Decision {
-	case discovery.DecisionAllowed:
+	case verdict.DecisionAllowed:
 		res.Result = Pass
 		res.Description = fmt.Sprintf("%s may call ec2:DescribeInstances (decided by %s).", who, iam.Source)
-	case discovery.DecisionImplicitDeny, discovery.DecisionExplicitDeny:
+	case verdict.DecisionImplicitDeny, verdict.DecisionExplicitDeny:
 		res.Result = Fail
 		res.Description = fmt.Sprintf("%s may not call ec2:DescribeInstances: %s (decided by %s).%s", who, iam.Decision, iam.Source, reasons(iam.Sources))
 	case "":
@@ -239,7 +239,7 @@ func iamResult(iam discovery.IAMStatus) openreports.ReportResult {
 	return res
 }
 
-func renderSources(ss []discovery.SourceDecision) string {
+func renderSources(ss []discovered.SourceDecision) string {
 	parts := make([]string, 0, len(ss))
 	for _, s := range ss {
 		parts = append(parts, s.Source+"="+s.Decision)
@@ -247,7 +247,7 @@ func renderSources(ss []discovery.SourceDecision) string {
 	return strings.Join(parts, ", ")
 }
 
-func reasons(ss []discovery.SourceDecision) string {
+func reasons(ss []discovered.SourceDecision) string {
 	var b strings.Builder
 	for _, s := range ss {
 		if s.Reason != "" {
@@ -260,7 +260,7 @@ func reasons(ss []discovery.SourceDecision) string {
 // tagScopingNote explains why IAM cannot make DescribeInstances credentials restrictive by tag.
 const tagScopingNote = ` ec2:DescribeInstances supports no resource-level permissions: it is authorized against Resource "*", so a policy cannot restrict it by tag (ec2:ResourceTag) or instance ARN; "restrictive" credentials can only come from the account or a region pin (aws:RequestedRegion or ec2:Region). Scope by tag with the Upstream's filters.`
 
-func consistencyResult(up *ec2.Upstream, iam discovery.IAMStatus, class string, props map[string]string) openreports.ReportResult {
+func consistencyResult(up *ec2.Upstream, iam discovered.IAMStatus, class string, props map[string]string) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckConsistency, Rule: class, Properties: props, Result: Pass}
 	tagScoping := triesTagScoping(iam)
 	pinned := iam.RegionPinned != nil && *iam.RegionPinned
@@ -302,7 +302,7 @@ func consistencyResult(up *ec2.Upstream, iam discovery.IAMStatus, class string, 
 
 // triesTagScoping reports whether a source's reason says the policy scoped DescribeInstances by
 // tag or resource (the IAM engine's RESOURCE_MISMATCH and UNSUPPORTED_CONDITION_KEY findings).
-func triesTagScoping(iam discovery.IAMStatus) bool {
+func triesTagScoping(iam discovered.IAMStatus) bool {
 	for _, s := range iam.Sources {
 		l := strings.ToLower(s.Reason)
 		for _, hint := range []string{"resourcetag", "resource-level", "aws:tagkeys", "arn:aws:ec2:"} {
@@ -314,7 +314,7 @@ func triesTagScoping(iam discovery.IAMStatus) bool {
 	return false
 }
 
-func discoveryResult(st discovery.Status) openreports.ReportResult {
+func discoveryResult(st discovered.Status) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckDiscovery, Result: Pass, Properties: map[string]string{
 		PropCount: strconv.Itoa(st.Count), PropMatched: strconv.Itoa(st.Matched), PropStaleSince: st.StaleSince,
 	}}
@@ -353,7 +353,7 @@ func discoveryResult(st discovery.Status) openreports.ReportResult {
 	return res
 }
 
-func overlapResult(st discovery.Status) openreports.ReportResult {
+func overlapResult(st discovered.Status) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckOverlap, Result: Pass, Properties: map[string]string{PropCount: strconv.Itoa(st.Overlap)}}
 	if st.Overlap == 0 {
 		res.Description = "No matched instance is matched by another Upstream of the same credentials and region."
@@ -365,7 +365,7 @@ func overlapResult(st discovery.Status) openreports.ReportResult {
 	return res
 }
 
-func caseResult(up *ec2.Upstream, st discovery.Status) openreports.ReportResult {
+func caseResult(up *ec2.Upstream, st discovered.Status) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckCaseSensitivity, Result: Pass, Properties: map[string]string{PropCount: strconv.Itoa(st.CaseInsensitiveOnly)}}
 	if st.CaseInsensitiveOnly == 0 {
 		res.Description = "Tag keys match the same instances case-sensitively (AWS, ec2guard) and case-insensitively (Gloo's plugin)."

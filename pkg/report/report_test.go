@@ -10,9 +10,10 @@ import (
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 var now = time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
@@ -21,18 +22,18 @@ func upstream(name string, filters ...ec2.Filter) *ec2.Upstream {
 	return &ec2.Upstream{Namespace: "gloo-system", Name: name, Spec: ec2.Spec{Region: "us-east-1", Filters: filters}}
 }
 
-func allowed() *discovery.IAMStatus {
+func allowed() *discovered.IAMStatus {
 	f := false
-	return &discovery.IAMStatus{Principal: "arn:aws:iam::123456789012:user/discover-a", Decision: discovery.DecisionAllowed,
-		Source: discovery.SourceListing, RegionPinned: &f, Sources: []discovery.SourceDecision{
-			{Source: discovery.SourceListing, Decision: discovery.DecisionAllowed}, {Source: discovery.SourceLocal, Decision: discovery.DecisionAllowed}}}
+	return &discovered.IAMStatus{Principal: "arn:aws:iam::123456789012:user/discover-a", Decision: verdict.DecisionAllowed,
+		Source: verdict.SourceListing, RegionPinned: &f, Sources: []discovered.SourceDecision{
+			{Source: verdict.SourceListing, Decision: verdict.DecisionAllowed}, {Source: verdict.SourceLocal, Decision: verdict.DecisionAllowed}}}
 }
 
 // webInput is an Upstream with overlap, case-insensitive-only matches and a skipped instance.
 func webInput() Input {
-	return Input{Upstream: upstream("web", ec2.KVFilter("app", "web"), ec2.KeyFilter("Team")), UID: "uid-web", Now: now, Status: discovery.Status{
+	return Input{Upstream: upstream("web", ec2.KVFilter("app", "web"), ec2.KeyFilter("Team")), UID: "uid-web", Now: now, Status: discovered.Status{
 		Count: 9, Matched: 10, Skipped: 1,
-		SkippedInstances: []discovery.Skip{{InstanceID: "i-0000000000000000a", Reason: discovery.SkipBadPortTag, Detail: "tag port: port tag value 99999 is not a port 1-65535"}},
+		SkippedInstances: []discovered.Skip{{InstanceID: "i-0000000000000000a", Reason: discovered.SkipBadPortTag, Detail: "tag port: port tag value 99999 is not a port 1-65535"}},
 		Overlap:          2, OverlapInstances: []string{"i-01", "i-02"},
 		CaseInsensitiveOnly: 1, CaseInsensitiveOnlyInstances: []string{"i-03"},
 		IAM: allowed(), Consistency: string(policycheck.PermissiveCredentialsDiscerningFilters), Group: "secret/gloo-system/aws-a|us-east-1|",
@@ -90,24 +91,24 @@ func TestBuildWeb(t *testing.T) {
 }
 
 func TestBuildClasses(t *testing.T) {
-	deny := &discovery.IAMStatus{Decision: discovery.DecisionImplicitDeny, Source: discovery.SourceListing, Sources: []discovery.SourceDecision{
-		{Source: discovery.SourceListing, Decision: discovery.DecisionImplicitDeny, Reason: "UnauthorizedOperation: You are not authorized to perform this operation."},
-		{Source: discovery.SourceLocal, Decision: discovery.DecisionImplicitDeny, Reason: `statement "TagScoped" is scoped to ec2:ResourceTag/team`}}}
-	unknown := &discovery.IAMStatus{Decision: discovery.DecisionUnknown, Source: discovery.SourceNone, Sources: []discovery.SourceDecision{
-		{Source: discovery.SourceListing, Decision: discovery.DecisionUnknown, Reason: "AWS rejected the credentials: AuthFailure"}}}
+	deny := &discovered.IAMStatus{Decision: verdict.DecisionImplicitDeny, Source: verdict.SourceListing, Sources: []discovered.SourceDecision{
+		{Source: verdict.SourceListing, Decision: verdict.DecisionImplicitDeny, Reason: "UnauthorizedOperation: You are not authorized to perform this operation."},
+		{Source: verdict.SourceLocal, Decision: verdict.DecisionImplicitDeny, Reason: `statement "TagScoped" is scoped to ec2:ResourceTag/team`}}}
+	unknown := &discovered.IAMStatus{Decision: verdict.DecisionUnknown, Source: verdict.SourceNone, Sources: []discovered.SourceDecision{
+		{Source: verdict.SourceListing, Decision: verdict.DecisionUnknown, Reason: "AWS rejected the credentials: AuthFailure"}}}
 	tr := true
 	pinned := allowed()
 	pinned.RegionPinned = &tr
 	for _, tc := range []struct {
 		name         string
-		iam          *discovery.IAMStatus
+		iam          *discovered.IAMStatus
 		class        policycheck.ConsistencyClass
 		iamResult    openreports.Result
 		consistency  openreports.Result
 		mentionsTags bool
 	}{
 		{"deny", deny, policycheck.CredentialsDeny, Fail, Fail, true},
-		{"explicit", &discovery.IAMStatus{Decision: discovery.DecisionExplicitDeny, Source: discovery.SourceLocal}, policycheck.CredentialsDeny, Fail, Fail, false},
+		{"explicit", &discovered.IAMStatus{Decision: verdict.DecisionExplicitDeny, Source: verdict.SourceLocal}, policycheck.CredentialsDeny, Fail, Fail, false},
 		{"unknown", unknown, policycheck.PermissiveCredentialsNoFilters, Error, Warn, true},
 		{"open", allowed(), policycheck.PermissiveCredentialsNoFilters, Pass, Warn, true},
 		{"discerning", allowed(), policycheck.PermissiveCredentialsDiscerningFilters, Pass, Pass, false},
@@ -116,7 +117,7 @@ func TestBuildClasses(t *testing.T) {
 		{"unaudited", nil, "", Skip, Skip, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := Input{Upstream: upstream("u"), UID: "x", Now: now, Status: discovery.Status{IAM: tc.iam, Consistency: string(tc.class)}}
+			in := Input{Upstream: upstream("u"), UID: "x", Now: now, Status: discovered.Status{IAM: tc.iam, Consistency: string(tc.class)}}
 			got := results(Build(in))
 			if got[CheckIAM].Result != tc.iamResult {
 				t.Errorf("iam = %s (%s)", got[CheckIAM].Result, got[CheckIAM].Description)
@@ -155,7 +156,7 @@ var fakeSecret = func() string {
 }()
 
 func TestBuildInvalidUpstream(t *testing.T) {
-	in := Input{Upstream: upstream("bad"), UID: "x", Now: now, Status: discovery.Status{LastError: "invalid upstream, not discovered: spec.awsEc2.region: Invalid value"}}
+	in := Input{Upstream: upstream("bad"), UID: "x", Now: now, Status: discovered.Status{LastError: "invalid upstream, not discovered: spec.awsEc2.region: Invalid value"}}
 	r := Build(in)
 	got := results(r)
 	if got[CheckDiscovery].Result != Error || !strings.Contains(got[CheckDiscovery].Description, "spec.awsEc2.region") ||
@@ -232,8 +233,8 @@ func TestEqualIgnoresTimestamps(t *testing.T) {
 // the code in the description and the refusal property) and names no principal.
 func TestBuildShowsRefusal(t *testing.T) {
 	in := webInput()
-	in.Status = discovery.Status{LastError: "EC2G701: secret default/aws is in another namespace ...",
-		Refusal: &discovery.Refusal{Code: string(discovery.CodeSecretNotShared), Message: "secret default/aws is in another namespace ..."}}
+	in.Status = discovered.Status{LastError: "EC2G701: secret default/aws is in another namespace ...",
+		Refusal: &discovered.Refusal{Code: "EC2G701", Message: "secret default/aws is in another namespace ..."}}
 	r := Build(in)
 	for _, res := range r.Results {
 		if res.Policy != CheckDiscovery {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/go-logr/logr"
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,8 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/ec2guard/ec2guard/pkg/discovery"
 )
 
 // GVK returns the group, version and kind of an OpenReports Report.
@@ -29,8 +29,14 @@ func GVK() schema.GroupVersionKind {
 // metricResource names reports in the discoverer's kube_writes_total metric.
 const metricResource = "reports"
 
-// Writer keeps one Report per EC2 Upstream in the cluster: it is the discoverer's
-// discovery.ReportSink. It writes through the unstructured client (no scheme registration
+// Metrics is what a Writer records: its API writes and whether the CRD is installed (the
+// discoverer's metrics implement it).
+type Metrics interface {
+	KubeWrite(resource, verb string, err error)
+	ReportsAvailable(bool)
+}
+
+// Writer keeps one Report per EC2 Upstream in the cluster: it is the discoverer's report sink. It writes through the unstructured client (no scheme registration
 // needed), only when a report's content changed (Equal), and remembers what it wrote so that an
 // unchanged refresh costs neither a write nor a read. When the OpenReports CRD is not installed
 // (RESTMapper), it writes nothing, asks again at most once per recheck interval (the refresh
@@ -40,7 +46,7 @@ type Writer struct {
 	api     client.Reader
 	writer  client.Writer
 	mapper  meta.RESTMapper
-	metrics *discovery.Metrics
+	metrics Metrics
 	clock   clock.PassiveClock
 	log     logr.Logger
 	recheck time.Duration
@@ -66,11 +72,9 @@ func (w *Writer) SetRecheck(d time.Duration) {
 	}
 }
 
-var _ discovery.ReportSink = (*Writer)(nil)
-
 // NewWriter returns a writer. api reads reports from the API server (uncached: only on change
 // or after a restart), mapper tells whether the CRD is installed; metrics may be nil.
-func NewWriter(api client.Reader, writer client.Writer, mapper meta.RESTMapper, metrics *discovery.Metrics, clk clock.PassiveClock, log logr.Logger) *Writer {
+func NewWriter(api client.Reader, writer client.Writer, mapper meta.RESTMapper, metrics Metrics, clk clock.PassiveClock, log logr.Logger) *Writer {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
@@ -122,13 +126,13 @@ func (w *Writer) crdGone(err error) {
 	w.checked, w.enabled = false, false
 }
 
-// Write creates or updates the report of t from its audit st when its content changed. It
-// returns the number of API writes.
-func (w *Writer) Write(ctx context.Context, t *discovery.Target, st discovery.Status) (int, error) {
+// Write creates or updates the report of the Upstream up (with uid) from its audit st when its
+// content changed. It returns the number of API writes.
+func (w *Writer) Write(ctx context.Context, up *ec2.Upstream, uid types.UID, st discovered.Status) (int, error) {
 	if !w.Enabled() {
 		return 0, nil
 	}
-	want := Build(Input{Upstream: t.Upstream, UID: t.UID, Status: st, Now: w.clock.Now()})
+	want := Build(Input{Upstream: up, UID: uid, Status: st, Now: w.clock.Now()})
 	key := types.NamespacedName{Namespace: want.Namespace, Name: want.Name}
 	if Equal(w.remembered(key), want) {
 		return 0, nil

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,8 +21,6 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-
-	"github.com/ec2guard/ec2guard/pkg/discovery"
 )
 
 func testMapper(withCRD bool) meta.RESTMapper {
@@ -50,9 +49,27 @@ func stored(t *testing.T, c client.Client) []openreports.Report {
 	return l.Items
 }
 
-func webTarget() (*discovery.Target, discovery.Status) {
+func webTarget() (*ec2.Upstream, discovered.Status) {
 	in := webInput()
-	return &discovery.Target{Upstream: in.Upstream, UID: in.UID}, in.Status
+	return in.Upstream, in.Status
+}
+
+// recordedMetrics is a Metrics that keeps the last reports-available value.
+type recordedMetrics struct {
+	mu        sync.Mutex
+	available float64
+	writes    int
+}
+
+func (m *recordedMetrics) KubeWrite(string, string, error) { m.mu.Lock(); m.writes++; m.mu.Unlock() }
+
+func (m *recordedMetrics) ReportsAvailable(ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.available = 0
+	if ok {
+		m.available = 1
+	}
 }
 
 func TestWriterWritesOnlyOnChange(t *testing.T) {
@@ -62,7 +79,7 @@ func TestWriterWritesOnlyOnChange(t *testing.T) {
 	w := NewWriter(c, c, testMapper(true), nil, clk, logr.Discard())
 	tg, st := webTarget()
 
-	if n, err := w.Write(ctx, tg, st); err != nil || n != 1 {
+	if n, err := w.Write(ctx, tg, webInput().UID, st); err != nil || n != 1 {
 		t.Fatalf("first write: %d writes, %v", n, err)
 	}
 	got := stored(t, c)
@@ -70,16 +87,16 @@ func TestWriterWritesOnlyOnChange(t *testing.T) {
 		t.Fatalf("stored %+v", got)
 	}
 	clk.SetTime(now.Add(30e9))
-	if n, err := w.Write(ctx, tg, st); err != nil || n != 0 {
+	if n, err := w.Write(ctx, tg, webInput().UID, st); err != nil || n != 0 {
 		t.Fatalf("unchanged refresh: %d writes, %v", n, err)
 	}
 	// A new leader (empty memory) reads once and does not rewrite an unchanged report.
 	w2 := NewWriter(c, c, testMapper(true), nil, clk, logr.Discard())
-	if n, err := w2.Write(ctx, tg, st); err != nil || n != 0 {
+	if n, err := w2.Write(ctx, tg, webInput().UID, st); err != nil || n != 0 {
 		t.Fatalf("unchanged after restart: %d writes, %v", n, err)
 	}
 	st.Matched, st.Count = 11, 10
-	if n, err := w.Write(ctx, tg, st); err != nil || n != 1 {
+	if n, err := w.Write(ctx, tg, webInput().UID, st); err != nil || n != 1 {
 		t.Fatalf("changed: %d writes, %v", n, err)
 	}
 	if got := stored(t, c); got[0].Results[2].Properties[PropMatched] != "11" {
@@ -100,7 +117,7 @@ func TestWriterWithoutCRD(t *testing.T) {
 	c := newFakeClient(t)
 	w := NewWriter(c, c, testMapper(false), nil, nil, logr.Discard())
 	tg, st := webTarget()
-	if n, err := w.Write(context.Background(), tg, st); err != nil || n != 0 || w.Enabled() {
+	if n, err := w.Write(context.Background(), tg, "uid-web", st); err != nil || n != 0 || w.Enabled() {
 		t.Fatalf("without the CRD: %d writes, %v, enabled %v", n, err, w.Enabled())
 	}
 }
@@ -110,7 +127,7 @@ func TestWriterDoesNotTakeOver(t *testing.T) {
 	c := newFakeClient(t, foreign)
 	w := NewWriter(c, c, testMapper(true), nil, nil, logr.Discard())
 	tg, st := webTarget()
-	n, err := w.Write(context.Background(), tg, st)
+	n, err := w.Write(context.Background(), tg, "uid-web", st)
 	if err == nil || n != 0 || !strings.Contains(err.Error(), "not managed by ec2guard") {
 		t.Fatalf("foreign report: %d writes, %v", n, err)
 	}
@@ -124,11 +141,10 @@ func TestWriterDeleteOrphans(t *testing.T) {
 	c := newFakeClient(t)
 	w := NewWriter(c, c, testMapper(true), nil, nil, logr.Discard())
 	tg, st := webTarget()
-	if _, err := w.Write(ctx, tg, st); err != nil {
+	if _, err := w.Write(ctx, tg, webInput().UID, st); err != nil {
 		t.Fatal(err)
 	}
-	other := &discovery.Target{Upstream: upstream("other"), UID: "uid-other"}
-	if _, err := w.Write(ctx, other, st); err != nil {
+	if _, err := w.Write(ctx, upstream("other"), "uid-other", st); err != nil {
 		t.Fatal(err)
 	}
 	n, err := w.DeleteOrphans(ctx, map[types.UID]bool{"uid-web": true})
@@ -157,11 +173,7 @@ func TestWriterWithoutCRDSaysSoOncePerInterval(t *testing.T) {
 	ctx := context.Background()
 	c := newFakeClient(t)
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	reg := prometheus.NewRegistry()
-	m, err := discovery.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := &recordedMetrics{}
 	var mu sync.Mutex
 	var lines []string
 	log := funcr.New(func(prefix, args string) { mu.Lock(); lines = append(lines, args); mu.Unlock() }, funcr.Options{})
@@ -180,21 +192,13 @@ func TestWriterWithoutCRDSaysSoOncePerInterval(t *testing.T) {
 		return n
 	}
 	available := func() float64 {
-		fams, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range fams {
-			if f.GetName() == "ec2guard_discoverer_reports_available" {
-				return f.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		t.Fatal("no ec2guard_discoverer_reports_available metric")
-		return -1
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.available
 	}
 	tg, st := webTarget()
 	for range 5 { // five Upstreams (or refreshes) within one interval
-		if n, err := w.Write(ctx, tg, st); n != 0 || err != nil {
+		if n, err := w.Write(ctx, tg, webInput().UID, st); n != 0 || err != nil {
 			t.Fatalf("without the CRD: %d writes, %v", n, err)
 		}
 	}
@@ -203,7 +207,7 @@ func TestWriterWithoutCRDSaysSoOncePerInterval(t *testing.T) {
 	}
 	clk.Step(30 * time.Second)
 	for range 5 {
-		_, _ = w.Write(ctx, tg, st)
+		_, _ = w.Write(ctx, tg, webInput().UID, st)
 	}
 	if n := missing(); n != 2 {
 		t.Fatalf("after a second interval: %d log lines, want 2", n)
@@ -211,7 +215,7 @@ func TestWriterWithoutCRDSaysSoOncePerInterval(t *testing.T) {
 
 	mapper.withCRD.Store(true)
 	clk.Step(30 * time.Second)
-	if n, err := w.Write(ctx, tg, st); n != 1 || err != nil {
+	if n, err := w.Write(ctx, tg, webInput().UID, st); n != 1 || err != nil {
 		t.Fatalf("after the CRD was installed: %d writes, %v", n, err)
 	}
 	if available() != 1 || len(stored(t, c)) != 1 {

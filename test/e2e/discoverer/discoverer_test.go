@@ -30,6 +30,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
@@ -37,6 +38,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 	"github.com/ec2guard/ec2guard/pkg/report"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
@@ -362,7 +364,7 @@ func getReport(ctx context.Context, c client.Reader, ns, upstream string) (*repo
 
 // checkWebReport checks the OpenReports Report of default/web against its annotation st: owned by
 // the Upstream, iam pass, consistency pass, discovery / overlap / case-sensitivity warn.
-func checkWebReport(t *testing.T, ctx context.Context, c client.Reader, st discovery.Status) {
+func checkWebReport(t *testing.T, ctx context.Context, c client.Reader, st discovered.Status) {
 	t.Helper()
 	r, err := getReport(ctx, c, "default", "web")
 	if err != nil {
@@ -403,13 +405,13 @@ func checkWebReport(t *testing.T, ctx context.Context, c client.Reader, st disco
 	}
 }
 
-func statusOf(t *testing.T, c client.Reader, ns, name string) discovery.Status {
+func statusOf(t *testing.T, c client.Reader, ns, name string) discovered.Status {
 	t.Helper()
 	u := discovery.NewUpstreamObject()
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
 		t.Fatalf("get upstream %s/%s: %v", ns, name, err)
 	}
-	st, err := discovery.ParseStatus(u.GetAnnotations()[discovery.AnnotationDiscovered])
+	st, err := discovered.Parse(u.GetAnnotations()[discovered.Annotation])
 	if err != nil {
 		t.Fatalf("upstream %s/%s: %v", ns, name, err)
 	}
@@ -536,17 +538,17 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	st := statusOf(t, c, "default", "web")
 	t.Logf("web status: count %d, matched %d, skipped %d, overlap %d, case-insensitive only %d, iam %+v, consistency %s",
 		st.Count, st.Matched, st.Skipped, st.Overlap, st.CaseInsensitiveOnly, *st.IAM, st.Consistency)
-	if st.Skipped == 0 || st.SkippedInstances[0].Reason != discovery.SkipBadPortTag || st.Overlap == 0 || st.CaseInsensitiveOnly == 0 || st.Stale {
+	if st.Skipped == 0 || st.SkippedInstances[0].Reason != discovered.SkipBadPortTag || st.Overlap == 0 || st.CaseInsensitiveOnly == 0 || st.Stale {
 		t.Errorf("web status misses the audit: %+v", st)
 	}
-	if st.IAM.Decision != discovery.DecisionAllowed || st.IAM.Source != discovery.SourceListing || len(st.IAM.Sources) != 2 ||
-		st.IAM.Sources[1].Source != discovery.SourceLocal || st.IAM.Sources[1].Decision != discovery.DecisionAllowed || st.IAM.Principal != userA.ARN {
+	if st.IAM.Decision != verdict.DecisionAllowed || st.IAM.Source != verdict.SourceListing || len(st.IAM.Sources) != 2 ||
+		st.IAM.Sources[1].Source != verdict.SourceLocal || st.IAM.Sources[1].Decision != verdict.DecisionAllowed || st.IAM.Principal != userA.ARN {
 		t.Errorf("web IAM audit = %+v, want allowed by the listing and by the local engine for %s", *st.IAM, userA.ARN)
 	}
 	if st.Consistency != string(policycheck.PermissiveCredentialsDiscerningFilters) {
 		t.Errorf("web consistency = %s", st.Consistency)
 	}
-	if st := statusOf(t, c, "default", "blue"); st.Skipped == 0 || st.SkippedInstances[0].Reason != discovery.SkipBadPortTag {
+	if st := statusOf(t, c, "default", "blue"); st.Skipped == 0 || st.SkippedInstances[0].Reason != discovered.SkipBadPortTag {
 		t.Errorf("blue status: %+v, want instances with port tag \"http\" skipped", st)
 	}
 	checkWebReport(t, ctx, c, st)
