@@ -74,13 +74,18 @@ func (o *offlineIAM) IAM(ctx context.Context, u *ec2.Upstream) *iamverdict.IAMRe
 }
 
 // evaluate runs the one IAM pipeline (pkg/verdict) for u with the --policy documents and renders
-// its problems as findings with the severity the webhook's default enforcement gives them.
-func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream, spec ec2.Findings) iamResult {
+// its problems as findings with the severity the webhook's default enforcement gives them;
+// dedicated is the secret owner's dedicated-account statement.
+func (o *offlineIAM) evaluate(ctx context.Context, u *ec2.Upstream, spec ec2.Findings, dedicated bool) iamResult {
 	if o == nil {
 		return iamResult{Decision: iamNotEvaluated, Source: iamSourceNone, Consistency: consistencyUnknown,
 			Note: "IAM not evaluated: pass the principal's policies with --policy"}
 	}
-	return evaluateWith(ctx, u, spec, o)
+	return evaluateWith(ctx, u, spec, iamverdict.SourceFunc(func(ctx context.Context, u *ec2.Upstream) *iamverdict.IAMResult {
+		res := o.IAM(ctx, u)
+		res.DedicatedAccount = dedicated
+		return res
+	}))
 }
 
 // evaluateWith is evaluate with the IAM source src: unless a spec error or the region makes IAM

@@ -184,6 +184,12 @@ func frontEndCases() []iamCase {
 			r.Credentials = iamverdict.AssumeRoleDenied("AccessDenied: not authorized to perform sts:AssumeRole", "arn:aws:iam::111122223333:role/gloo")
 			return r
 		}),
+		handCase("dedicated account", iamverdict.DecisionAllowed, "", nil, func() *iamverdict.IAMResult {
+			r := &iamverdict.IAMResult{Principal: principal, DedicatedAccount: true, Sources: []iamverdict.SourceResult{
+				{Source: iamverdict.SourceLocal, Decision: iamverdict.DecisionAllowed}}}
+			iamverdict.Decide(r)
+			return r
+		}),
 		handCase("sources disagree", iamverdict.DecisionAllowed, "", []string{"EC2G506/warn"}, func() *iamverdict.IAMResult {
 			r := &iamverdict.IAMResult{Principal: principal, Sources: []iamverdict.SourceResult{
 				{Source: iamverdict.SourceDryRun, Decision: iamverdict.DecisionAllowed},
@@ -254,8 +260,12 @@ func TestFrontEndsAgree(t *testing.T) {
 					}
 					if len(u.Spec.Filters) == 0 && hook.decision == iamverdict.DecisionAllowed {
 						sawNoFilters = true
-						if hook.consist != string(policycheck.PermissiveCredentialsNoFilters) || !slices.Contains(hook.codes, "EC2G601/warn") {
-							t.Errorf("no filters and allowed: %s", hook)
+						want, want601 := policycheck.PermissiveCredentialsNoFilters, true
+						if c.res(t, u).DedicatedAccount {
+							want, want601 = policycheck.RestrictiveCredentialsNoFilters, false
+						}
+						if hook.consist != string(want) || slices.Contains(hook.codes, "EC2G601/warn") != want601 {
+							t.Errorf("no filters and allowed: %s; want %s, EC2G601 %v", hook, want, want601)
 						}
 					}
 				})

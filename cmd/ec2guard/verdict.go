@@ -51,7 +51,7 @@ func checkUpstreams(ctx context.Context, in *inputs, iam *offlineIAM) []verdict 
 		} else if u.Spec.SecretRef == nil {
 			v.notes = append(v.notes, "no secretRef: the pod's own AWS identity is used (not checked here)")
 		}
-		v.iam = iam.evaluate(ctx, u, spec)
+		v.iam = iam.evaluate(ctx, u, spec, in.dedicatedAccount(u))
 		v.findings = append(v.findings, v.iam.Findings...)
 		if v.iam.Note != "" {
 			v.notes = append(v.notes, v.iam.Note)
@@ -59,6 +59,17 @@ func checkUpstreams(ctx context.Context, in *inputs, iam *offlineIAM) []verdict 
 		out = append(out, v)
 	}
 	return out
+}
+
+// dedicatedAccount reports whether the secret u names is among the inputs and states a dedicated
+// account (ec2.AnnotationSecretDedicatedAccount), as the webhook reads it.
+func (in *inputs) dedicatedAccount(u *ec2.Upstream) bool {
+	nn, ok := u.SecretName()
+	if !ok {
+		return false
+	}
+	s := in.secrets[nn]
+	return s != nil && ec2.SecretDedicatedAccount(s.Annotations)
 }
 
 // checkSecret checks the referenced secret as the webhook does. From files, a secret that is not

@@ -129,7 +129,7 @@ func (e *IAMEvaluator) compute(ctx context.Context, r awsclients.Request) *IAMRe
 		e.record(key, res)
 		return res
 	}
-	res := &IAMResult{Principal: p.ARN}
+	res := &IAMResult{Principal: p.ARN, DedicatedAccount: r.Secret != nil && r.Secret.DedicatedAccount}
 	res.Sources, res.Local = e.runSources(ctx, r, p)
 	verdict.Decide(res)
 	e.record(key, res)

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
+	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
 func iamRequest() awsclients.Request {
@@ -37,6 +39,25 @@ func TestIAMSeedPolicyIsImplicitDenyWithFindings(t *testing.T) {
 	}
 	if !strings.Contains(res.Local.Findings[0].Message, "inline policy ec2guard of user/gloo") {
 		t.Errorf("finding does not name the policy: %s", res.Local.Findings[0].Message)
+	}
+}
+
+// TestIAMDedicatedAccountFromSecretVersion: the secret owner's dedicated-account statement, read
+// with the secret's version, reaches the result (and so the consistency class).
+func TestIAMDedicatedAccountFromSecretVersion(t *testing.T) {
+	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
+	ev := testEvaluator(t, aws, nil, IAMOptions{})
+	plain := iamRequest()
+	if res := ev.Result(context.Background(), plain); res.DedicatedAccount {
+		t.Fatal("a secret without the annotation is a dedicated account")
+	}
+	s := testSecret()
+	s.ResourceVersion += "-annotated"
+	s.Annotations = map[string]string{ec2.AnnotationSecretDedicatedAccount: "true"}
+	annotated := awsclients.Request{Region: "us-east-1", Secret: awsclients.NewSecretVersion(s, plain.Secret.Credentials)}
+	res := ev.Result(context.Background(), annotated)
+	if !res.DedicatedAccount || verdict.Consistency(res, false) != string(policycheck.RestrictiveCredentialsNoFilters) {
+		t.Fatalf("annotated secret: dedicated %v, class %s", res.DedicatedAccount, verdict.Consistency(res, false))
 	}
 }
 

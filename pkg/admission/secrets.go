@@ -57,7 +57,7 @@ func (c *CachedSecrets) Secret(ctx context.Context, nn types.NamespacedName) (*c
 }
 
 // StripSecret is the informer transform for Secrets: it keeps only what ec2guard reads — identity,
-// resourceVersion, labels, the opt-in annotation ec2guard.io/allowed-namespaces and the Gloo AWS
+// resourceVersion, labels, the annotations ec2guard reads (ec2.SecretAnnotationKeys) and the Gloo AWS
 // data keys — so the cache holds no other secret material and
 // less memory.
 func StripSecret(obj any) (any, error) {
@@ -72,8 +72,13 @@ func StripSecret(obj any) (any, error) {
 	out.Name, out.Namespace, out.UID, out.ResourceVersion = s.Name, s.Namespace, s.UID, s.ResourceVersion
 	out.CreationTimestamp, out.DeletionTimestamp = s.CreationTimestamp, s.DeletionTimestamp
 	out.Labels = s.Labels
-	if v, ok := s.Annotations[ec2.AnnotationSecretAllowedNamespaces]; ok {
-		out.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: v}
+	for _, k := range ec2.SecretAnnotationKeys() {
+		if v, ok := s.Annotations[k]; ok {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[k] = v
+		}
 	}
 	for _, k := range []string{ec2.SecretKeyAccessKeyID, ec2.SecretKeySecretAccessKey, ec2.SecretKeySessionToken} {
 		if v, ok := s.Data[k]; ok {

@@ -53,11 +53,13 @@ func TestStripSecretKeepsOnlyAWSKeys(t *testing.T) {
 	if len(s.Data) != 2 || s.Data["unrelated"] != nil || s.Annotations != nil {
 		t.Errorf("stripped secret keeps %v / %v", s.Data, s.Annotations)
 	}
-	// The opt-in annotation is kept: the access rule reads it.
+	// The annotations the rules read are kept: the opt-in (access rule) and the dedicated-account
+	// statement (consistency class).
 	in.Annotations[ec2.AnnotationSecretAllowedNamespaces] = "team-a"
+	in.Annotations[ec2.AnnotationSecretDedicatedAccount] = "true"
 	out, _ = StripSecret(in)
-	if ann := out.(*corev1.Secret).Annotations; len(ann) != 1 || ann[ec2.AnnotationSecretAllowedNamespaces] != "team-a" {
-		t.Errorf("stripped secret annotations %v, want only the opt-in", ann)
+	if ann := out.(*corev1.Secret).Annotations; len(ann) != 2 || ann[ec2.AnnotationSecretAllowedNamespaces] != "team-a" || ann[ec2.AnnotationSecretDedicatedAccount] != "true" {
+		t.Errorf("stripped secret annotations %v, want only the opt-in and the dedicated-account statement", ann)
 	}
 	if s.UID != in.UID || s.ResourceVersion != in.ResourceVersion || s.Name != in.Name || s.Namespace != in.Namespace {
 		t.Errorf("identity lost: %+v", s.ObjectMeta)

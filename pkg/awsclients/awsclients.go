@@ -83,12 +83,16 @@ type SecretVersion struct {
 	UID             types.UID
 	ResourceVersion string
 	Credentials     ec2model.Credentials
+	// DedicatedAccount is the secret owner's statement that its account holds only the intended
+	// instances (ec2model.AnnotationSecretDedicatedAccount); part of this version, like the keys.
+	DedicatedAccount bool
 }
 
 // NewSecretVersion pairs credentials parsed from s (ec2.ParseSecret or
 // Upstream.CheckSecret) with s's identity and version.
 func NewSecretVersion(s *corev1.Secret, creds ec2model.Credentials) *SecretVersion {
-	return &SecretVersion{UID: s.UID, ResourceVersion: s.ResourceVersion, Credentials: creds}
+	return &SecretVersion{UID: s.UID, ResourceVersion: s.ResourceVersion, Credentials: creds,
+		DedicatedAccount: ec2model.SecretDedicatedAccount(s.Annotations)}
 }
 
 // Request says which credentials an Upstream uses.
@@ -152,6 +156,9 @@ func KeyOf(r Request) Key {
 // Clients is a cached set of AWS clients for one Key.
 type Clients struct {
 	Key Key
+	// DedicatedAccount: the secret's owner states that its account holds only the intended
+	// instances (SecretVersion.DedicatedAccount; false for the default chain).
+	DedicatedAccount bool
 	// Config is the configuration the clients were built from; its
 	// Credentials include the assumed role, when there is one.
 	Config aws.Config
@@ -273,7 +280,8 @@ func (f *Factory) build(ctx context.Context, k Key, r Request) (*Clients, error)
 		})
 	}
 	c := &Clients{
-		Key:         k,
+		Key:              k,
+		DedicatedAccount: r.Secret != nil && r.Secret.DedicatedAccount,
 		Config:      cfg,
 		EC2:         ec2.NewFromConfig(cfg),
 		STS:         sts.NewFromConfig(cfg),

@@ -242,6 +242,30 @@ func TestFactoryCachesPerSecretVersion(t *testing.T) {
 	}
 }
 
+// TestDedicatedAccountStatement: the secret owner's ec2guard.io/dedicated-account statement is
+// part of the secret version and of the clients built from it; the default chain never has it.
+func TestDedicatedAccountStatement(t *testing.T) {
+	awstest.IsolateEnv(t)
+	f := newTestFactory(t, "http://127.0.0.1:1", nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"true", true}, {"", false}, {"yes", false}, {"false", false}} {
+		v := secretVersion("ns", "creds", "uid-"+tc.value, "1", testKeyID, testSecretKey)
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "creds", UID: v.UID, ResourceVersion: "1",
+			Annotations: map[string]string{ec2model.AnnotationSecretDedicatedAccount: tc.value}}}
+		v = NewSecretVersion(s, v.Credentials)
+		c, err := f.Get(ctx, Request{Region: "us-east-1", Secret: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.DedicatedAccount != tc.want || c.DedicatedAccount != tc.want {
+			t.Errorf("annotation %q: secret version %v, clients %v; want %v", tc.value, v.DedicatedAccount, c.DedicatedAccount, tc.want)
+		}
+	}
+}
+
 func TestFactoryBounded(t *testing.T) {
 	awstest.IsolateEnv(t)
 	f, err := NewFactory(Options{MaxEntries: 2, HTTPClient: LoopbackOnlyHTTPClient()})

@@ -54,7 +54,7 @@ func NewAuditor(engine *policycheck.Engine, collector *collect.Collector) *Audit
 // region. clients is nil when they could not be built (e.g. the secret is missing).
 func (a *Auditor) Audit(ctx context.Context, clients *awsclients.Clients, region string, listErr error) GroupAudit {
 	listing, final := listingDecision(listErr)
-	res := &verdict.IAMResult{Sources: []verdict.SourceResult{listing}}
+	res := &verdict.IAMResult{Sources: []verdict.SourceResult{listing}, DedicatedAccount: clients != nil && clients.DedicatedAccount}
 	if final {
 		res.Credentials = verdict.InvalidAccessKey(listing.Reason)
 	}

@@ -9,9 +9,22 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
+
+// TestAuditCarriesDedicatedAccount: the group's clients carry the secret owner's dedicated-account
+// statement into the audit, so an allowed group's Upstreams without filters are restrictive.
+func TestAuditCarriesDedicatedAccount(t *testing.T) {
+	var a *Auditor // the listing source only
+	got := a.Audit(context.Background(), &awsclients.Clients{DedicatedAccount: true}, "us-east-1", nil)
+	u := &ec2.Upstream{}
+	u.Spec.Region = "us-east-1"
+	if v := got.Verdict(u); !got.Result().DedicatedAccount || v.Consistency != string(policycheck.RestrictiveCredentialsNoFilters) || len(v.Problems) != 0 {
+		t.Fatalf("dedicated group: %+v", v)
+	}
+}
 
 func TestAuditFromListingOutcome(t *testing.T) {
 	ctx := context.Background()

@@ -72,3 +72,24 @@ func (l NamespaceList) Allows(namespace string) bool {
 	}
 	return false
 }
+
+// AnnotationSecretDedicatedAccount on a Secret is its owner's statement that the AWS account (and
+// region) behind its credentials holds only the instances the Upstreams using it are meant to
+// route to: "true" makes the credentials restrictive for the consistency class
+// (restrictive-credentials-*), so an Upstream without filters is not warned about (EC2G601).
+// Nothing in IAM can show it — ec2:DescribeInstances has no resource-level permissions — so it is
+// the secret owner's word, settable only by whoever may edit the Secret (not by an Upstream that
+// borrows it).
+const AnnotationSecretDedicatedAccount = "ec2guard.io/dedicated-account"
+
+// SecretAnnotationKeys are the annotations of a Secret that ec2guard's rules read (a cache of
+// Secrets may drop every other one).
+func SecretAnnotationKeys() []string {
+	return []string{AnnotationSecretAllowedNamespaces, AnnotationSecretDedicatedAccount}
+}
+
+// SecretDedicatedAccount reports whether a Secret's annotations state a dedicated account: the
+// value "true" (any other value, or none, is not a statement).
+func SecretDedicatedAccount(annotations map[string]string) bool {
+	return strings.TrimSpace(annotations[AnnotationSecretDedicatedAccount]) == "true"
+}

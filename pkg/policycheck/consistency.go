@@ -23,8 +23,8 @@ const (
 // see by account or by region — and discovery only ever lists the Upstream's own region, so a
 // region pin that allows that region narrows nothing the Upstream routes to. What is left:
 //   - DedicatedAccount: the credentials belong to an account that holds only the instances meant
-//     for this Upstream (an operator's statement or the discoverer's observation that the
-//     credentials see exactly what the filters select; nothing in IAM can show it);
+//     for this Upstream — the secret owner's statement (the ec2guard.io/dedicated-account
+//     annotation on the Secret; pkg/verdict sets it), since nothing in IAM can show it;
 //   - RegionPinned is recorded for the report (the policy pins DescribeInstances to regions, see
 //     CredentialScope) but does not make the credentials restrictive.
 type Scope struct {
@@ -60,13 +60,13 @@ func Classify(d Decision, hasFilters bool, scope Scope) ConsistencyClass {
 const probeRegion = "zz-ec2guard-probe-1"
 
 // CredentialScope measures whether the policy set pins DescribeInstances to regions: it evaluates
-// the same request for a region no policy names. dedicatedAccount is passed through.
-func (e *Engine) CredentialScope(ctx context.Context, ps *PolicySet, principalARN, account string, dedicatedAccount bool) (Scope, error) {
+// the same request for a region no policy names. (DedicatedAccount is not IAM's to measure.)
+func (e *Engine) CredentialScope(ctx context.Context, ps *PolicySet, principalARN, account string) (Scope, error) {
 	probe, err := e.Evaluate(ctx, ps, DescribeInstancesRequest(principalARN, account, probeRegion))
 	if err != nil {
 		return Scope{}, fmt.Errorf("probing region pinning: %w", err)
 	}
-	return Scope{RegionPinned: !probe.IsAllowed(), DedicatedAccount: dedicatedAccount}, nil
+	return Scope{RegionPinned: !probe.IsAllowed()}, nil
 }
 
 // OfflinePrincipal stands for the Upstream's principal when policies are checked offline and the

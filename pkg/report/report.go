@@ -258,7 +258,7 @@ func reasons(ss []discovered.SourceDecision) string {
 }
 
 // tagScopingNote explains why IAM cannot make DescribeInstances credentials restrictive by tag.
-const tagScopingNote = ` ec2:DescribeInstances supports no resource-level permissions: it is authorized against Resource "*", so a policy cannot restrict it by tag (ec2:ResourceTag) or instance ARN; "restrictive" credentials can only come from the account or a region pin (aws:RequestedRegion or ec2:Region). Scope by tag with the Upstream's filters.`
+const tagScopingNote = ` ec2:DescribeInstances supports no resource-level permissions: it is authorized against Resource "*", so a policy cannot restrict it by tag (ec2:ResourceTag) or instance ARN; "restrictive" credentials can only come from an account that holds only the intended instances, which the Secret's owner states with the annotation ec2guard.io/dedicated-account: "true". Scope by tag with the Upstream's filters.`
 
 func consistencyResult(up *ec2.Upstream, iam discovered.IAMStatus, class string, props map[string]string) openreports.ReportResult {
 	res := openreports.ReportResult{Policy: CheckConsistency, Rule: class, Properties: props, Result: Pass}
@@ -278,9 +278,9 @@ func consistencyResult(up *ec2.Upstream, iam discovered.IAMStatus, class string,
 	case policycheck.PermissiveCredentialsDiscerningFilters:
 		res.Description = "permissive-credentials-discerning-filters: the credentials see more instances than the filters select; the filters are the scope."
 	case policycheck.RestrictiveCredentialsNoFilters:
-		res.Description = "restrictive-credentials-no-filters: the credentials are the only scope (pinned to the region), there are no filters."
+		res.Description = "restrictive-credentials-no-filters: the Secret's owner states that the credentials' account holds only the intended instances (ec2guard.io/dedicated-account), so the credentials are the only scope; there are no filters."
 	case policycheck.RestrictiveCredentialsDiscerningFilters:
-		res.Description = "restrictive-credentials-discerning-filters: the credentials are pinned to the region and the filters select within what they see (the filters document the scope)."
+		res.Description = "restrictive-credentials-discerning-filters: the Secret's owner states that the credentials' account holds only the intended instances (ec2guard.io/dedicated-account), and the filters select within what they see (the filters document the scope)."
 	case "":
 		res.Result = Skip
 		res.Description = "Not classified: the Upstream was not audited (see the discovery result)."

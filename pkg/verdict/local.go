@@ -36,7 +36,7 @@ func LocalSet(ctx context.Context, engine *policycheck.Engine, ps *policycheck.P
 	if !opts.Scope || !d.IsAllowed() {
 		return sr, &d, nil
 	}
-	scope, err := engine.CredentialScope(ctx, ps, principal, account, false)
+	scope, err := engine.CredentialScope(ctx, ps, principal, account)
 	if err != nil {
 		return sr, &d, nil // the decision stands; the scope is only unmeasured
 	}

@@ -84,6 +84,10 @@ type IAMResult struct {
 	Local *policycheck.Decision
 	// Scope is the credentials' scope measured by the local engine (nil when not measured).
 	Scope *policycheck.Scope
+	// DedicatedAccount: the secret's owner states that the credentials' account holds only the
+	// instances meant for its Upstreams (ec2.AnnotationSecretDedicatedAccount). IAM cannot show
+	// it; it makes allowed credentials restrictive in the consistency class.
+	DedicatedAccount bool
 	// Credentials is set when AWS rejected the key or the role.
 	Credentials *CredentialsFailure
 	// Unknown says why the decision is unknown.

@@ -81,8 +81,9 @@ func FromResult(u *ec2.Upstream, res *IAMResult) Verdict {
 // Consistency puts an Upstream into its consistency class (docs/webhook.md). Credentials that AWS
 // rejects or that may not list instances are credentials-deny; an unknown decision is
 // ConsistencyUnknown. For allowed credentials the class comes from policycheck.Classify with the
-// measured scope (an empty one when not measured): whether an account holds only the intended
-// instances is nothing IAM shows, so the filters decide between the two permissive classes.
+// measured scope (an empty one when not measured) and the secret owner's statement that the
+// account is dedicated (res.DedicatedAccount), which nothing in IAM can show: with it the
+// credentials are restrictive, without it the filters decide between the two permissive classes.
 func Consistency(res *IAMResult, hasFilters bool) string {
 	switch {
 	case res == nil:
@@ -96,6 +97,7 @@ func Consistency(res *IAMResult, hasFilters bool) string {
 	if res.Scope != nil {
 		scope = *res.Scope
 	}
+	scope.DedicatedAccount = res.DedicatedAccount
 	return string(policycheck.Classify(policycheck.Decision{Result: policycheck.Allowed}, hasFilters, scope))
 }
 
@@ -194,7 +196,7 @@ func checkPermissiveNoFilters(class string, field string) []Problem {
 	return []Problem{{
 		Check: CheckPermissiveNoFilters, Code: string(CodePermissiveNoFilters), Severity: ec2.SeverityError, Field: field,
 		Message: "no filters and credentials that see every instance in the region: routes to all running instances",
-		Fix:     "add tag filters, or use credentials of an account or region that holds only the intended instances",
+		Fix:     "add tag filters, or use credentials of an account that holds only the intended instances and say so with the annotation ec2guard.io/dedicated-account: \"true\" on the Secret",
 	}}
 }
 

@@ -110,6 +110,12 @@ func TestConsistency(t *testing.T) {
 		{allowed, true, string(policycheck.PermissiveCredentialsDiscerningFilters)},
 		{allowed, false, string(policycheck.PermissiveCredentialsNoFilters)},
 		{&IAMResult{Decision: DecisionAllowed, Scope: &policycheck.Scope{RegionPinned: true}}, false, string(policycheck.PermissiveCredentialsNoFilters)},
+		// The secret owner's dedicated-account statement makes allowed credentials restrictive,
+		// and nothing else.
+		{&IAMResult{Decision: DecisionAllowed, DedicatedAccount: true}, false, string(policycheck.RestrictiveCredentialsNoFilters)},
+		{&IAMResult{Decision: DecisionAllowed, DedicatedAccount: true, Scope: &policycheck.Scope{RegionPinned: true}}, true, string(policycheck.RestrictiveCredentialsDiscerningFilters)},
+		{&IAMResult{Decision: DecisionImplicitDeny, DedicatedAccount: true}, false, string(policycheck.CredentialsDeny)},
+		{&IAMResult{Decision: DecisionUnknown, DedicatedAccount: true}, false, ConsistencyUnknown},
 	}
 	for i, tc := range cases {
 		if got := Consistency(tc.res, tc.filters); got != tc.want {

@@ -91,6 +91,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	t.Run("v1 shape gives the same rejection", x.v1ShapeSameRejection)
 	t.Run("spec and secret errors are rejected with their codes", x.specErrorsRejected)
 	t.Run("fixed policy is created with the four annotations", x.fixedPolicyCreated)
+	t.Run("a dedicated-account secret makes credentials restrictive", x.dedicatedAccount)
 	t.Run("cross-namespace secret needs get access", x.crossNamespaceSecret)
 	t.Run("AWS down: created with iam-decision unknown and a warning", x.awsDown)
 	t.Run("AWS hung: created with iam-decision unknown within the deadline", x.awsHung)
