@@ -24,6 +24,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/test/demo"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
@@ -238,7 +239,7 @@ func checkStopped(t *testing.T, pids []int, commands map[int]string, ports []int
 	var names []string
 	for _, pid := range pids {
 		names = append(names, filepath.Base(strings.Fields(commands[pid] + " ?")[0]))
-		if demo.Alive(pid) {
+		if binproc.Alive(pid) {
 			t.Errorf("process %d (%s) is still running", pid, commands[pid])
 		}
 	}
@@ -323,14 +324,14 @@ func testInterrupted(t *testing.T, root, bin string) {
 		_ = cmd.Wait()
 		t.Fatalf("the demo ended before step 6:\n%s\n%s", printed.String(), stderr.String())
 	}
-	pids, err := demo.Descendants(cmd.Process.Pid)
+	pids, err := binproc.Descendants(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	commands := map[int]string{}
 	var ports []int
 	for _, pid := range pids {
-		commands[pid] = demo.CommandLine(pid)
+		commands[pid] = binproc.CommandLine(pid)
 		ports = append(ports, demo.ListeningPorts(commands[pid])...)
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
