@@ -127,6 +127,8 @@ type Config struct {
 	Name string
 	// Env is the process's environment. Default: Env().
 	Env []string
+	// Dir is the working directory. Default: the caller's.
+	Dir string
 	// LogPath receives the process's stdout and stderr, appended. Launch requires it; StartConfig
 	// defaults it to <Name>.log in a test directory.
 	LogPath string
@@ -172,6 +174,7 @@ func Launch(c Config) (*Process, error) {
 	p := &Process{LogPath: c.LogPath, name: c.Name, stopTimeout: c.StopTimeout, done: make(chan struct{})}
 	p.cmd = exec.Command(c.Bin, c.Args...)
 	p.cmd.Env = c.Env
+	p.cmd.Dir = c.Dir
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
@@ -282,6 +285,15 @@ func exitStatus(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// Signal sends sig to the process alone (not its group): how a user's Ctrl-C reaches a program
+// that must then stop what it started itself.
+func (p *Process) Signal(sig os.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s: %w", p.name, err)
+	}
+	return nil
 }
 
 // Pid is the process's id, which is also its process group's.
