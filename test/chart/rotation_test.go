@@ -26,6 +26,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ec2guard/ec2guard/internal/selftest"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
@@ -154,7 +155,7 @@ func TestSelfManagedRotation(t *testing.T) {
 		t.Fatal("the chart rendered a caBundle in the self-managed mode")
 	}
 
-	bin := buildCommand(t, "webhook")
+	bin := binproc.Build(t, "webhook")
 	args := installedArgs(t, env, "ec2guard-webhook", "webhook")
 	kubeconfig := serviceAccountKubeconfig(t, env, "ec2guard-webhook")
 	certDir := t.TempDir()
@@ -164,7 +165,7 @@ func TestSelfManagedRotation(t *testing.T) {
 	go kubelet(kctx, t, env, "ec2guard-webhook-tls", certDir, &wg)
 	defer func() { stop(); wg.Wait() }()
 
-	start := func() (*process, string) {
+	start := func() (process, string) {
 		listen, probes := freeAddr(t), freeAddr(t)
 		host, port, _ := net.SplitHostPort(listen)
 		p := startProcess(t, bin, append(cloneArgs(args),

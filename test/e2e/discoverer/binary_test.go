@@ -5,12 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,18 +20,9 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestDiscovererBinary runs cmd/discoverer as a process — flags, manager, leader election,
 // probes, metrics, signal handling — against envtest and moto, and checks that it publishes an
@@ -50,16 +37,7 @@ func TestDiscovererBinary(t *testing.T) {
 	defer cancel()
 	removeReportsCRD(t, ctx, env)
 
-	root, err := k8senv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "discoverer")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/discoverer")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/discoverer: %v\n%s", err, out)
-	}
+	bin := binproc.Build(t, "discoverer")
 
 	insts, err := moto.Seeder().RunInstances(ctx, east, 3, map[string]string{"app": "smoke"})
 	if err != nil {
@@ -89,26 +67,19 @@ spec:
 		t.Fatalf("kubectl apply: %v\n%s%s", err, out, errOut)
 	}
 
-	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
-	var logs lockedBuffer
-	cmd := exec.CommandContext(ctx, bin,
+	metricsAddr, probeAddr := binproc.FreeAddr(t), binproc.FreeAddr(t)
+	p := binproc.StartConfig(t, binproc.Config{Bin: bin, StopTimeout: time.Minute, Args: []string{
 		"--kubeconfig", env.KubeconfigPath, "--aws-endpoint", moto.Endpoint(), "--interval", "2s",
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
-		"--leader-election-namespace", "default", "--log-format", "text", "--iam-audit=false")
-	cmd.Env = append(cmd.Environ(), "AWS_EC2_METADATA_DISABLED=true")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+		"--leader-election-namespace", "default", "--log-format", "text", "--iam-audit=false"}})
 	started := time.Now()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("discoverer output:\n%s", logs.String())
+	logs := func() string {
+		s, err := p.Log()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		return s
+	}
 
 	// Wait (bounded) for the slices: the process reports nothing else to wait on.
 	deadline := time.Now().Add(3 * time.Minute)
@@ -129,8 +100,8 @@ spec:
 			break
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("discoverer exited: %v", err)
+		case <-p.Done():
+			t.Fatalf("discoverer exited: %v", p.ExitErr())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -146,12 +117,12 @@ spec:
 	}
 	// A few more intervals without the CRD: still running, one line per interval at most.
 	select {
-	case err := <-exited:
-		t.Fatalf("discoverer exited without the OpenReports CRD: %v", err)
+	case <-p.Done():
+		t.Fatalf("discoverer exited without the OpenReports CRD: %v", p.ExitErr())
 	case <-time.After(3 * 2 * time.Second):
 	}
 	elapsed := time.Since(started)
-	if n := strings.Count(logs.String(), "cannot write consistency reports"); n < 1 || n > int(elapsed/(2*time.Second))+2 {
+	if n := strings.Count(logs(), "cannot write consistency reports"); n < 1 || n > int(elapsed/(2*time.Second))+2 {
 		t.Errorf("%d log lines about the missing OpenReports CRD in %s with --interval 2s; want at least 1 and at most one per interval", n, elapsed.Round(time.Second))
 	}
 
@@ -165,18 +136,10 @@ spec:
 		t.Errorf("/metrics lacks the discoverer's metrics: %d\n%s", code, body)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := p.Stop(); err != nil {
+		t.Errorf("discoverer: %v", err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("discoverer exit after SIGTERM: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("discoverer did not stop within a minute of SIGTERM")
-	}
-	if out := logs.String(); strings.Contains(out, "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYAB") {
+	if out := logs(); strings.Contains(out, "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYAB") {
 		t.Error("the discoverer logged the secret access key")
 	} else if !strings.Contains(out, "discoverer stopped") {
 		t.Errorf("no clean stop in the logs:\n%s", out)

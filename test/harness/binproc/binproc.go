@@ -372,6 +372,17 @@ func (p *Process) WaitReady(ctx context.Context, url string) error {
 	}
 }
 
+// RequireReady is WaitReady for a test: it fails tb (FailNow) unless url answers 200 within
+// timeout.
+func (p *Process) RequireReady(tb testing.TB, url string, timeout time.Duration) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := p.WaitReady(ctx, url); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Usage is the process's CPU time and memory so far.
 type Usage struct {
 	CPU                   time.Duration

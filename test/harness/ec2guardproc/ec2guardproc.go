@@ -5,7 +5,6 @@
 package ec2guardproc
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,7 +113,7 @@ func RunWebhook(tb testing.TB, bin string, env *k8senv.Env, awsEndpoint string, 
 		"--aws-endpoint=" + awsEndpoint,
 	}, args...)
 	p := &Process{Process: binproc.Start(tb, bin, full...), MetricsURL: "http://" + metricsAddr + "/metrics"}
-	p.waitReady(tb, "http://"+healthAddr+"/readyz")
+	p.RequireReady(tb, "http://"+healthAddr+"/readyz", readyTimeout)
 	return p
 }
 
@@ -131,15 +130,6 @@ func StartDiscoverer(tb testing.TB, env *k8senv.Env, awsEndpoint string, args ..
 		"--health-probe-bind-address=0",
 	}, args...)
 	p := &Process{Process: binproc.Start(tb, binproc.Build(tb, "discoverer"), full...), MetricsURL: "http://" + metricsAddr + "/metrics"}
-	p.waitReady(tb, p.MetricsURL)
+	p.RequireReady(tb, p.MetricsURL, readyTimeout)
 	return p
-}
-
-func (p *Process) waitReady(tb testing.TB, url string) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	if err := p.WaitReady(ctx, url); err != nil {
-		tb.Fatal(err)
-	}
 }
