@@ -164,16 +164,7 @@ func servingSecret(t *testing.T, env *k8senv.Env) *corev1.Secret {
 // checkCABundles: both installed webhook configurations trust the Secret's CA.
 func checkCABundles(t *testing.T, env *k8senv.Env, s *corev1.Secret) {
 	t.Helper()
-	ctx := context.Background()
-	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	mu := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: releaseName}, v); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: releaseName}, mu); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(v.Webhooks[0].ClientConfig.CABundle, s.Data["ca.crt"]) || !bytes.Equal(mu.Webhooks[0].ClientConfig.CABundle, s.Data["ca.crt"]) {
+	if v, m := caBundles(t, env); v != string(s.Data["ca.crt"]) || m != string(s.Data["ca.crt"]) {
 		t.Error("an installed webhook configuration does not trust the serving certificate's CA")
 	}
 }

@@ -31,13 +31,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
+	"github.com/ec2guard/ec2guard/test/harness/testenv"
 )
 
 const (
 	// EnvServer names the moto_server executable; hack/moto.sh prints it.
 	EnvServer = "EC2GUARD_MOTO_SERVER"
 	// EnvIntegration set to 1 turns a missing EnvServer from a skip into a failure.
-	EnvIntegration = "EC2GUARD_INTEGRATION"
+	EnvIntegration = testenv.IntegrationEnv
 	// AccountID is the account moto puts every resource in (its default, MOTO_ACCOUNT_ID unset).
 	AccountID = "123456789012"
 
@@ -60,14 +61,7 @@ type Server struct {
 // Without EC2GUARD_MOTO_SERVER the test is skipped, or fails under EC2GUARD_INTEGRATION=1.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin := os.Getenv(EnvServer)
-	if bin == "" {
-		msg := EnvServer + " is not set: run `make test-env` (or `source <(hack/moto.sh)`)"
-		if os.Getenv(EnvIntegration) == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
+	bin := testenv.Require(tb, EnvServer)
 	logPath := filepath.Join(tb.TempDir(), "moto.log")
 
 	var lastErr error
