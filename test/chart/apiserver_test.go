@@ -306,10 +306,10 @@ func (p process) stop(t *testing.T) {
 }
 
 // waitFor polls cond until it returns nil; it fails when the process exits or readyTimeout passes.
-func (p process) waitFor(t *testing.T, cond func() error) {
+func (p process) waitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
 	var err error
-	poll.Until(t, readyTimeout, "the condition", func() (bool, string) {
+	poll.Until(t, readyTimeout, what, func() (bool, string) {
 		err = cond()
 		return err == nil || p.Exited(), fmt.Sprint(err)
 	})
@@ -372,7 +372,7 @@ func runInstalledDiscoverer(t *testing.T, env *k8senv.Env) {
 	p.waitReady(t, "http://"+probes+"/readyz")
 
 	leaseName := flagMap(args)["leader-election-id"]
-	p.waitFor(t, func() error {
+	p.waitFor(t, "the discoverer to lead", func() error {
 		lease := &coordinationv1.Lease{}
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: leaseName}, lease); err != nil {
 			return fmt.Errorf("Lease %s/%s: %w", releaseNamespace, leaseName, err)

@@ -184,7 +184,7 @@ func TestSelfManagedRotation(t *testing.T) {
 	second, secondAddr := start()
 
 	var ca string
-	first.waitFor(t, func() error {
+	first.waitFor(t, "the caBundles to be injected", func() error {
 		v, m := caBundles(t, env)
 		if v == "" || v != m {
 			return fmt.Errorf("caBundles not injected (validating %d bytes, mutating %d bytes)", len(v), len(m))
@@ -196,7 +196,7 @@ func TestSelfManagedRotation(t *testing.T) {
 	// The chart's helm test check (internal/selftest): ec2guard's verdict on a dry-run EC2 Upstream.
 	verdict := func() error { return selftest.Run(ctx, env.Client, "team-a") }
 	// The API server loads the changed configurations asynchronously: wait for the first verdict.
-	first.waitFor(t, verdict)
+	first.waitFor(t, "the first verdict", verdict)
 
 	served := map[string]bool{}
 	var order []string

@@ -22,6 +22,7 @@ import (
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 // TestDiscovererBinary runs cmd/discoverer as a process — flags, manager, leader election,
@@ -82,13 +83,12 @@ spec:
 	}
 
 	// Wait (bounded) for the slices: the process reports nothing else to wait on.
-	deadline := time.Now().Add(3 * time.Minute)
 	var got []string
-	for time.Now().Before(deadline) {
+	poll.Until(t, 3*time.Minute, "the slices of smoke", func() (bool, string) {
 		var l discoveryv1.EndpointSliceList
 		if err := env.Client.List(ctx, &l, client.InNamespace("default"),
 			client.MatchingLabels{discoveryv1.LabelServiceName: discovery.ServiceName("smoke")}); err != nil {
-			t.Fatal(err)
+			return false, err.Error()
 		}
 		got = got[:0]
 		for _, s := range l.Items {
@@ -96,14 +96,10 @@ spec:
 				got = append(got, e.Addresses[0])
 			}
 		}
-		if len(got) == len(insts) {
-			break
-		}
-		select {
-		case <-p.Done():
-			t.Fatalf("discoverer exited: %v", p.ExitErr())
-		case <-time.After(200 * time.Millisecond):
-		}
+		return len(got) == len(insts) || p.Exited(), fmt.Sprint(got)
+	})
+	if p.Exited() {
+		t.Fatalf("discoverer exited: %v", p.ExitErr())
 	}
 	for _, in := range insts {
 		if !strings.Contains(strings.Join(got, " "), in.PrivateIP) {
@@ -158,18 +154,11 @@ func removeReportsCRD(t *testing.T, ctx context.Context, env *k8senv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	poll.Until(t, time.Minute, "the OpenReports CRD to be no longer served after its deletion", func() (bool, string) {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{})
 		_, derr := dc.ServerResourcesForGroupVersion("openreports.io/v1alpha1")
-		if apierrors.IsNotFound(err) && derr != nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the OpenReports CRD is still served a minute after its deletion: %v / %v", err, derr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return apierrors.IsNotFound(err) && derr != nil, fmt.Sprintf("%v / %v", err, derr)
+	})
 }
 
 func httpGet(t *testing.T, url string) (int, string) {

@@ -4,6 +4,7 @@ package poll
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,6 +22,16 @@ func Until(tb testing.TB, timeout time.Duration, what string, cond func() (ok bo
 	if last, err := Wait(context.Background(), timeout, cond); err != nil {
 		tb.Fatalf("waited %s for %s: %v; last: %s", timeout, what, err, last)
 	}
+}
+
+// UntilNil is Until for a condition that says what is still missing as an error: it waits until
+// cond returns nil.
+func UntilNil(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	Until(tb, timeout, what, func() (bool, string) {
+		err := cond()
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // Wait is Until without a test: it returns cond's last detail and an error if cond did not hold
