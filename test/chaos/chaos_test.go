@@ -264,7 +264,9 @@ func (x *chaos) alive(t *testing.T) {
 // selftest runs what the chart's helm test Pod runs, as the admin: exit 0 with EC2G301 named.
 func (x *chaos) selftest(t *testing.T) {
 	bin := binproc.Build(t, "ec2guard")
-	out, err := exec.Command(bin, "selftest", "--kubeconfig="+x.env.KubeconfigPath, "-n", ns).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "selftest", "--kubeconfig="+x.env.KubeconfigPath, "-n", ns).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "EC2G301") {
 		t.Fatalf("ec2guard selftest: %v\n%s", err, out)
 	}
