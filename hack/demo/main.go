@@ -22,6 +22,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ec2guard/ec2guard/test/demo"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
@@ -104,8 +105,8 @@ func run() int {
 	left := 0
 	if res != nil {
 		for _, pid := range res.Processes {
-			if demo.Alive(pid) {
-				fmt.Fprintf(os.Stderr, "demo: process %d (%s) is still running\n", pid, demo.CommandLine(pid))
+			if binproc.Alive(pid) {
+				fmt.Fprintf(os.Stderr, "demo: process %d (%s) is still running\n", pid, binproc.CommandLine(pid))
 				left++
 			}
 		}

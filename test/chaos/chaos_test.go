@@ -33,6 +33,7 @@ import (
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/ec2guardproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 const (
@@ -45,7 +46,6 @@ const (
 
 // chaos holds the running parts and everything the run printed, for the leak scan.
 type chaos struct {
-	t        *testing.T
 	env      *k8senv.Env
 	moto     *awsemu.Server
 	faults   *awsfault.Proxy
@@ -64,7 +64,7 @@ func TestChaos(t *testing.T) {
 	k8senv.RequireEnv(t, k8senv.AssetsEnv)
 	k8senv.RequireEnv(t, k8senv.KubectlEnv)
 	k8senv.RequireEnv(t, awsemu.EnvServer)
-	x := &chaos{t: t, users: map[string]awsemu.User{}}
+	x := &chaos{users: map[string]awsemu.User{}}
 	root, err := k8senv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -87,16 +87,16 @@ func TestChaos(t *testing.T) {
 	}
 	x.api = startAPIProxy(t, apiURL.Host)
 	kubeconfig := kubeconfigVia(t, x.env.KubeconfigPath, x.api.addr)
-	x.setup()
+	x.setup(t)
 	x.webhook = ec2guardproc.StartWebhook(t, x.env, x.faults.URL(), "--kubeconfig="+kubeconfig, "--iam-deadline=2s", "--iam-unknown-ttl=1ms")
 	x.disc = ec2guardproc.StartDiscoverer(t, x.env, x.faults.URL(), "--kubeconfig="+kubeconfig,
 		"--interval="+interval.String(), "--group-timeout=4s", "--max-backoff=6s", "--jitter=0.1")
 
-	x.waitJudged()
-	x.apply(x.upstream("a", "aws-a", "app", "a"), true)
-	x.apply(x.upstream("b", "aws-b", "app", "b"), true)
-	x.waitEndpoints("a", 2)
-	x.waitEndpoints("b", 2)
+	x.waitJudged(t)
+	x.apply(t, x.upstream("a", "aws-a", "app", "a"), true)
+	x.apply(t, x.upstream("b", "aws-b", "app", "b"), true)
+	x.waitEndpoints(t, "a", 2)
+	x.waitEndpoints(t, "b", 2)
 
 	t.Run("the chart's helm test (ec2guard selftest) sees the webhook's verdict", x.selftest)
 	t.Run("webhook answers within its deadline whatever IAM and STS do", x.webhookUnderIAMFaults)
@@ -108,16 +108,15 @@ func TestChaos(t *testing.T) {
 
 // setup seeds two IAM users (the fixed policy) and two instances for each Upstream, the secrets in
 // team-a, and mallory, who may edit Upstreams in team-b but read no secret.
-func (x *chaos) setup() {
-	t := x.t
+func (x *chaos) setup(t *testing.T) {
 	ctx := context.Background()
 	for _, n := range []string{ns, other} {
 		if err := x.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	x.newSecret("aws-a")
-	x.newSecret("aws-b")
+	x.newSecret(t, "aws-a")
+	x.newSecret(t, "aws-b")
 	for _, app := range []string{"a", "b"} {
 		if _, err := x.moto.Seeder().RunInstances(ctx, region, 2, map[string]string{"app": app}); err != nil {
 			t.Fatal(err)
@@ -144,8 +143,8 @@ func (x *chaos) setup() {
 
 // newSecret seeds an IAM user with the fixed policy and stores its keys in team-a; the Secret opts
 // in to use from the namespaces in shareWith.
-func (x *chaos) newSecret(name string, shareWith ...string) {
-	t := x.t
+func (x *chaos) newSecret(t *testing.T, name string, shareWith ...string) {
+	t.Helper()
 	ctx := context.Background()
 	sd := x.moto.Seeder()
 	u, err := sd.CreateUser(ctx, "chaos-"+name)
@@ -204,47 +203,34 @@ func (x *chaos) kubectl(input string, args ...string) (string, string, error) {
 }
 
 // apply applies a manifest and fails the test unless it was admitted (wantOK) or denied.
-func (x *chaos) apply(manifest string, wantOK bool) string {
-	x.t.Helper()
+func (x *chaos) apply(t *testing.T, manifest string, wantOK bool) string {
+	t.Helper()
 	out, errOut, err := x.kubectl(manifest, "apply", "-f", "-")
 	if (err == nil) != wantOK {
-		x.t.Fatalf("kubectl apply: admitted=%v, want %v\n%s%s", err == nil, wantOK, out, errOut)
+		t.Fatalf("kubectl apply: admitted=%v, want %v\n%s%s", err == nil, wantOK, out, errOut)
 	}
 	return out + errOut
 }
 
 // waitJudged waits until the webhook is called: a filter with an empty key is denied.
-func (x *chaos) waitJudged() {
-	x.eventually(time.Minute, "the webhook to deny a broken Upstream", func() (bool, string) {
+func (x *chaos) waitJudged(t *testing.T) {
+	t.Helper()
+	poll.Until(t, time.Minute, "the webhook to deny a broken Upstream", func() (bool, string) {
 		_, errOut, err := x.kubectl(x.upstream("probe", "aws-a", "", "x"), "apply", "--dry-run=server", "-f", "-")
 		return err != nil && strings.Contains(errOut, "denied"), errOut
 	})
 }
 
-func (x *chaos) eventually(timeout time.Duration, what string, ok func() (bool, string)) {
-	x.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		var done bool
-		if done, last = ok(); done {
-			return
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	x.t.Fatalf("waited %s for %s; last: %s", timeout, what, last)
-}
-
 // endpoints returns the addresses published for Upstream name.
-func (x *chaos) endpoints(name string) map[string]bool {
-	x.t.Helper()
+func (x *chaos) endpoints(t *testing.T, name string) map[string]bool {
+	t.Helper()
 	var l discoveryv1.EndpointSliceList
 	u := discovery.NewUpstreamObject()
 	if err := x.env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
-		x.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := x.env.Client.List(context.Background(), &l, client.InNamespace(ns), client.MatchingLabels{discovery.LabelUpstreamUID: string(u.GetUID())}); err != nil {
-		x.t.Fatal(err)
+		t.Fatal(err)
 	}
 	out := map[string]bool{}
 	for _, s := range l.Items {
@@ -255,21 +241,22 @@ func (x *chaos) endpoints(name string) map[string]bool {
 	return out
 }
 
-func (x *chaos) waitEndpoints(name string, n int) map[string]bool {
-	x.t.Helper()
+func (x *chaos) waitEndpoints(t *testing.T, name string, n int) map[string]bool {
+	t.Helper()
 	var got map[string]bool
-	x.eventually(2*time.Minute, fmt.Sprintf("%d endpoints of %s", n, name), func() (bool, string) {
-		got = x.endpoints(name)
+	poll.Until(t, 2*time.Minute, fmt.Sprintf("%d endpoints of %s", n, name), func() (bool, string) {
+		got = x.endpoints(t, name)
 		return len(got) == n, fmt.Sprintf("%d endpoints", len(got))
 	})
 	return got
 }
 
-func (x *chaos) alive() {
-	x.t.Helper()
+// alive fails t if the webhook or the discoverer has exited.
+func (x *chaos) alive(t *testing.T) {
+	t.Helper()
 	for name, p := range map[string]*ec2guardproc.Process{"webhook": x.webhook, "discoverer": x.disc} {
 		if p.Exited() {
-			x.t.Fatalf("the %s exited:\n%s", name, p.Tail(8<<10))
+			t.Fatalf("the %s exited:\n%s", name, p.Tail(8<<10))
 		}
 	}
 }
@@ -277,7 +264,9 @@ func (x *chaos) alive() {
 // selftest runs what the chart's helm test Pod runs, as the admin: exit 0 with EC2G301 named.
 func (x *chaos) selftest(t *testing.T) {
 	bin := binproc.Build(t, "ec2guard")
-	out, err := exec.Command(bin, "selftest", "--kubeconfig="+x.env.KubeconfigPath, "-n", ns).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "selftest", "--kubeconfig="+x.env.KubeconfigPath, "-n", ns).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "EC2G301") {
 		t.Fatalf("ec2guard selftest: %v\n%s", err, out)
 	}
@@ -301,11 +290,11 @@ var kinds = []awsfault.Kind{awsfault.Throttle, awsfault.ServerError, awsfault.Ha
 func (x *chaos) webhookUnderIAMFaults(t *testing.T) {
 	for i, k := range kinds {
 		secret := fmt.Sprintf("aws-cold-%d", i)
-		x.newSecret(secret)
+		x.newSecret(t, secret)
 		x.faults.SetFaults(awsfault.Fault{Kind: k, Service: "iam"}, awsfault.Fault{Kind: k, Service: "sts"},
 			awsfault.Fault{Kind: k, Action: "DescribeInstances", AccessKeyID: x.users[secret].AccessKeyID})
 		name := fmt.Sprintf("cold-%d", i)
-		out := x.apply(x.upstream(name, secret, "app", "a"), true)
+		out := x.apply(t, x.upstream(name, secret, "app", "a"), true)
 		u := discovery.NewUpstreamObject()
 		if err := x.env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
 			t.Fatal(err)
@@ -321,7 +310,7 @@ func (x *chaos) webhookUnderIAMFaults(t *testing.T) {
 	if inj := x.faults.Injected(); len(inj) != len(kinds) {
 		t.Errorf("faults injected %v, want every kind", inj)
 	}
-	x.alive()
+	x.alive(t)
 }
 
 // Each fault on group A's DescribeInstances: A keeps its endpoints while B's new instance is
@@ -329,8 +318,8 @@ func (x *chaos) webhookUnderIAMFaults(t *testing.T) {
 func (x *chaos) discovererUnderEC2Faults(t *testing.T) {
 	ctx := context.Background()
 	sd := x.moto.Seeder()
-	aBefore := x.endpoints("a")
-	wantB := len(x.endpoints("b"))
+	aBefore := x.endpoints(t, "a")
+	wantB := len(x.endpoints(t, "b"))
 	for _, k := range kinds {
 		x.faults.SetFaults(awsfault.Fault{Kind: k, Action: "DescribeInstances", AccessKeyID: x.users["aws-a"].AccessKeyID, ByteDelay: 50 * time.Millisecond})
 		if _, err := sd.RunInstances(ctx, region, 1, map[string]string{"app": "a"}); err != nil {
@@ -340,28 +329,28 @@ func (x *chaos) discovererUnderEC2Faults(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantB++
-		x.waitEndpoints("b", wantB)
-		if got := x.endpoints("a"); len(got) != len(aBefore) {
+		x.waitEndpoints(t, "b", wantB)
+		if got := x.endpoints(t, "a"); len(got) != len(aBefore) {
 			t.Errorf("%s on group A: its endpoints went from %d to %d; the last good ones must stay", k, len(aBefore), len(got))
 		}
 	}
 	x.faults.SetFaults()
-	x.waitEndpoints("a", len(aBefore)+len(kinds))
-	x.alive()
+	x.waitEndpoints(t, "a", len(aBefore)+len(kinds))
+	x.alive(t)
 }
 
 // The API server drops every connection for a while: both processes keep running and catch up.
 func (x *chaos) apiOutage(t *testing.T) {
-	want := len(x.endpoints("b")) + 1
+	want := len(x.endpoints(t, "b")) + 1
 	x.api.Down()
 	if _, err := x.moto.Seeder().RunInstances(context.Background(), region, 1, map[string]string{"app": "b"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * interval)
 	x.api.Up(t)
-	x.waitEndpoints("b", want)
-	x.waitJudged()
-	x.alive()
+	x.waitEndpoints(t, "b", want)
+	x.waitJudged(t)
+	x.alive(t)
 }
 
 // mallory may edit Upstreams in team-b but read no secret. Borrowing team-a's aws-m — by a create,
@@ -371,14 +360,14 @@ func (x *chaos) apiOutage(t *testing.T) {
 // allowed.
 func (x *chaos) malloryLearnsNothing(t *testing.T) {
 	// aws-m is shared with team-b by its owner; mallory may still not read it.
-	x.newSecret("aws-m", other)
+	x.newSecret(t, "aws-m", other)
 	as := func(manifest string, args ...string) (string, bool) {
-		before := x.webhookAWSCalls()
+		before := x.webhookAWSCalls(t)
 		out, errOut, err := x.kubectl(manifest, append(args, "--as=mallory")...)
 		x.outputMu.Lock()
 		x.malloryOut.WriteString(out + errOut)
 		x.outputMu.Unlock()
-		if calls := x.webhookAWSCalls() - before; calls != 0 && err != nil {
+		if calls := x.webhookAWSCalls(t) - before; calls != 0 && err != nil {
 			t.Errorf("kubectl %v as mallory: denied, but the webhook made %v AWS calls with the secret first", args, calls)
 		}
 		return out + errOut, err == nil
@@ -391,7 +380,7 @@ func (x *chaos) malloryLearnsNothing(t *testing.T) {
 	}
 	// An Upstream an admin made with aws-m, which mallory may edit.
 	// The webhook reads Secrets from its informer cache: aws-m shows there shortly after creation.
-	x.eventually(30*time.Second, "the admin's Upstream with the shared secret to be admitted", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "the admin's Upstream with the shared secret to be admitted", func() (bool, string) {
 		out, errOut, err := x.kubectl(upstreamIn(other, "shared", "aws-m", "app", "a"), "apply", "-f", "-")
 		return err == nil, out + errOut
 	})
@@ -415,8 +404,9 @@ func (x *chaos) malloryLearnsNothing(t *testing.T) {
 }
 
 // webhookAWSCalls is the webhook's count of AWS calls so far.
-func (x *chaos) webhookAWSCalls() float64 {
-	return x.webhook.Metrics(x.t).Sum(admission.MetricAWSCalls, nil)
+func (x *chaos) webhookAWSCalls(t *testing.T) float64 {
+	t.Helper()
+	return x.webhook.Metrics(t).Sum(admission.MetricAWSCalls, nil)
 }
 
 // Every output of the run — kubectl's, both processes' logs and metrics, events, the Upstreams with
@@ -428,11 +418,11 @@ func (x *chaos) leakScan(t *testing.T) {
 	all.Write(x.outputs.Bytes())
 	x.outputMu.Unlock()
 	for _, p := range []*ec2guardproc.Process{x.webhook, x.disc} {
-		b, err := os.ReadFile(p.LogPath)
+		log, err := p.Log()
 		if err != nil {
 			t.Fatal(err)
 		}
-		all.Write(b)
+		all.WriteString(log)
 		m, err := p.RawMetrics()
 		if err != nil {
 			t.Fatal(err)

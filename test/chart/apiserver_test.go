@@ -7,13 +7,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +26,9 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 const (
@@ -165,16 +164,7 @@ func servingSecret(t *testing.T, env *k8senv.Env) *corev1.Secret {
 // checkCABundles: both installed webhook configurations trust the Secret's CA.
 func checkCABundles(t *testing.T, env *k8senv.Env, s *corev1.Secret) {
 	t.Helper()
-	ctx := context.Background()
-	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	mu := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: releaseName}, v); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: releaseName}, mu); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(v.Webhooks[0].ClientConfig.CABundle, s.Data["ca.crt"]) || !bytes.Equal(mu.Webhooks[0].ClientConfig.CABundle, s.Data["ca.crt"]) {
+	if v, m := caBundles(t, env); v != string(s.Data["ca.crt"]) || m != string(s.Data["ca.crt"]) {
 		t.Error("an installed webhook configuration does not trust the serving certificate's CA")
 	}
 }
@@ -287,91 +277,44 @@ func serviceAccountKubeconfig(t *testing.T, env *k8senv.Env, name string) string
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func freeAddr(t *testing.T) string { return binproc.FreeAddr(t) }
 
-// process is a binary running for a test.
-type process struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{}
-	err    error // set before exited is closed
-}
+// process is a binary running for a test (test/harness/binproc).
+type process struct{ *binproc.Process }
 
-func startProcess(t *testing.T, bin string, args []string) *process {
+// startProcess runs bin with args and the minimal environment for the rest of t. It must keep
+// running until it is stopped and then exit cleanly on SIGTERM (binproc's CheckExit).
+func startProcess(t *testing.T, bin string, args []string) process {
 	t.Helper()
-	p := &process{name: filepath.Base(bin), log: filepath.Join(t.TempDir(), "out.log"), exited: make(chan struct{})}
-	f, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = commandEnv(t)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		_ = f.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			out, _ := os.ReadFile(p.log)
-			t.Logf("%s output:\n%s", p.name, out)
-		}
-	})
-	return p
+	p := binproc.StartConfig(t, binproc.Config{Bin: bin, Args: args, Env: commandEnv(t), StopTimeout: stopTimeout})
+	p.CheckExit(t)
+	return process{p}
 }
 
 // waitReady polls url until it answers 200.
-func (p *process) waitReady(t *testing.T, url string) {
+func (p process) waitReady(t *testing.T, url string) {
 	t.Helper()
-	hc := &http.Client{Timeout: 2 * time.Second}
-	p.waitFor(t, func() error {
-		resp, err := hc.Get(url)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", url, resp.Status)
-		}
-		return nil
-	})
+	p.RequireReady(t, url, readyTimeout)
 }
 
 // stop sends SIGTERM and requires a clean exit.
-func (p *process) stop(t *testing.T) {
+func (p process) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM %s: %v", p.name, err)
+	if err := p.Stop(); err != nil {
+		t.Error(err)
 	}
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Errorf("%s exited with %v after SIGTERM, want 0", p.name, p.err)
-		}
-	case <-time.After(stopTimeout):
-		t.Errorf("%s did not exit within %s of SIGTERM", p.name, stopTimeout)
+}
+
+// waitFor polls cond until it returns nil; it fails when the process exits or readyTimeout passes.
+func (p process) waitFor(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	var err error
+	poll.Until(t, readyTimeout, what, func() (bool, string) {
+		err = cond()
+		return err == nil || p.Exited(), fmt.Sprint(err)
+	})
+	if err != nil {
+		t.Fatalf("the process exited (%v) while waiting: %v\n%s", p.ExitErr(), err, p.Tail(8<<10))
 	}
 }
 
@@ -381,7 +324,7 @@ func (p *process) stop(t *testing.T) {
 // chart's certificate, which a client trusting the installed caBundle accepts for the Service's
 // DNS name.
 func runInstalledWebhook(t *testing.T, env *k8senv.Env, secret *corev1.Secret) {
-	bin := buildCommand(t, "webhook")
+	bin := binproc.Build(t, "webhook")
 	args := installedArgs(t, env, "ec2guard-webhook", "webhook")
 	certDir := t.TempDir()
 	for _, k := range []string{"tls.crt", "tls.key"} {
@@ -419,7 +362,7 @@ func runInstalledWebhook(t *testing.T, env *k8senv.Env, secret *corev1.Secret) {
 // discoverer's ServiceAccount: it must get ready (its informers synced under the chart's
 // ClusterRole), take the leader election Lease named in its flags, and record the event of it.
 func runInstalledDiscoverer(t *testing.T, env *k8senv.Env) {
-	bin := buildCommand(t, "discoverer")
+	bin := binproc.Build(t, "discoverer")
 	args := installedArgs(t, env, "ec2guard-discoverer", "discoverer")
 	probes, metrics := freeAddr(t), freeAddr(t)
 	p := startProcess(t, bin, append(args,
@@ -429,7 +372,7 @@ func runInstalledDiscoverer(t *testing.T, env *k8senv.Env) {
 	p.waitReady(t, "http://"+probes+"/readyz")
 
 	leaseName := flagMap(args)["leader-election-id"]
-	p.waitFor(t, func() error {
+	p.waitFor(t, "the discoverer to lead", func() error {
 		lease := &coordinationv1.Lease{}
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: leaseName}, lease); err != nil {
 			return fmt.Errorf("Lease %s/%s: %w", releaseNamespace, leaseName, err)
@@ -443,26 +386,6 @@ func runInstalledDiscoverer(t *testing.T, env *k8senv.Env) {
 		return nil
 	})
 	p.stop(t)
-}
-
-// waitFor polls cond until it returns nil; it fails when the process exits or readyTimeout passes.
-func (p *process) waitFor(t *testing.T, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", p.name, readyTimeout, err)
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited (%v) while waiting: %v", p.name, p.err, err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // leaderEventRecorded: the leader election event about the Lease exists (the chart lets the

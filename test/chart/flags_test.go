@@ -15,32 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 )
 
 const (
-	buildTimeout = 10 * time.Minute
-	runTimeout   = 60 * time.Second
+	runTimeout = 60 * time.Second
 )
-
-// buildCommand compiles ./cmd/<name> into a temporary directory. The chart's command lines are
-// checked against the real flag parsers: cmd/webhook and cmd/discoverer keep theirs unexported.
-func buildCommand(t *testing.T, name string) string {
-	t.Helper()
-	root, err := k8senv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), name)
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/"+name)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
-	}
-	return bin
-}
 
 // commandEnv is a minimal environment for the binaries: no kubeconfig, no AWS endpoint or
 // credentials from the caller, no instance metadata.
@@ -80,7 +60,7 @@ func parseOutcome(t *testing.T, bin string, args []string) (accepted bool, outpu
 // removed flag, or a value the binary rejects, fails here.
 func TestRenderedArgsParse(t *testing.T) {
 	h := newHelm(t)
-	bins := map[string]string{"webhook": buildCommand(t, "webhook"), "discoverer": buildCommand(t, "discoverer")}
+	bins := map[string]string{"webhook": binproc.Build(t, "webhook"), "discoverer": binproc.Build(t, "discoverer")}
 
 	// The controls show the outcome tells a rejected command line from an accepted one.
 	t.Run("control", func(t *testing.T) {
@@ -132,7 +112,7 @@ func TestChartDefaultsMatchBinaries(t *testing.T) {
 	_, dc := discovererDeployment(t, m)
 	for name, args := range map[string][]string{"webhook": wc.Args, "discoverer": dc.Args} {
 		t.Run(name, func(t *testing.T) {
-			defaults := helpDefaults(t, buildCommand(t, name))
+			defaults := helpDefaults(t, binproc.Build(t, name))
 			for flag, value := range flagMap(args) {
 				if slices.Contains(chartChoices[name], flag) {
 					continue

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/testenv"
 )
 
 // HelmEnv names the helm binary (hack/helm.sh).
@@ -48,14 +49,7 @@ type helm struct {
 // fails under EC2GUARD_INTEGRATION=1).
 func newHelm(t *testing.T) *helm {
 	t.Helper()
-	bin := os.Getenv(HelmEnv)
-	if bin == "" {
-		msg := HelmEnv + " is not set: run `make test-env`, or `source <(hack/helm.sh)`"
-		if os.Getenv(k8senv.IntegrationEnv) == "1" {
-			t.Fatalf("%s (%s=1)", msg, k8senv.IntegrationEnv)
-		}
-		t.Skip(msg)
-	}
+	bin := testenv.Require(t, HelmEnv)
 	root, err := k8senv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ec2guard/ec2guard/pkg/certrotation"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
@@ -77,14 +78,14 @@ func TestSecureMetrics(t *testing.T) {
 	listen, probes, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	host, port, _ := net.SplitHostPort(listen)
 	args := installedArgs(t, env, "ec2guard-webhook", "webhook")
-	p := startProcess(t, buildCommand(t, "webhook"), append(cloneArgs(args),
+	p := startProcess(t, binproc.Build(t, "webhook"), append(cloneArgs(args),
 		"--kubeconfig="+serviceAccountKubeconfig(t, env, "ec2guard-webhook"),
 		"--webhook-host="+host, "--webhook-port="+port, "--cert-dir="+certDir,
 		"--health-probe-bind-address="+probes, "--metrics-bind-address="+metrics,
 		"--aws-endpoint=http://"+freeAddr(t), "--graceful-shutdown-timeout=5s"))
 	p.waitReady(t, "http://"+probes+"/readyz")
 	dprobes, dmetrics := freeAddr(t), freeAddr(t)
-	d := startProcess(t, buildCommand(t, "discoverer"), append(cloneArgs(installedArgs(t, env, "ec2guard-discoverer", "discoverer")),
+	d := startProcess(t, binproc.Build(t, "discoverer"), append(cloneArgs(installedArgs(t, env, "ec2guard-discoverer", "discoverer")),
 		"--kubeconfig="+serviceAccountKubeconfig(t, env, "ec2guard-discoverer"),
 		"--health-probe-bind-address="+dprobes, "--metrics-bind-address="+dmetrics, "--aws-endpoint=http://"+freeAddr(t)))
 	d.waitReady(t, "http://"+dprobes+"/readyz")

@@ -14,23 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
-
-// waitUntil polls cond every 250ms until it returns nil or timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
 
 // TestReportsCRDInstall: in a cluster without the OpenReports CRDs, reports.installCRDs=true
 // installs both, established, and the discoverer's ServiceAccount can then write a Report; helm
@@ -45,7 +30,7 @@ func TestReportsCRDInstall(t *testing.T) {
 	if err := env.Client.Delete(ctx, crd); client.IgnoreNotFound(err) != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, time.Minute, func() error {
+	poll.UntilNil(t, time.Minute, "the Report CRD to be gone", func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{})
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -65,7 +50,7 @@ func TestReportsCRDInstall(t *testing.T) {
 	}
 	helmOn("install", releaseName, h.chart, "-f", valuesFile(t, map[string]any{"reports": map[string]any{"installCRDs": true}}))
 	for _, name := range []string{"reports.openreports.io", "clusterreports.openreports.io"} {
-		waitUntil(t, time.Minute, func() error {
+		poll.UntilNil(t, time.Minute, "CRD "+name+" to be established", func() error {
 			got := &apiextensionsv1.CustomResourceDefinition{}
 			if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, got); err != nil {
 				return err
@@ -82,7 +67,7 @@ func TestReportsCRDInstall(t *testing.T) {
 		"scope: {apiVersion: gloo.solo.io/v1, kind: Upstream, name: probe, namespace: team-a}\nsummary: {pass: 1}\nresults: []\n"
 	as := "--as=system:serviceaccount:" + releaseNamespace + ":ec2guard-discoverer"
 	// The RESTMapper of kubectl learns the new kinds from discovery; retry until it has.
-	waitUntil(t, time.Minute, func() error {
+	poll.UntilNil(t, time.Minute, "the discoverer's ServiceAccount to write a Report", func() error {
 		out, stderr, err := env.KubectlWithInput(ctx, strings.NewReader(report), "apply", "-f", "-", as)
 		if err != nil {
 			return fmt.Errorf("%v: %s%s", err, out, stderr)

@@ -26,6 +26,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ec2guard/ec2guard/internal/selftest"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
@@ -154,7 +155,7 @@ func TestSelfManagedRotation(t *testing.T) {
 		t.Fatal("the chart rendered a caBundle in the self-managed mode")
 	}
 
-	bin := buildCommand(t, "webhook")
+	bin := binproc.Build(t, "webhook")
 	args := installedArgs(t, env, "ec2guard-webhook", "webhook")
 	kubeconfig := serviceAccountKubeconfig(t, env, "ec2guard-webhook")
 	certDir := t.TempDir()
@@ -164,7 +165,7 @@ func TestSelfManagedRotation(t *testing.T) {
 	go kubelet(kctx, t, env, "ec2guard-webhook-tls", certDir, &wg)
 	defer func() { stop(); wg.Wait() }()
 
-	start := func() (*process, string) {
+	start := func() (process, string) {
 		listen, probes := freeAddr(t), freeAddr(t)
 		host, port, _ := net.SplitHostPort(listen)
 		p := startProcess(t, bin, append(cloneArgs(args),
@@ -183,7 +184,7 @@ func TestSelfManagedRotation(t *testing.T) {
 	second, secondAddr := start()
 
 	var ca string
-	first.waitFor(t, func() error {
+	first.waitFor(t, "the caBundles to be injected", func() error {
 		v, m := caBundles(t, env)
 		if v == "" || v != m {
 			return fmt.Errorf("caBundles not injected (validating %d bytes, mutating %d bytes)", len(v), len(m))
@@ -195,7 +196,7 @@ func TestSelfManagedRotation(t *testing.T) {
 	// The chart's helm test check (internal/selftest): ec2guard's verdict on a dry-run EC2 Upstream.
 	verdict := func() error { return selftest.Run(ctx, env.Client, "team-a") }
 	// The API server loads the changed configurations asynchronously: wait for the first verdict.
-	first.waitFor(t, verdict)
+	first.waitFor(t, "the first verdict", verdict)
 
 	served := map[string]bool{}
 	var order []string

@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/go-logr/logr/funcr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
-	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
 // binPath is the ec2guard binary built for these tests.
@@ -34,18 +33,11 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		root, err := k8senv.RepoRoot()
-		if err != nil {
+		if err := binproc.BuildInto(context.Background(), dir, "./cmd/ec2guard"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		binPath = filepath.Join(dir, "ec2guard")
-		build := exec.Command("go", "build", "-o", binPath, "./cmd/ec2guard")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build ec2guard: %v\n%s", err, out)
-			return 1
-		}
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -43,7 +43,9 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/report"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 // The tutorial's names.
@@ -73,6 +75,10 @@ const (
 	fixedPolicy  = "examples/fixed-policy.json"
 	chartDir     = "charts/ec2guard"
 	stepTimeout  = time.Minute
+	// readyTimeout bounds the wait for a binary's /readyz; stopGrace is how long it has to exit
+	// after SIGTERM before it is killed.
+	readyTimeout = time.Minute
+	stopGrace    = 15 * time.Second
 )
 
 // TutorialFilters are the tag filters of examples/seed-upstream-demo.yaml: the key gloo-id with
@@ -169,7 +175,7 @@ type walk struct {
 	moto   *awsemu.Server
 	res    *Result
 	step   int
-	procs  []*process
+	procs  []*binproc.Process
 	ports  []int
 	kubecf string // admin kubeconfig in LogDir
 }
@@ -323,7 +329,7 @@ func (w *walk) install(ctx context.Context, helm string) error {
 	if err != nil {
 		return err
 	}
-	listen, err := freeAddr()
+	listen, err := binproc.LoopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -391,11 +397,11 @@ func (w *walk) processArgs(ctx context.Context, d deployment, name string) ([]st
 	if err != nil {
 		return nil, err
 	}
-	probes, err := freeAddr()
+	probes, err := binproc.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := freeAddr()
+	metrics, err := binproc.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -404,24 +410,27 @@ func (w *walk) processArgs(ctx context.Context, d deployment, name string) ([]st
 }
 
 // run starts bin/NAME with args, waits until /readyz passes and stops it in t.Cleanup.
-func (w *walk) run(ctx context.Context, name string, args []string) (*process, error) {
+func (w *walk) run(ctx context.Context, name string, args []string) (*binproc.Process, error) {
 	probes := ""
 	for _, a := range args {
 		if v, ok := strings.CutPrefix(a, "--health-probe-bind-address="); ok {
 			probes = v
 		}
 	}
-	p, err := startProcess(name, filepath.Join(w.o.BinDir, name), filepath.Join(w.o.LogDir, name+".log"), args)
+	p, err := binproc.Launch(binproc.Config{Name: name, Bin: filepath.Join(w.o.BinDir, name), Args: args,
+		LogPath: filepath.Join(w.o.LogDir, name+".log"), StopTimeout: stopGrace})
 	if err != nil {
 		return nil, err
 	}
 	w.procs = append(w.procs, p)
 	w.t.Cleanup(func() {
-		if err := p.stop(); err != nil {
+		if err := p.Stop(); err != nil {
 			w.t.Errorf("demo: %v", err)
 		}
 	})
-	if err := p.waitReady(ctx, "http://"+probes+"/readyz"); err != nil {
+	readyCtx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := p.WaitReady(readyCtx, "http://"+probes+"/readyz"); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -603,7 +612,7 @@ func (w *walk) consistencyReport(ctx context.Context) error {
 	defer cancel()
 	args := []string{"report", "--kubeconfig", w.kubecf, "-n", UpstreamNamespace}
 	cmd := exec.CommandContext(ctx, filepath.Join(w.o.BinDir, "ec2guard"), args...)
-	cmd.Env = withoutAWSEnv()
+	cmd.Env = binproc.Env()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()
@@ -677,14 +686,14 @@ spec:
 
 // recordProcesses notes every process the demo started and the loopback ports they listen on.
 func (w *walk) recordProcesses() {
-	pids, err := Descendants(os.Getpid())
+	pids, err := binproc.Descendants(os.Getpid())
 	if err != nil {
 		w.t.Logf("demo: %v", err)
 	}
 	ports := slices.Clone(w.ports)
 	w.res.Commands = map[int]string{}
 	for _, pid := range pids {
-		cmdline := CommandLine(pid)
+		cmdline := binproc.CommandLine(pid)
 		w.res.Commands[pid] = cmdline
 		ports = append(ports, ListeningPorts(cmdline)...)
 	}
@@ -819,27 +828,16 @@ func (w *walk) note(format string, args ...any) {
 	fmt.Fprintf(w.out, "  # "+format+"\n", args...)
 }
 
-// eventually polls cond every 200ms until it holds, ctx ends or three intervals (at least 30s)
-// pass.
+// eventually polls cond until it holds, ctx ends or three intervals (at least 30s) pass.
 func (w *walk) eventually(ctx context.Context, what string, cond func() (bool, string)) error {
 	limit := max(30*time.Second, 3*w.o.Interval)
-	deadline := time.Now().Add(limit)
-	var last string
-	for {
-		ok, detail := cond()
-		if ok {
-			return nil
-		}
-		last = detail
-		if time.Now().After(deadline) {
-			return fmt.Errorf("waited %s for %s; last: %s", limit, what, strings.TrimSpace(last))
-		}
-		select {
-		case <-ctx.Done():
+	if last, err := poll.Wait(ctx, limit, cond); err != nil {
+		if ctx.Err() != nil {
 			return fmt.Errorf("demo interrupted while waiting for %s: %w", what, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
 		}
+		return fmt.Errorf("waited %s for %s; last: %s", limit, what, strings.TrimSpace(last))
 	}
+	return nil
 }
 
 // path is a repository path made absolute.

@@ -1,19 +1,16 @@
 package demo_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +21,9 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/test/demo"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -42,20 +41,6 @@ func requireParts(t *testing.T) {
 	k8senv.RequireEnv(t, demo.HelmEnv)
 }
 
-// build compiles packages into a temporary directory and returns it.
-func build(t *testing.T, root string, pkgs ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %v: %v\n%s", pkgs, err, out)
-	}
-	return dir
-}
-
 // TestDemo runs the walk `make demo` runs and checks each step's outcome from what the commands
 // returned and what the cluster holds, then that every process the demo started is gone and its
 // ports are free; then the same after interrupting the `make demo` program.
@@ -65,7 +50,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := build(t, root, "./cmd/webhook", "./cmd/discoverer", "./cmd/ec2guard", "./hack/demo")
+	bin := binproc.BuildPackages(t, "./cmd/webhook", "./cmd/discoverer", "./cmd/ec2guard", "./hack/demo")
 	t.Run("steps", func(t *testing.T) { testSteps(t, root, bin) })
 	t.Run("interrupted", func(t *testing.T) { testInterrupted(t, root, bin) })
 }
@@ -238,7 +223,7 @@ func checkStopped(t *testing.T, pids []int, commands map[int]string, ports []int
 	var names []string
 	for _, pid := range pids {
 		names = append(names, filepath.Base(strings.Fields(commands[pid] + " ?")[0]))
-		if demo.Alive(pid) {
+		if binproc.Alive(pid) {
 			t.Errorf("process %d (%s) is still running", pid, commands[pid])
 		}
 	}
@@ -283,72 +268,49 @@ func reportRow(table, upstream string) map[string]string {
 
 // testInterrupted runs the `make demo` program (hack/demo), interrupts it with SIGINT in the
 // middle of the walk, and checks that it stops every process it started and frees their ports.
+// The program runs through binproc, so if the test fails its whole process group is stopped.
 func testInterrupted(t *testing.T, root, bin string) {
-	logs := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "demo"), "-bin", bin, "-logs", logs)
-	cmd.Dir = root
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	p := binproc.StartConfig(t, binproc.Config{Bin: filepath.Join(bin, "demo"), Args: []string{"-bin", bin, "-logs", t.TempDir()}, Dir: root})
+	// Interrupt once the discoverer is publishing: every process is running then.
+	var printed string
+	poll.Until(t, 5*time.Minute, "the demo to reach step 6", func() (bool, string) {
+		printed, _ = p.Log()
+		return strings.Contains(printed, "\n== 6.") || p.Exited(), p.Tail(2 << 10)
+	})
+	if p.Exited() {
+		t.Fatalf("the demo ended before step 6 (%v):\n%s", p.ExitErr(), printed)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var printed bytes.Buffer
-	var mu sync.Mutex
-	reached := make(chan struct{})
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stdout)
-		once := sync.Once{}
-		for sc.Scan() {
-			mu.Lock()
-			printed.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			// Interrupt once the discoverer is publishing: every process is running then.
-			if strings.Contains(sc.Text(), "== 6.") {
-				once.Do(func() { close(reached) })
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case <-reached:
-	case <-copied:
-		_ = cmd.Wait()
-		t.Fatalf("the demo ended before step 6:\n%s\n%s", printed.String(), stderr.String())
-	}
-	pids, err := demo.Descendants(cmd.Process.Pid)
+	pids, err := binproc.Descendants(p.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	commands := map[int]string{}
 	var ports []int
 	for _, pid := range pids {
-		commands[pid] = demo.CommandLine(pid)
+		commands[pid] = binproc.CommandLine(pid)
 		ports = append(ports, demo.ListeningPorts(commands[pid])...)
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	<-copied
-	err = cmd.Wait()
+	select {
+	case <-p.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the demo was still running 2 minutes after SIGINT:\n%s", p.Tail(8<<10))
+	}
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+	if err := p.ExitErr(); !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Errorf("the interrupted demo exited with %v, want exit code 1", err)
 	}
-	if !strings.Contains(stderr.String(), "stopping everything the demo started") {
-		t.Errorf("the demo did not say it was stopping:\n%s", stderr.String())
+	printed, err = p.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(printed, "stopping everything the demo started") {
+		t.Errorf("the demo did not say it was stopping:\n%s", printed)
 	}
 	if t.Failed() || testing.Verbose() {
-		mu.Lock()
-		t.Logf("demo output:\n%s\nstderr:\n%s", printed.String(), stderr.String())
-		mu.Unlock()
+		t.Logf("demo output:\n%s", printed)
 	}
 	slices.Sort(ports)
 	checkStopped(t, pids, commands, slices.Compact(ports))

@@ -17,6 +17,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/oracle"
 )
 
@@ -32,11 +33,7 @@ const batchCases = 5000
 func BenchmarkBatchVsOracle(b *testing.B) {
 	script := oracle.Path(b)
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "ec2guard")
-	build := exec.Command("go", "build", "-o", bin, "github.com/ec2guard/ec2guard/cmd/ec2guard")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building ec2guard: %v\n%s", err, out)
-	}
+	bin := binproc.Build(b, "ec2guard")
 	var in bytes.Buffer
 	enc := json.NewEncoder(&in)
 	for _, c := range Generate(diffSeed, batchCases) {

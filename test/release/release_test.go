@@ -37,6 +37,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/internal/imagebuild"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/testenv"
 )
 
 // testVersion is the version the test builds and releases (a pre-release with a leading v: the
@@ -174,14 +175,7 @@ func TestBuildIsReproducible(t *testing.T) {
 // registry, then pulls the images and the chart back.
 func TestRelease(t *testing.T) {
 	results := built(t)
-	helm := os.Getenv(helmEnv)
-	if helm == "" {
-		msg := helmEnv + " is not set: run `make test-env`, or `source <(hack/helm.sh)`"
-		if os.Getenv(k8senv.IntegrationEnv) == "1" {
-			t.Fatalf("%s (%s=1)", msg, k8senv.IntegrationEnv)
-		}
-		t.Skip(msg)
-	}
+	helm := testenv.Require(t, helmEnv)
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	u, err := url.Parse(srv.URL)

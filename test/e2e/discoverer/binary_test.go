@@ -5,12 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,18 +20,10 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestDiscovererBinary runs cmd/discoverer as a process — flags, manager, leader election,
 // probes, metrics, signal handling — against envtest and moto, and checks that it publishes an
@@ -50,16 +38,7 @@ func TestDiscovererBinary(t *testing.T) {
 	defer cancel()
 	removeReportsCRD(t, ctx, env)
 
-	root, err := k8senv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "discoverer")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/discoverer")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/discoverer: %v\n%s", err, out)
-	}
+	bin := binproc.Build(t, "discoverer")
 
 	insts, err := moto.Seeder().RunInstances(ctx, east, 3, map[string]string{"app": "smoke"})
 	if err != nil {
@@ -89,35 +68,27 @@ spec:
 		t.Fatalf("kubectl apply: %v\n%s%s", err, out, errOut)
 	}
 
-	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
-	var logs lockedBuffer
-	cmd := exec.CommandContext(ctx, bin,
+	metricsAddr, probeAddr := binproc.FreeAddr(t), binproc.FreeAddr(t)
+	p := binproc.StartConfig(t, binproc.Config{Bin: bin, StopTimeout: time.Minute, Args: []string{
 		"--kubeconfig", env.KubeconfigPath, "--aws-endpoint", moto.Endpoint(), "--interval", "2s",
 		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", probeAddr,
-		"--leader-election-namespace", "default", "--log-format", "text", "--iam-audit=false")
-	cmd.Env = append(cmd.Environ(), "AWS_EC2_METADATA_DISABLED=true")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+		"--leader-election-namespace", "default", "--log-format", "text", "--iam-audit=false"}})
 	started := time.Now()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("discoverer output:\n%s", logs.String())
+	logs := func() string {
+		s, err := p.Log()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		return s
+	}
 
 	// Wait (bounded) for the slices: the process reports nothing else to wait on.
-	deadline := time.Now().Add(3 * time.Minute)
 	var got []string
-	for time.Now().Before(deadline) {
+	poll.Until(t, 3*time.Minute, "the slices of smoke", func() (bool, string) {
 		var l discoveryv1.EndpointSliceList
 		if err := env.Client.List(ctx, &l, client.InNamespace("default"),
 			client.MatchingLabels{discoveryv1.LabelServiceName: discovery.ServiceName("smoke")}); err != nil {
-			t.Fatal(err)
+			return false, err.Error()
 		}
 		got = got[:0]
 		for _, s := range l.Items {
@@ -125,14 +96,10 @@ spec:
 				got = append(got, e.Addresses[0])
 			}
 		}
-		if len(got) == len(insts) {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("discoverer exited: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
+		return len(got) == len(insts) || p.Exited(), fmt.Sprint(got)
+	})
+	if p.Exited() {
+		t.Fatalf("discoverer exited: %v", p.ExitErr())
 	}
 	for _, in := range insts {
 		if !strings.Contains(strings.Join(got, " "), in.PrivateIP) {
@@ -146,12 +113,12 @@ spec:
 	}
 	// A few more intervals without the CRD: still running, one line per interval at most.
 	select {
-	case err := <-exited:
-		t.Fatalf("discoverer exited without the OpenReports CRD: %v", err)
+	case <-p.Done():
+		t.Fatalf("discoverer exited without the OpenReports CRD: %v", p.ExitErr())
 	case <-time.After(3 * 2 * time.Second):
 	}
 	elapsed := time.Since(started)
-	if n := strings.Count(logs.String(), "cannot write consistency reports"); n < 1 || n > int(elapsed/(2*time.Second))+2 {
+	if n := strings.Count(logs(), "cannot write consistency reports"); n < 1 || n > int(elapsed/(2*time.Second))+2 {
 		t.Errorf("%d log lines about the missing OpenReports CRD in %s with --interval 2s; want at least 1 and at most one per interval", n, elapsed.Round(time.Second))
 	}
 
@@ -165,18 +132,10 @@ spec:
 		t.Errorf("/metrics lacks the discoverer's metrics: %d\n%s", code, body)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := p.Stop(); err != nil {
+		t.Errorf("discoverer: %v", err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("discoverer exit after SIGTERM: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("discoverer did not stop within a minute of SIGTERM")
-	}
-	if out := logs.String(); strings.Contains(out, "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYAB") {
+	if out := logs(); strings.Contains(out, "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYAB") {
 		t.Error("the discoverer logged the secret access key")
 	} else if !strings.Contains(out, "discoverer stopped") {
 		t.Errorf("no clean stop in the logs:\n%s", out)
@@ -195,18 +154,11 @@ func removeReportsCRD(t *testing.T, ctx context.Context, env *k8senv.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
+	poll.Until(t, time.Minute, "the OpenReports CRD to be no longer served after its deletion", func() (bool, string) {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{})
 		_, derr := dc.ServerResourcesForGroupVersion("openreports.io/v1alpha1")
-		if apierrors.IsNotFound(err) && derr != nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the OpenReports CRD is still served a minute after its deletion: %v / %v", err, derr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return apierrors.IsNotFound(err) && derr != nil, fmt.Sprintf("%v / %v", err, derr)
+	})
 }
 
 func httpGet(t *testing.T, url string) (int, string) {

@@ -28,7 +28,9 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 // TestCredentialBorrowing: a user who may edit Upstreams in team-a but may not read the Secret in
@@ -43,17 +45,16 @@ func TestCredentialBorrowing(t *testing.T) {
 	k8senv.RequireEnv(t, awsemu.EnvServer)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-	bin := buildWebhook(t)
+	bin := binproc.Build(t, "webhook")
 	moto := awsemu.Start(t)
 	aws := newCountingProxy(t, moto.Endpoint())
 	env := k8senv.Start(t, k8senv.Options{
 		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutatingWebhook()},
 		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{validatingWebhook()},
 	})
-	b := &borrowing{t: t, env: env, aws: aws, dir: t.TempDir()}
-	b.setup(moto)
-	b.bin = bin
-	b.start()
+	b := &borrowing{env: env, aws: aws, dir: t.TempDir(), bin: bin}
+	b.setup(t, moto)
+	b.start(t)
 
 	t.Run("denied create: no AWS call, nothing about the secret", b.deniedCreate)
 	t.Run("pod identity is off by default", b.podIdentityOff)
@@ -70,20 +71,20 @@ func TestCredentialBorrowing(t *testing.T) {
 	t.Run("the default rate limit does not throttle them", b.notThrottledAtDefaults)
 }
 
-// start runs the webhook with the suite's flags and extra, and waits until the API server calls it.
-func (b *borrowing) start(extra ...string) {
-	b.webhook = startWebhook(b.t, b.bin, b.env, append([]string{
-		"--aws-endpoint=" + b.aws.URL(),
+// start runs the webhook with the suite's flags and extra for the rest of t, and waits until the
+// API server calls it.
+func (b *borrowing) start(t *testing.T, extra ...string) {
+	t.Helper()
+	b.webhook = startWebhook(t, b.bin, b.env, b.aws.URL(), append([]string{
 		"--secret-namespaces=default",
 		// Nothing is reused from an earlier request: any use of the credentials shows as AWS calls.
 		"--iam-cache-ttl=1ms", "--iam-unknown-ttl=1ms",
 		"--log-level=debug",
 	}, extra...)...)
-	b.waitForWebhook()
+	b.waitForWebhook(t)
 }
 
 type borrowing struct {
-	t       *testing.T
 	env     *k8senv.Env
 	aws     *countingProxy
 	webhook *webhookProcess
@@ -97,8 +98,8 @@ const (
 	reader = "bob"     // may edit Upstreams in team-a and get default/gloo-tag-group1
 )
 
-func (b *borrowing) setup(moto *awsemu.Server) {
-	t := b.t
+func (b *borrowing) setup(t *testing.T, moto *awsemu.Server) {
+	t.Helper()
 	ctx := context.Background()
 	sd := moto.Seeder()
 	var err error
@@ -166,10 +167,10 @@ func (b *borrowing) setup(moto *awsemu.Server) {
 
 // waitForWebhook waits until the API server calls the webhook: a server-side dry run of an
 // Upstream without secretRef gets an answer with an ec2guard code.
-func (b *borrowing) waitForWebhook() {
-	x := &e2e{t: b.t, env: b.env}
-	x.eventually("the webhook to answer", func() (bool, string) {
-		_, stderr, _ := b.apply("", b.upstream("probe", "", nil), "--dry-run=server")
+func (b *borrowing) waitForWebhook(t *testing.T) {
+	t.Helper()
+	poll.Until(t, syncTimeout, "the webhook to answer", func() (bool, string) {
+		_, stderr, _ := b.apply(t, "", b.upstream("probe", "", nil), "--dry-run=server")
 		return strings.Contains(stderr, "EC2G"), stderr
 	})
 }
@@ -195,15 +196,15 @@ func (b *borrowing) upstream(name, secret string, edit func(awsEc2 map[string]an
 
 // apply runs `kubectl apply -f` on obj as user ("" for the admin), counting the AWS calls made
 // meanwhile.
-func (b *borrowing) apply(user string, obj map[string]any, extra ...string) (stdout, stderr string, err error) {
-	b.t.Helper()
+func (b *borrowing) apply(t *testing.T, user string, obj map[string]any, extra ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	raw, err := yaml.Marshal(obj)
 	if err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
 	path := filepath.Join(b.dir, "upstream.yaml")
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
 	args := append([]string{"apply", "-f", path}, extra...)
 	if user != "" {
@@ -213,8 +214,7 @@ func (b *borrowing) apply(user string, obj map[string]any, extra ...string) (std
 }
 
 func (b *borrowing) kubectl(_ io.Reader, args ...string) (string, string, error) {
-	x := &e2e{t: b.t, env: b.env}
-	return x.kubectl(args...)
+	return (&e2e{env: b.env}).kubectl(args...)
 }
 
 // secretDerived are the strings only someone who may read the secret may learn.
@@ -235,7 +235,7 @@ func (b *borrowing) assertNothingDerived(t *testing.T, what, text string) {
 func (b *borrowing) denied(t *testing.T, obj map[string]any, codes string, extra ...string) string {
 	t.Helper()
 	before := b.aws.Count()
-	_, stderr, err := b.apply(editor, obj, extra...)
+	_, stderr, err := b.apply(t, editor, obj, extra...)
 	if err == nil {
 		t.Fatalf("admitted for %s:\n%s", editor, stderr)
 	}
@@ -257,7 +257,7 @@ func (b *borrowing) deniedCreate(t *testing.T) {
 	withRole := b.upstream("borrowed", "gloo-tag-group1", func(a map[string]any) { a["roleArn"] = "arn:aws:iam::123456789012:role/anything" })
 	b.denied(t, withRole, "EC2G401")
 	b.denied(t, withRole, "EC2G401", "--dry-run=server")
-	(&e2e{t: t, env: b.env}).mustNotExist(t, "team-a", "borrowed")
+	(&e2e{env: b.env}).mustNotExist(t, "team-a", "borrowed")
 }
 
 func (b *borrowing) podIdentityOff(t *testing.T) {
@@ -269,7 +269,7 @@ func (b *borrowing) podIdentityOff(t *testing.T) {
 
 func (b *borrowing) allowedCreate(t *testing.T) {
 	before := b.aws.Count()
-	stdout, stderr, err := b.apply(reader, b.upstream("shared", "gloo-tag-group1", nil))
+	stdout, stderr, err := b.apply(t, reader, b.upstream("shared", "gloo-tag-group1", nil))
 	if err != nil {
 		t.Fatalf("bob, who may read the secret, was denied: %v\n%s", err, stderr)
 	}
@@ -325,7 +325,7 @@ func (b *borrowing) metadataOnlyUpdate(t *testing.T) {
 
 func (b *borrowing) secretNotShared(t *testing.T) {
 	before := b.aws.Count()
-	_, stderr, err := b.apply(reader, b.upstream("not-shared", "not-shared", nil))
+	_, stderr, err := b.apply(t, reader, b.upstream("not-shared", "not-shared", nil))
 	if err == nil {
 		t.Fatal("a secret that does not opt in to team-a was accepted")
 	}
@@ -360,11 +360,10 @@ func (b *borrowing) mutatePatch(t *testing.T) {
 		}
 	})
 	obj := b.upstream("patched", "gloo-tag-group1", nil)
-	x := &e2e{t: t, env: b.env}
 	var out string
 	before := b.aws.Count()
-	x.eventually("the API server to drop the validating webhook", func() (bool, string) {
-		stdout, stderr, err := b.apply(editor, obj, "--dry-run=server", "-o", "yaml")
+	poll.Until(t, syncTimeout, "the API server to drop the validating webhook", func() (bool, string) {
+		stdout, stderr, err := b.apply(t, editor, obj, "--dry-run=server", "-o", "yaml")
 		out = stdout
 		return err == nil, stderr
 	})
@@ -390,12 +389,12 @@ func (b *borrowing) accessReviewsCached(t *testing.T) {
 		return metricValue(t, b.webhook.metrics(t), `ec2guard_access_reviews_total{result="allowed"}`)
 	}
 	// The first apply may have to ask (an earlier answer may have expired).
-	if _, stderr, err := b.apply(reader, b.upstream("cached-0", "gloo-tag-group1", nil), "--dry-run=server"); err != nil {
+	if _, stderr, err := b.apply(t, reader, b.upstream("cached-0", "gloo-tag-group1", nil), "--dry-run=server"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	before := reviews()
 	for i := 1; i <= n; i++ {
-		if _, stderr, err := b.apply(reader, b.upstream("cached-"+strconv.Itoa(i), "gloo-tag-group1", nil), "--dry-run=server"); err != nil {
+		if _, stderr, err := b.apply(t, reader, b.upstream("cached-"+strconv.Itoa(i), "gloo-tag-group1", nil), "--dry-run=server"); err != nil {
 			t.Fatalf("%v\n%s", err, stderr)
 		}
 	}
@@ -428,7 +427,7 @@ func (b *borrowing) noLeaks(t *testing.T) {
 // makes the webhook's SubjectAccessReviews wait in the API client's rate limiter.
 func (b *borrowing) throttledAtClientGoDefaults(t *testing.T) {
 	b.webhook.stopNow(t)
-	b.start("--kube-api-qps=5", "--kube-api-burst=10", "--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=0")
+	b.start(t, "--kube-api-qps=5", "--kube-api-burst=10", "--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=0")
 	reviews, waited, failed := b.burst(t)
 	// What users saw: requests denied with EC2G402 (the review's wait ran past the request) or
 	// failing at the API server's webhook timeout.
@@ -443,7 +442,7 @@ func (b *borrowing) throttledAtClientGoDefaults(t *testing.T) {
 // (--kube-api-qps 100, --kube-api-burst 200): no review waits.
 func (b *borrowing) notThrottledAtDefaults(t *testing.T) {
 	b.webhook.stopNow(t)
-	b.start("--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=0")
+	b.start(t, "--access-cache-allowed-ttl=0", "--access-cache-denied-ttl=0")
 	reviews, waited, failed := b.burst(t)
 	t.Logf("default limit, no cache: %d SubjectAccessReviews, %d waited in the rate limiter", reviews, waited)
 	if waited != 0 {
@@ -529,7 +528,7 @@ func sampleValue(t *testing.T, line string) int {
 
 func (b *borrowing) get(t *testing.T, name string) *unstructured.Unstructured {
 	t.Helper()
-	return (&e2e{t: t, env: b.env}).get(t, "team-a", name)
+	return (&e2e{env: b.env}).get(t, "team-a", name)
 }
 
 // problemCodes are the codes of a denial's `CODE field: ...` lines, in order.

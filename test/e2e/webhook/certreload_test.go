@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 // certReloaded shows that the running webhook serves a new certificate once the files in --cert-dir
@@ -76,15 +79,10 @@ func servedSerial(t *testing.T, host string, port int) *big.Int {
 // waitServedSerial polls (bounded) until the webhook presents the certificate with serial want.
 func waitServedSerial(t *testing.T, host string, port int, want *big.Int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var got *big.Int
-	for time.Now().Before(deadline) {
-		if got = servedSerial(t, host, port); got.Cmp(want) == 0 {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the webhook still presents serial %s, want %s: the certificate was not reloaded", got, want)
+	poll.Until(t, 30*time.Second, fmt.Sprintf("the webhook to present the reloaded certificate (serial %s)", want), func() (bool, string) {
+		got := servedSerial(t, host, port)
+		return got.Cmp(want) == 0, "it presents serial " + got.String()
+	})
 }
 
 // selfSignedCert makes a certificate for host with a fresh serial number.

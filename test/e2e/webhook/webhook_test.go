@@ -30,7 +30,9 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +53,6 @@ var upstreamGVK = schema.GroupVersionKind{Group: "gloo.solo.io", Version: "v1", 
 
 // e2e holds what the scenarios share.
 type e2e struct {
-	t       *testing.T
 	env     *k8senv.Env
 	moto    *awsemu.Server
 	webhook *webhookProcess
@@ -66,24 +67,23 @@ func TestWebhookEndToEnd(t *testing.T) {
 	k8senv.RequireEnv(t, awsemu.EnvServer)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-	bin := buildWebhook(t)
+	bin := binproc.Build(t, "webhook")
 	moto := awsemu.Start(t)
 	env := k8senv.Start(t, k8senv.Options{
 		MutatingWebhooks:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutatingWebhook()},
 		ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{validatingWebhook()},
 	})
-	x := &e2e{t: t, env: env, moto: moto}
-	x.seedAWS()
-	x.setupCluster()
-	x.webhook = startWebhook(t, bin, env,
-		"--aws-endpoint="+moto.Endpoint(),
+	x := &e2e{env: env, moto: moto}
+	x.seedAWS(t)
+	x.setupCluster(t)
+	x.webhook = startWebhook(t, bin, env, moto.Endpoint(),
 		"--iam-deadline="+iamDeadline.String(),
 		"--secret-namespaces=default",
 		// Unknown results are not reused, so the outage case runs the deadline path in both calls.
 		"--iam-unknown-ttl=1ms",
 		"--log-level=debug",
 	)
-	x.waitForWebhook()
+	x.waitForWebhook(t)
 
 	// The order matters: the secret changes from the seed user's keys to the fixed user's, and the
 	// outage comes last.
@@ -99,8 +99,8 @@ func TestWebhookEndToEnd(t *testing.T) {
 	t.Run("serving certificate reloaded from disk", x.certReloaded)
 }
 
-func (x *e2e) seedAWS() {
-	t := x.t
+func (x *e2e) seedAWS(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	sd := x.moto.Seeder()
 	var err error
@@ -120,8 +120,8 @@ func (x *e2e) seedAWS() {
 
 // setupCluster creates the namespaces, the secrets (from testdata/seed-secret.yaml with the moto
 // users' real keys) and the RBAC of the cross-namespace case.
-func (x *e2e) setupCluster() {
-	t := x.t
+func (x *e2e) setupCluster(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	c := x.env.Client
 	for _, ns := range []string{"gloo-system", "team-a"} {
@@ -129,12 +129,12 @@ func (x *e2e) setupCluster() {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Create(ctx, x.secret("gloo-tag-group1", x.seed)); err != nil {
+	if err := c.Create(ctx, x.secret(t, "gloo-tag-group1", x.seed)); err != nil {
 		t.Fatal(err)
 	}
 	// Used only once AWS is down, so no IAM result exists for them before.
 	for _, name := range []string{"gloo-after-outage", "gloo-aws-hung"} {
-		if err := c.Create(ctx, x.secret(name, x.fixed)); err != nil {
+		if err := c.Create(ctx, x.secret(t, name, x.fixed)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -169,10 +169,11 @@ func (x *e2e) setupCluster() {
 }
 
 // secret is testdata/seed-secret.yaml (what glooctl writes) named name, holding user's keys.
-func (x *e2e) secret(name string, user awsemu.User) *corev1.Secret {
+func (x *e2e) secret(t *testing.T, name string, user awsemu.User) *corev1.Secret {
+	t.Helper()
 	var s corev1.Secret
-	if err := yaml.Unmarshal([]byte(readFile(x.t, "testdata/seed-secret.yaml")), &s); err != nil {
-		x.t.Fatal(err)
+	if err := yaml.Unmarshal([]byte(readFile(t, "testdata/seed-secret.yaml")), &s); err != nil {
+		t.Fatal(err)
 	}
 	s.Name = name
 	// The Upstreams of these tests are in gloo-system and team-a: the secret opts in to both.
@@ -184,8 +185,9 @@ func (x *e2e) secret(name string, user awsemu.User) *corev1.Secret {
 // waitForWebhook waits until the API server calls the webhook and the webhook's Secret cache holds
 // the seed secret: a server-side dry run of the tutorial Upstream is then rejected for its IAM policy
 // (dry runs change nothing; their IAM result is the one the real apply reuses).
-func (x *e2e) waitForWebhook() {
-	x.eventually("the webhook to judge the tutorial Upstream by its IAM policy", func() (bool, string) {
+func (x *e2e) waitForWebhook(t *testing.T) {
+	t.Helper()
+	poll.Until(t, syncTimeout, "the webhook to judge the tutorial Upstream by its IAM policy", func() (bool, string) {
 		_, stderr, _ := x.kubectl("apply", "--dry-run=server", "-f", "testdata/seed-upstream-demo.yaml")
 		return strings.Contains(stderr, string(admission.CodeIAMImplicitDeny)), stderr
 	})
@@ -259,7 +261,7 @@ func (x *e2e) fixedPolicyCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The webhook sees the new secret version through its informer a moment later.
-	x.eventually("the webhook to see the updated secret", func() (bool, string) {
+	poll.Until(t, syncTimeout, "the webhook to see the updated secret", func() (bool, string) {
 		_, stderr, err := x.kubectl("apply", "--dry-run=server", "-f", "testdata/seed-upstream-demo.yaml")
 		return err == nil, stderr
 	})
@@ -439,23 +441,6 @@ func (x *e2e) mustNotExist(t *testing.T, ns, name string) {
 	if err := x.env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u); err == nil {
 		t.Errorf("Upstream %s/%s exists", ns, name)
 	}
-}
-
-// eventually polls cond until it holds, for a state the test cannot wait on directly (the API
-// server's webhook registration, the webhook's informer).
-func (x *e2e) eventually(what string, cond func() (bool, string)) {
-	x.t.Helper()
-	deadline := time.Now().Add(syncTimeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		time.Sleep(200 * time.Millisecond)
-	}
-	x.t.Fatalf("waited %s for %s; last:\n%s", syncTimeout, what, last)
 }
 
 // problemLines are the `CODE field: ...` lines of a denial, sorted.

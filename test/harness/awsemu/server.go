@@ -19,12 +19,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,13 +30,15 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
+	"github.com/ec2guard/ec2guard/test/harness/testenv"
 )
 
 const (
 	// EnvServer names the moto_server executable; hack/moto.sh prints it.
 	EnvServer = "EC2GUARD_MOTO_SERVER"
 	// EnvIntegration set to 1 turns a missing EnvServer from a skip into a failure.
-	EnvIntegration = "EC2GUARD_INTEGRATION"
+	EnvIntegration = testenv.IntegrationEnv
 	// AccountID is the account moto puts every resource in (its default, MOTO_ACCOUNT_ID unset).
 	AccountID = "123456789012"
 
@@ -52,12 +50,9 @@ const (
 
 // Server is one running moto server process.
 type Server struct {
-	tb       testing.TB
 	endpoint string
-	cmd      *exec.Cmd
+	proc     *binproc.Process
 	logPath  string
-	exited   chan struct{} // closed once the process has been waited for
-	stopOnce sync.Once
 	client   *awshttp.BuildableClient
 }
 
@@ -66,19 +61,12 @@ type Server struct {
 // Without EC2GUARD_MOTO_SERVER the test is skipped, or fails under EC2GUARD_INTEGRATION=1.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin := os.Getenv(EnvServer)
-	if bin == "" {
-		msg := EnvServer + " is not set: run `make test-env` (or `source <(hack/moto.sh)`)"
-		if os.Getenv(EnvIntegration) == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
+	bin := testenv.Require(tb, EnvServer)
 	logPath := filepath.Join(tb.TempDir(), "moto.log")
 
 	var lastErr error
 	for range startAttempts {
-		s, err := start(tb, bin, logPath)
+		s, err := start(bin, logPath)
 		if err == nil {
 			tb.Cleanup(func() {
 				s.Stop()
@@ -101,41 +89,23 @@ var errPortInUse = errors.New("port already in use")
 
 // start makes one attempt on a fresh free port; errPortInUse means another process took the port
 // between picking and binding it.
-func start(tb testing.TB, bin, logPath string) (*Server, error) {
-	port, err := freePort()
+func start(bin, logPath string) (*Server, error) {
+	addr, err := binproc.LoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	_, port, _ := net.SplitHostPort(addr)
+	// Earlier attempts wrote to the same log: this one's output starts at its end.
+	var offset int64
+	if info, err := os.Stat(logPath); err == nil {
+		offset = info.Size()
+	}
+	p, err := binproc.Launch(binproc.Config{Name: "moto server", Bin: bin, Args: []string{"-H", "127.0.0.1", "-p", port},
+		Env: serverEnv(), LogPath: logPath, StopTimeout: stopGrace})
 	if err != nil {
-		return nil, fmt.Errorf("open moto log: %w", err)
+		return nil, err
 	}
-	defer logFile.Close() // the child has its own descriptor
-	offset, err := logFile.Seek(0, io.SeekEnd)
-	if err != nil {
-		return nil, fmt.Errorf("seek moto log: %w", err)
-	}
-
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Env = serverEnv()
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("run %s: %w", bin, err)
-	}
-	s := &Server{
-		tb:       tb,
-		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		cmd:      cmd,
-		logPath:  logPath,
-		exited:   make(chan struct{}),
-		client:   loopbackHTTPClient(),
-	}
-	go func() {
-		_ = cmd.Wait() // the exit status is of no interest: the log says why it ended
-		close(s.exited)
-	}()
+	s := &Server{endpoint: "http://" + addr, proc: p, logPath: logPath, client: loopbackHTTPClient()}
 	if err := s.waitReady(offset); err != nil {
 		s.Stop()
 		return nil, err
@@ -173,15 +143,6 @@ func serverEnv() []string {
 	return append(env, "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitReady waits until this process has bound its port (werkzeug logs "Running on <endpoint>"
 // only after the bind, so another server on the same port cannot be mistaken for ours) and answers.
 func (s *Server) waitReady(logOffset int64) error {
@@ -190,7 +151,7 @@ func (s *Server) waitReady(logOffset int64) error {
 	for time.Now().Before(deadline) {
 		out := readFrom(s.logPath, logOffset)
 		select {
-		case <-s.exited:
+		case <-s.proc.Done():
 			if strings.Contains(out, "Address already in use") {
 				return fmt.Errorf("%s: %w", s.endpoint, errPortInUse)
 			}
@@ -227,17 +188,8 @@ func (s *Server) Endpoint() string { return s.endpoint }
 // for it. Afterwards its endpoint refuses connections, which is how tests simulate an unreachable
 // AWS. Stop is idempotent and also runs at the end of the test.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		pgid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM) // ESRCH when it already exited
-		select {
-		case <-s.exited:
-		case <-time.After(stopGrace):
-			s.tb.Logf("moto server %s ignored SIGTERM for %s; killing it", s.endpoint, stopGrace)
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-s.exited
-		}
-	})
+	// The exit status is of no interest (moto ends by the signal): the log says why it ended.
+	_ = s.proc.Stop()
 }
 
 // Reset drops every resource in every region (moto's /moto-api/reset) and turns IAM enforcement

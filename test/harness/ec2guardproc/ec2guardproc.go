@@ -24,6 +24,9 @@ import (
 // TimeoutSeconds of both webhook configurations (the chart's default).
 const TimeoutSeconds = 10
 
+// readyTimeout bounds the wait for a started binary to be ready.
+const readyTimeout = time.Minute
+
 // WebhookConfigurations are the validating and mutating configurations the chart creates, with the
 // clientConfig naming the chart's Service (envtest rewrites it to its local webhook server). Pass
 // them to k8senv.Start.
@@ -88,24 +91,29 @@ func (p *Process) RawMetrics() (string, error) {
 	return string(b), nil
 }
 
-// StartWebhook builds and runs cmd/webhook on env's webhook port with its certificate, AWS at
-// awsEndpoint, and waits until it is ready. args are added to the command line.
+// StartWebhook builds cmd/webhook and runs it (RunWebhook).
 func StartWebhook(tb testing.TB, env *k8senv.Env, awsEndpoint string, args ...string) *Process {
 	tb.Helper()
-	metricsPort, healthPort := binproc.FreePort(tb), binproc.FreePort(tb)
+	return RunWebhook(tb, binproc.Build(tb, "webhook"), env, awsEndpoint, args...)
+}
+
+// RunWebhook runs the webhook binary bin on env's webhook port with its certificate, AWS at
+// awsEndpoint, and waits until it is ready. args are added to the command line (a flag given
+// again there wins).
+func RunWebhook(tb testing.TB, bin string, env *k8senv.Env, awsEndpoint string, args ...string) *Process {
+	tb.Helper()
+	metricsAddr, healthAddr := binproc.FreeAddr(tb), binproc.FreeAddr(tb)
 	full := append([]string{
 		"--kubeconfig=" + env.KubeconfigPath,
 		"--webhook-host=" + env.Webhook.Host,
 		"--webhook-port=" + strconv.Itoa(env.Webhook.Port),
 		"--cert-dir=" + env.Webhook.CertDir,
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", healthPort),
+		"--metrics-bind-address=" + metricsAddr,
+		"--health-probe-bind-address=" + healthAddr,
 		"--aws-endpoint=" + awsEndpoint,
 	}, args...)
-	p := &Process{Process: binproc.Start(tb, binproc.Build(tb, "webhook"), full...), MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
-	if err := p.WaitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort), time.Minute); err != nil {
-		tb.Fatalf("webhook: %v", err)
-	}
+	p := &Process{Process: binproc.Start(tb, bin, full...), MetricsURL: "http://" + metricsAddr + "/metrics"}
+	p.RequireReady(tb, "http://"+healthAddr+"/readyz", readyTimeout)
 	return p
 }
 
@@ -113,17 +121,15 @@ func StartWebhook(tb testing.TB, env *k8senv.Env, awsEndpoint string, args ...st
 // election off, and waits until its metrics endpoint answers. args are added to the command line.
 func StartDiscoverer(tb testing.TB, env *k8senv.Env, awsEndpoint string, args ...string) *Process {
 	tb.Helper()
-	metricsPort := binproc.FreePort(tb)
+	metricsAddr := binproc.FreeAddr(tb)
 	full := append([]string{
 		"--kubeconfig=" + env.KubeconfigPath,
 		"--aws-endpoint=" + awsEndpoint,
 		"--leader-elect=false",
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
+		"--metrics-bind-address=" + metricsAddr,
 		"--health-probe-bind-address=0",
 	}, args...)
-	p := &Process{Process: binproc.Start(tb, binproc.Build(tb, "discoverer"), full...), MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)}
-	if err := p.WaitReady(p.MetricsURL, time.Minute); err != nil {
-		tb.Fatalf("discoverer: %v", err)
-	}
+	p := &Process{Process: binproc.Start(tb, binproc.Build(tb, "discoverer"), full...), MetricsURL: "http://" + metricsAddr + "/metrics"}
+	p.RequireReady(tb, p.MetricsURL, readyTimeout)
 	return p
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ec2guard/ec2guard/test/harness/testenv"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -30,7 +31,7 @@ const (
 	// KubectlEnv names the kubectl binary run by (*Env).Kubectl.
 	KubectlEnv = "EC2GUARD_KUBECTL"
 	// IntegrationEnv, when "1", turns missing test assets into a test failure instead of a skip.
-	IntegrationEnv = "EC2GUARD_INTEGRATION"
+	IntegrationEnv = testenv.IntegrationEnv
 )
 
 // FixtureCRDDir is the directory, relative to the repository root, whose CRDs
@@ -172,16 +173,7 @@ func Start(t testing.TB, opts Options) *Env {
 // EC2GUARD_INTEGRATION=1.
 func RequireEnv(t testing.TB, name string) string {
 	t.Helper()
-	v := os.Getenv(name)
-	if v != "" {
-		return v
-	}
-	msg := fmt.Sprintf("%s is not set: run `make test-env` and source its exports (hack/k8s-assets.sh)", name)
-	if os.Getenv(IntegrationEnv) == "1" {
-		t.Fatalf("%s (%s=1)", msg, IntegrationEnv)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Require(t, name)
 }
 
 // RepoRoot finds the repository root: the nearest directory at or above the

@@ -19,13 +19,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ec2guard/ec2guard/test/harness/testenv"
 )
 
 // EnvVar names the environment variable holding the absolute path of the oracle script.
 const EnvVar = "EC2GUARD_ORACLE"
 
 // IntegrationEnvVar, when "1", turns a missing oracle from a skip into a test failure.
-const IntegrationEnvVar = "EC2GUARD_INTEGRATION"
+const IntegrationEnvVar = testenv.IntegrationEnv
 
 // Decisions the oracle reports.
 const (
@@ -83,14 +85,7 @@ type Result struct {
 // with a hint to run `make test-env`, unless EC2GUARD_INTEGRATION=1, where it fails instead.
 func Path(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv(EnvVar)
-	if p == "" {
-		msg := EnvVar + " is not set: run `make test-env` (or `source <(hack/oracle.sh)`) to install the IAM oracle"
-		if os.Getenv(IntegrationEnvVar) == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	p := testenv.Require(t, EnvVar)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("%s=%s: %v (run `make test-env` again)", EnvVar, p, err)
 	}
