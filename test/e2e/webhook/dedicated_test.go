@@ -7,6 +7,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 // dedicatedAccount: an Upstream without filters using allowed credentials is warned about
@@ -39,7 +40,7 @@ func (x *e2e) dedicatedAccount(t *testing.T) {
 		}
 	}()
 	// The webhook sees the new secret version through its informer a moment later.
-	x.eventually("the webhook to see the dedicated-account statement", func() (bool, string) {
+	poll.Until(t, syncTimeout, "the webhook to see the dedicated-account statement", func() (bool, string) {
 		_, stderr, err := x.kubectl("apply", "--dry-run=server", "-f", file)
 		return err == nil && !strings.Contains(stderr, "EC2G601"), stderr
 	})
