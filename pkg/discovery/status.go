@@ -106,7 +106,7 @@ func NewAnnotator(reader client.Reader, writer client.Writer, m *Metrics, clk cl
 // the number of API writes.
 func (a *Annotator) Write(ctx context.Context, key types.NamespacedName, uid types.UID, s Status) (int, error) {
 	cur := NewUpstreamObject()
-	if err := a.reader.Get(ctx, key, cur); err != nil {
+	if err := a.reader.Get(ctx, key, cur, client.UnsafeDisableDeepCopy); err != nil { // read only
 		if apierrors.IsNotFound(err) {
 			return 0, nil // deleted meanwhile
 		}
