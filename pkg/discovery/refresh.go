@@ -305,10 +305,11 @@ func (r *groupRunner) update(ctx context.Context, res Result[*listing]) {
 	if attempt == nil {
 		attempt = &listing{}
 	}
+	r.last = &res
 	actx, cancel := context.WithTimeout(ctx, auditTimeout)
 	audit := r.d.deps.Auditor.Audit(actx, attempt.clients, r.key.Region, res.Err)
 	cancel()
-	r.last, r.lastAudit = &res, audit
+	r.lastAudit = audit
 	rep := r.publish(ctx, res, audit, false)
 	rep.Pages, rep.Calls = attempt.pages, attempt.calls
 	r.observe(res, rep)
