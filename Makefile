@@ -89,11 +89,11 @@ clean:
 
 # Fleet-scale discovery benchmark (test/scale): the real discoverer against the real API server and
 # an in-process EC2 API. FLEET=small (default, a few minutes) or FLEET=full (5,000 Upstreams, 1,000
-# credential groups, 100,000 instances).
+# credential groups, 100,000 instances). PROFILE=<dir> saves a CPU profile of the discoverer per window.
 FLEET ?= small
 .PHONY: bench-discovery
 bench-discovery: test-env
-	@source $(ROOT)/.cache/test-env.sh && $(GO) test -count=1 -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 60m ./test/scale/ -args -fleet=$(FLEET)
+	@source $(ROOT)/.cache/test-env.sh && $(GO) test -count=1 -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 60m ./test/scale/ -args -fleet=$(FLEET) $(if $(PROFILE),-profile=$(abspath $(PROFILE)))
 
 # Admission latency benchmark (test/admissionbench): the real webhook registered with the real API
 # server, warm and cold, against the same workload without the webhooks in the same run.

@@ -53,6 +53,7 @@ type config struct {
 	metricsAddr             string
 	metricsSecure           bool
 	probeAddr               string
+	pprofAddr               string
 	leaderElect             bool
 	sharding                shardingConfig
 	leaderElectionNamespace string
@@ -100,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	metricsserving.AddSecureFlag(fs, &c.metricsSecure)
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "", "address serving Go's profiler (net/http/pprof, /debug/pprof/) for diagnosing CPU and memory use; unauthenticated, so bind it to localhost (default: off)")
 	fs.BoolVar(&c.leaderElect, "leader-elect", true, "elect a leader: only the leader discovers and writes (off with --sharding=leases)")
 	c.sharding.addFlags(fs)
 	fs.StringVar(&c.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's)")

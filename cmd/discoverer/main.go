@@ -122,6 +122,7 @@ func newManager(restCfg *rest.Config, cfg config) (ctrl.Manager, error) {
 		Cache:                         discovery.CacheOptions(),
 		Metrics:                       metricsserving.Options(cfg.metricsAddr, cfg.metricsSecure),
 		HealthProbeBindAddress:        cfg.probeAddr,
+		PprofBindAddress:              cfg.pprofAddr,
 		LeaderElection:                cfg.leaderElect && cfg.sharding.mode == shardingNone,
 		LeaderElectionID:              cfg.leaderElectionID,
 		LeaderElectionNamespace:       cfg.leaderElectionNamespace,

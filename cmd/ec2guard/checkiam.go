@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"os"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	iamverdict "github.com/ec2guard/ec2guard/pkg/verdict"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // iamResult is the IAM decision for ec2:DescribeInstances in the Upstream's region.

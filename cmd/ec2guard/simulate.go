@@ -13,8 +13,9 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/spf13/cobra"
+
+	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
 
 const simulateLong = `Evaluates one IAM request (or a batch of them) with ec2guard's IAM engine, the one the webhook

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // queryAPI answers the AWS Query protocol (STS, IAM, EC2) by Action.

@@ -7,11 +7,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
 func TestCachedSecrets(t *testing.T) {

@@ -298,8 +298,8 @@ func TestDiscovererEndToEndWithFakes(t *testing.T) {
 	east[9].Tags["app"] = "web"
 	h.d.TriggerAll()
 	rb = h.next(groupB, false)
-	if rb.Err == nil || !rb.Stale {
-		t.Fatalf("revoked group: err %v stale %v", rb.Err, rb.Stale)
+	if rb.Err == nil || !rb.Stale || rb.Calls == 0 || rb.Pages != 0 {
+		t.Fatalf("revoked group: err %v stale %v, %d calls %d pages (the failed attempt's own calls, no page)", rb.Err, rb.Stale, rb.Calls, rb.Pages)
 	}
 	if ra = h.next(groupA, false); ra.Err != nil {
 		t.Fatalf("group A failed while group B was revoked: %v", ra.Err)

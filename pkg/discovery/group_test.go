@@ -3,8 +3,9 @@ package discovery
 import (
 	"testing"
 
-	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 )
 
 func TestGroupTargets(t *testing.T) {

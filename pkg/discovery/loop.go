@@ -82,6 +82,9 @@ func (o LoopOptions) withDefaults() (LoopOptions, error) {
 type Result[T any] struct {
 	// Value is the last good value: this attempt's when it succeeded, else an earlier one.
 	Value T
+	// Attempt is what this attempt's refresh function returned, also when it failed (a refresh
+	// may return what the failed attempt did or cost beside its error).
+	Attempt T
 	// HasValue is false until an attempt has succeeded.
 	HasValue bool
 	// ValueAt is when Value was fetched (the start of its attempt).
@@ -191,7 +194,7 @@ func (l *Loop[T]) attempt(ctx context.Context, triggered bool) bool {
 	l.mu.Lock()
 	prev := l.last
 	r := Result[T]{
-		Seq: prev.Seq + 1, Triggered: triggered, Started: started, Finished: finished, Err: err,
+		Seq: prev.Seq + 1, Triggered: triggered, Started: started, Finished: finished, Err: err, Attempt: v,
 	}
 	if err == nil {
 		r.Value, r.HasValue, r.ValueAt = v, true, started

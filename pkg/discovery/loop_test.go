@@ -76,7 +76,7 @@ func TestLoopKeepsLastGoodValueWhileFailing(t *testing.T) {
 	}
 	s.advance(time.Minute)
 	r = s.next()
-	if !errors.Is(r.Err, errDown) || !r.Stale || r.Value != 10 || r.Failures != 1 || r.StaleSince != r.Started {
+	if !errors.Is(r.Err, errDown) || !r.Stale || r.Value != 10 || r.Attempt != 20 || r.Failures != 1 || r.StaleSince != r.Started {
 		t.Fatalf("second result = %+v, want stale value 10 with the error", r)
 	}
 	firstFailure := r.StaleSince
@@ -95,8 +95,8 @@ func TestLoopKeepsLastGoodValueWhileFailing(t *testing.T) {
 func TestLoopFirstFailureHasNoValueAndIsNotStale(t *testing.T) {
 	_, s := startLoop(t, LoopOptions{Interval: time.Minute}, func(context.Context) (int, error) { return 7, errors.New("no") })
 	r := s.next()
-	if r.HasValue || r.Stale || r.Value != 0 || r.Err == nil || r.StaleSince.IsZero() {
-		t.Fatalf("result = %+v, want an error without a value", r)
+	if r.HasValue || r.Stale || r.Value != 0 || r.Attempt != 7 || r.Err == nil || r.StaleSince.IsZero() {
+		t.Fatalf("result = %+v, want an error without a value, with the attempt's own return", r)
 	}
 }
 

@@ -2,10 +2,13 @@ package discovery
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 
-	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 )
 
 const metricsNamespace = "ec2guard_discoverer"
@@ -34,6 +37,23 @@ type Metrics struct {
 	generatedSkip   *prometheus.GaugeVec
 	publishFails    *prometheus.GaugeVec
 	reportsAvail    prometheus.Gauge
+
+	// series remembers, per Upstream, the label sets of its per-Upstream series, so that they
+	// are replaced and deleted by exact labels: DeletePartialMatch walks every series of a vector
+	// (5,000 Upstreams: 75% of the discoverer's CPU in a steady-state profile).
+	mu     sync.Mutex
+	series map[upstreamName]*upstreamSeries
+}
+
+type upstreamName struct{ namespace, name string }
+
+// upstreamSeries are the label values of an Upstream's series besides namespace and name.
+type upstreamSeries struct {
+	counts       bool     // endpoints, matched, overlap, caseOnly
+	skipped      []string // reasons
+	iam          []string // decision, source, consistency; nil: none
+	refused      string   // code; "": none
+	publishFails bool
 }
 
 // NewMetrics creates the metrics and registers them with reg (controller-runtime's
@@ -124,6 +144,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: metricsNamespace, Name: "reports_available",
 			Help: "1 when consistency reports can be written (the OpenReports CRD is installed), 0 when not; absent with --reports=false.",
 		}),
+		series: map[upstreamName]*upstreamSeries{},
 	}
 	for _, c := range []prometheus.Collector{m.refreshDuration, m.refreshes, m.awsCalls, m.throttles, m.pages, m.instances,
 		m.groups, m.staleGroups, m.kubeWrites, m.endpoints, m.matched, m.skipped, m.overlap, m.caseOnly, m.iam, m.generated, m.refused, m.generatedCapped, m.generatedSkip, m.publishFails, m.reportsAvail} {
@@ -186,27 +207,100 @@ func (m *Metrics) forgetGroup(group string) {
 	}
 }
 
-// upstream sets the per-Upstream gauges from its status.
+// upstream sets the per-Upstream gauges from its status (and drops its refusal and publication
+// failure series).
 func (m *Metrics) upstream(ns, name string, s *discovered.Status) {
-	m.forgetUpstream(ns, name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := upstreamName{ns, name}
+	sr := m.seriesOf(k)
 	m.endpoints.WithLabelValues(ns, name).Set(float64(s.Count))
 	m.matched.WithLabelValues(ns, name).Set(float64(s.Matched))
 	m.overlap.WithLabelValues(ns, name).Set(float64(s.Overlap))
 	m.caseOnly.WithLabelValues(ns, name).Set(float64(s.CaseInsensitiveOnly))
+	sr.counts = true
+	for _, reason := range sr.skipped {
+		if _, ok := s.SkippedByReason[reason]; !ok {
+			m.skipped.DeleteLabelValues(ns, name, reason)
+		}
+	}
+	sr.skipped = sr.skipped[:0]
 	for reason, n := range s.SkippedByReason {
 		m.skipped.WithLabelValues(ns, name, reason).Set(float64(n))
+		sr.skipped = append(sr.skipped, reason)
 	}
+	var iam []string
 	if s.IAM != nil {
-		m.iam.WithLabelValues(ns, name, s.IAM.Decision, s.IAM.Source, s.Consistency).Set(1)
+		iam = []string{s.IAM.Decision, s.IAM.Source, s.Consistency}
+	}
+	if sr.iam != nil && !slices.Equal(sr.iam, iam) {
+		m.iam.DeleteLabelValues(ns, name, sr.iam[0], sr.iam[1], sr.iam[2])
+	}
+	if iam != nil {
+		m.iam.WithLabelValues(ns, name, iam[0], iam[1], iam[2]).Set(1)
+	}
+	sr.iam = iam
+	m.deleteRefused(ns, name, sr)
+	if sr.publishFails {
+		m.publishFails.DeleteLabelValues(ns, name)
+		sr.publishFails = false
 	}
 }
 
+// seriesOf returns the series record of k, made on first use (under mu).
+func (m *Metrics) seriesOf(k upstreamName) *upstreamSeries {
+	sr := m.series[k]
+	if sr == nil {
+		sr = &upstreamSeries{}
+		m.series[k] = sr
+	}
+	return sr
+}
+
+// forgetUpstream deletes every series of an Upstream.
 func (m *Metrics) forgetUpstream(ns, name string) {
-	l := prometheus.Labels{"namespace": ns, "upstream": name}
-	for _, v := range []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{m.endpoints, m.matched, m.skipped, m.overlap, m.caseOnly, m.iam, m.refused, m.publishFails} {
-		v.DeletePartialMatch(l)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgetLocked(ns, name)
+}
+
+func (m *Metrics) forgetLocked(ns, name string) {
+	k := upstreamName{ns, name}
+	sr := m.series[k]
+	if sr == nil {
+		return
+	}
+	delete(m.series, k)
+	if sr.counts {
+		for _, v := range []*prometheus.GaugeVec{m.endpoints, m.matched, m.overlap, m.caseOnly} {
+			v.DeleteLabelValues(ns, name)
+		}
+	}
+	for _, reason := range sr.skipped {
+		m.skipped.DeleteLabelValues(ns, name, reason)
+	}
+	if sr.iam != nil {
+		m.iam.DeleteLabelValues(ns, name, sr.iam[0], sr.iam[1], sr.iam[2])
+	}
+	m.deleteRefused(ns, name, sr)
+	if sr.publishFails {
+		m.publishFails.DeleteLabelValues(ns, name)
+	}
+}
+
+func (m *Metrics) deleteRefused(ns, name string, sr *upstreamSeries) {
+	if sr.refused != "" {
+		m.refused.DeleteLabelValues(ns, name, sr.refused)
+		sr.refused = ""
+	}
+}
+
+// notRefused drops the refusal series of an Upstream that is no longer refused.
+func (m *Metrics) notRefused(ns, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sr := m.series[upstreamName{ns, name}]; sr != nil {
+		m.deleteRefused(ns, name, sr)
 	}
 }
 
@@ -216,8 +310,11 @@ func (m *Metrics) generatedUpstreams(group string, n int) {
 
 // refusedUpstream marks an Upstream as refused (its other gauges are dropped).
 func (m *Metrics) refusedUpstream(ns, name string, r *discovered.Refusal) {
-	m.forgetUpstream(ns, name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgetLocked(ns, name)
 	m.refused.WithLabelValues(ns, name, r.Code).Set(1)
+	m.seriesOf(upstreamName{ns, name}).refused = r.Code
 }
 
 func (m *Metrics) generatedLimits(group string, capped, skipped int) {
@@ -226,7 +323,10 @@ func (m *Metrics) generatedLimits(group string, capped, skipped int) {
 }
 
 func (m *Metrics) publishFailing(ns, name string, failures int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.publishFails.WithLabelValues(ns, name).Set(float64(failures))
+	m.seriesOf(upstreamName{ns, name}).publishFails = true
 }
 
 // ReportsAvailable records whether consistency reports can be written (pkg/report's writer).

@@ -1,11 +1,13 @@
 package discovery
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestMetricsForgetRemovesSeries(t *testing.T) {
@@ -40,5 +42,62 @@ func TestMetricsForgetRemovesSeries(t *testing.T) {
 	m.forgetGroup("g")
 	if v := metricValue(t, m.pages); v != 0 {
 		t.Fatalf("pages after forgetting the group = %v", v)
+	}
+}
+
+// TestMetricsUpstreamReplacesSeries: a new status replaces every per-Upstream series of the
+// previous one (skip reasons that went, the refusal, the publication failures), and leaves the
+// other Upstreams' series alone.
+func TestMetricsUpstreamReplacesSeries(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.refusedUpstream("ns", "a", &discovered.Refusal{Code: "EC2G701"})
+	m.upstream("ns", "b", &discovered.Status{Count: 1, SkippedByReason: map[string]int{discovered.SkipNoPrivateIPv4: 2}})
+	m.upstream("ns", "a", &discovered.Status{Count: 2, SkippedByReason: map[string]int{discovered.SkipBadPortTag: 1, discovered.SkipNoPrivateIPv4: 1}})
+	m.publishFailing("ns", "a", 3)
+	if v := metricValue(t, m.refused); v != 0 {
+		t.Fatalf("refused after a status = %v, want 0", v)
+	}
+	if v := metricValue(t, m.skipped); v != 4 {
+		t.Fatalf("skipped = %v, want 4", v)
+	}
+	m.upstream("ns", "a", &discovered.Status{Count: 2, SkippedByReason: map[string]int{discovered.SkipNoPrivateIPv4: 1}})
+	if v := metricValue(t, m.skipped); v != 3 {
+		t.Fatalf("skipped after the bad-port-tag skip went = %v, want 3", v)
+	}
+	if v := metricValue(t, m.publishFails); v != 0 {
+		t.Fatalf("publish failures after a status without = %v, want 0", v)
+	}
+	m.refusedUpstream("ns", "a", &discovered.Refusal{Code: "EC2G702"})
+	if v := metricValue(t, m.endpoints); v != 1 {
+		t.Fatalf("endpoints after refusing ns/a = %v, want 1 (ns/b's)", v)
+	}
+	m.notRefused("ns", "a")
+	if v := metricValue(t, m.refused); v != 0 {
+		t.Fatalf("refused after notRefused = %v, want 0", v)
+	}
+}
+
+// BenchmarkMetricsUpstream sets the per-Upstream gauges of one Upstream among 5,000 (the full
+// fleet of test/scale), as every group refresh does for each of its Upstreams: the cost must not
+// grow with the number of Upstreams.
+func BenchmarkMetricsUpstream(b *testing.B) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 5000
+	names := make([]string, n)
+	st := &discovered.Status{Count: 98, Matched: 98}
+	for i := range names {
+		names[i] = fmt.Sprintf("svc-%d", i)
+		m.upstream("ns", names[i], st)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		m.upstream("ns", names[i%n], st)
 	}
 }

@@ -57,6 +57,8 @@ const (
 // Publisher writes, per EC2 Upstream, a selector-less Service and the discovery.k8s.io/v1
 // EndpointSlices listing its instances, owned by the Upstream. It compares what it wants with
 // what the cache holds and writes only the differences, so an unchanged refresh writes nothing.
+// It reads the cache without deep copies (every refresh reads every Upstream's objects) and so
+// never modifies what it read: merges and creates write copies.
 type Publisher struct {
 	reader    client.Reader // the manager's cache (holds only the discoverer's objects)
 	apiReader client.Reader // uncached, used to resolve conflicts
@@ -197,7 +199,7 @@ func (p *Publisher) Sync(ctx context.Context, t *Target, eps []Endpoint, staleSi
 // Service name changed with a newer naming rule).
 func (p *Publisher) deleteRenamedServices(ctx context.Context, t *Target, name string) (int, error) {
 	var svcs corev1.ServiceList
-	if err := p.reader.List(ctx, &svcs, client.InNamespace(t.Upstream.Namespace), client.MatchingLabels{LabelUpstreamUID: string(t.UID)}); err != nil {
+	if err := p.reader.List(ctx, &svcs, client.InNamespace(t.Upstream.Namespace), client.MatchingLabels{LabelUpstreamUID: string(t.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("list services of upstream %s: %w", t.Key(), err)
 	}
 	writes := 0
@@ -218,7 +220,7 @@ func (p *Publisher) deleteRenamedServices(ctx context.Context, t *Target, name s
 func (p *Publisher) MarkStale(ctx context.Context, t *Target, staleSince time.Time) (int, error) {
 	desired := DesiredService(t, staleSince, p.headless)
 	observed := &corev1.Service{}
-	if err := p.reader.Get(ctx, client.ObjectKeyFromObject(desired), observed); err != nil {
+	if err := p.reader.Get(ctx, client.ObjectKeyFromObject(desired), observed, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return 0, nil
 		}
@@ -233,7 +235,7 @@ func (p *Publisher) MarkStale(ctx context.Context, t *Target, staleSince time.Ti
 func (p *Publisher) syncService(ctx context.Context, desired *corev1.Service) (int, error) {
 	key := client.ObjectKeyFromObject(desired)
 	observed := &corev1.Service{}
-	err := p.reader.Get(ctx, key, observed)
+	err := p.reader.Get(ctx, key, observed, client.UnsafeDisableDeepCopy)
 	switch {
 	case apierrors.IsNotFound(err):
 		observed = nil
@@ -258,7 +260,7 @@ func (p *Publisher) syncService(ctx context.Context, desired *corev1.Service) (i
 
 func (p *Publisher) syncSlices(ctx context.Context, t *Target, desired []*discoveryv1.EndpointSlice) (int, error) {
 	var list discoveryv1.EndpointSliceList
-	if err := p.reader.List(ctx, &list, client.InNamespace(t.Upstream.Namespace), client.MatchingLabels{LabelUpstreamUID: string(t.UID)}); err != nil {
+	if err := p.reader.List(ctx, &list, client.InNamespace(t.Upstream.Namespace), client.MatchingLabels{LabelUpstreamUID: string(t.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("list endpointslices of upstream %s: %w", t.Key(), err)
 	}
 	observed := map[string]*discoveryv1.EndpointSlice{}

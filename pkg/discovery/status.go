@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/aws/smithy-go"
-	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ec2guard/ec2guard/pkg/discovered"
 )
 
 // maxExamples bounds the instance lists in the annotation.
@@ -41,7 +42,7 @@ func NewAnnotator(reader client.Reader, writer client.Writer, m *Metrics, clk cl
 // the number of API writes.
 func (a *Annotator) Write(ctx context.Context, key types.NamespacedName, uid types.UID, s discovered.Status) (int, error) {
 	cur := NewUpstreamObject()
-	if err := a.reader.Get(ctx, key, cur); err != nil {
+	if err := a.reader.Get(ctx, key, cur, client.UnsafeDisableDeepCopy); err != nil { // read only
 		if apierrors.IsNotFound(err) {
 			return 0, nil // deleted meanwhile
 		}

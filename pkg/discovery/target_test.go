@@ -114,3 +114,50 @@ func TestSameDiscoveryIgnoresTheDiscoveredAnnotation(t *testing.T) {
 		t.Error("a filter change did not change the discovery fingerprint")
 	}
 }
+
+// TestUpstreamChangeMatters: only an update of the discoverer's own annotation (same generation,
+// labels, other annotations) is ignored by the Upstream event handler.
+func TestUpstreamChangeMatters(t *testing.T) {
+	base := func() *unstructured.Unstructured {
+		u := upstreamObj("ns", "a", "uid-a", false, ec2Spec("us-east-1", "aws", kv("app", "web")),
+			map[string]string{discovered.Annotation: `{"count":1}`, ec2.AnnotationPortTag: "port"})
+		u.SetGeneration(3)
+		u.SetLabels(map[string]string{"team": "a"})
+		return u
+	}
+	cases := []struct {
+		name   string
+		change func(u *unstructured.Unstructured)
+		want   bool
+	}{
+		{"discovered annotation only", func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{discovered.Annotation: `{"count":2}`, ec2.AnnotationPortTag: "port"})
+			u.SetResourceVersion("9")
+		}, false},
+		{"new generation", func(u *unstructured.Unstructured) { u.SetGeneration(4) }, true},
+		{"no generation", func(u *unstructured.Unstructured) { u.SetGeneration(0) }, true},
+		{"other annotation", func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{discovered.Annotation: `{"count":1}`, ec2.AnnotationPortTag: "other"})
+		}, true},
+		{"annotation added", func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{discovered.Annotation: `{"count":1}`, ec2.AnnotationPortTag: "port", "x": "y"})
+		}, true},
+		{"annotation renamed", func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{discovered.Annotation: `{"count":1}`, "x": "port"})
+		}, true},
+		{"labels", func(u *unstructured.Unstructured) { u.SetLabels(map[string]string{"team": "b"}) }, true},
+		{"uid", func(u *unstructured.Unstructured) { u.SetUID("uid-b") }, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := base()
+			c.change(n)
+			if got := upstreamChangeMatters(base(), n); got != c.want {
+				t.Fatalf("upstreamChangeMatters = %v, want %v", got, c.want)
+			}
+		})
+	}
+	if !upstreamChangeMatters("not an object", base()) {
+		t.Fatal("an update of an unknown type must count")
+	}
+}

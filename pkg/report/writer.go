@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ec2guard/ec2guard/pkg/discovered"
-	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/go-logr/logr"
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
 // GVK returns the group, version and kind of an OpenReports Report.

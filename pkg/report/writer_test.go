@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ec2guard/ec2guard/pkg/discovered"
-	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
@@ -21,6 +19,9 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/ec2guard/ec2guard/pkg/discovered"
+	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
 func testMapper(withCRD bool) meta.RESTMapper {

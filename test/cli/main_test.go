@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/go-logr/logr/funcr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 )
 
 // binPath is the ec2guard binary built for these tests.

@@ -2,11 +2,15 @@ package scale
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -19,10 +23,13 @@ import (
 
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
+	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/ec2sim"
 )
 
 var fleetFlag = flag.String("fleet", "small", "fleet size of BenchmarkFleet: small (500 Upstreams, 100 groups, 10,000 instances) or full (5,000, 1,000, 100,000)")
+
+var profileDir = flag.String("profile", "", "directory where BenchmarkFleet saves a CPU profile of the discoverer per window (cpu-<n>-<phase>.pprof; go tool pprof reads them); empty: none")
 
 var sizes = map[string]size{
 	"small": {Name: "small", Upstreams: 500, Groups: 100, Instances: 10_000, Namespaces: 20, Interval: 30 * time.Second, Churn: 0.01},
@@ -72,7 +79,14 @@ func BenchmarkFleet(b *testing.B) {
 	b.Logf("fleet created in %s", time.Since(setup).Round(time.Second))
 	floor := writeFloor(b, f, 2000)
 
-	p := f.startDiscoverer(b)
+	var extra []string
+	pprofURL := ""
+	if *profileDir != "" {
+		port := binproc.FreePort(b)
+		extra = append(extra, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port))
+		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", port)
+	}
+	p := f.startDiscoverer(b, extra...)
 	var rows []row
 	a, simA := p.read(b), f.sim.Stats()
 	f.waitPublished(b, 30*time.Minute)
@@ -85,6 +99,15 @@ func BenchmarkFleet(b *testing.B) {
 			moves = before()
 		}
 		a, simA := p.read(b), f.sim.Stats()
+		profiled := make(chan struct{})
+		if pprofURL != "" {
+			go func() {
+				defer close(profiled)
+				saveProfile(b, pprofURL, s.Interval*2/3, filepath.Join(*profileDir, fmt.Sprintf("cpu-%d-%s.pprof", len(rows), strings.ReplaceAll(phase, " ", "_"))))
+			}()
+		} else {
+			close(profiled)
+		}
 		var prop []time.Duration
 		if len(moves) > 0 {
 			prop = f.propagation(b, moves, 3*s.Interval)
@@ -94,6 +117,7 @@ func BenchmarkFleet(b *testing.B) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		bb, simB := p.read(b), f.sim.Stats()
+		<-profiled
 		r := rowOf(phase, s.Groups, a, bb, simA, simB)
 		if len(prop) > 0 {
 			slices.Sort(prop)
@@ -111,6 +135,32 @@ func BenchmarkFleet(b *testing.B) {
 	f.sim.ThrottleAll(f.groups[0].accessKey, false)
 
 	printTable(os.Stdout, s, floor, rows)
+}
+
+// saveProfile saves a CPU profile of the discoverer over d to path (logged, not fatal, on error:
+// the profile is a diagnostic, the table is the result).
+func saveProfile(tb testing.TB, url string, d time.Duration, path string) {
+	c := http.Client{Timeout: d + time.Minute}
+	resp, err := c.Get(fmt.Sprintf("%s?seconds=%d", url, int(d.Seconds())))
+	if err != nil {
+		tb.Logf("CPU profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Logf("CPU profile: %s", resp.Status)
+		return
+	}
+	out, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(out, resp.Body)
+		err = errors.Join(err, out.Close())
+	}
+	if err != nil {
+		tb.Logf("CPU profile %s: %v", path, err)
+		return
+	}
+	tb.Logf("CPU profile of the discoverer: %s", path)
 }
 
 // propagation retags nothing itself: it waits for (a sample of) moves to show in the EndpointSlices
