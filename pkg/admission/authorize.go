@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 
@@ -42,25 +41,54 @@ type requestInfo struct {
 	oldAnnotations map[string]string
 }
 
-// requestInfoOf extracts the requesting user and, on UPDATE, whether the spec changed.
-func requestInfoOf(req admission.Request, u *ec2.Upstream) requestInfo {
+// requestInfoOf extracts the requesting user and, on UPDATE, whether the spec changed; obj is the
+// request's object as the decorators decoded it (Decoded.Object). The old object is decoded here,
+// the only step that reads it.
+func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 	info := requestInfo{user: req.UserInfo}
 	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
 		return info
 	}
-	var oldObj, newObj struct {
-		Metadata struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-		Spec any `json:"spec"`
-	}
 	// An old or new object that does not decode counts as changed: the gate then runs in full.
-	if json.Unmarshal(req.OldObject.Raw, &oldObj) != nil || json.Unmarshal(req.Object.Raw, &newObj) != nil {
+	oldObj, err := decodeObject(req.OldObject.Raw)
+	if err != nil {
 		return info
 	}
-	info.oldAnnotations = oldObj.Metadata.Annotations
-	info.metadataOnly = reflect.DeepEqual(oldObj.Spec, newObj.Spec)
+	oldAnnotations, ok := stringAnnotations(oldObj)
+	if _, newOK := stringAnnotations(obj); !ok || !newOK {
+		return info
+	}
+	info.oldAnnotations = oldAnnotations
+	info.metadataOnly = reflect.DeepEqual(oldObj["spec"], obj["spec"])
 	return info
+}
+
+// stringAnnotations returns an object's metadata.annotations; ok is false when metadata is not an
+// object or an annotation is not a string.
+func stringAnnotations(obj map[string]any) (ann map[string]string, ok bool) {
+	if obj["metadata"] == nil {
+		return nil, true
+	}
+	meta, isMap := obj["metadata"].(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	if meta["annotations"] == nil {
+		return nil, true
+	}
+	raw, isMap := meta["annotations"].(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	ann = make(map[string]string, len(raw))
+	for k, v := range raw {
+		s, isString := v.(string)
+		if !isString {
+			return nil, false
+		}
+		ann[k] = s
+	}
+	return ann, true
 }
 
 // grant is the access gate's answer for one request.

@@ -23,8 +23,9 @@ type Validator struct {
 var _ UpstreamHandler = (*Validator)(nil)
 
 // HandleUpstream implements UpstreamHandler.
-func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, u *ec2.Upstream) admission.Response {
-	review := v.Reviewer.Validate(ctx, requestInfoOf(req, u), u)
+func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, d *Decoded) admission.Response {
+	u := d.Upstream
+	review := v.Reviewer.Validate(ctx, requestInfoOf(req, d.Object), u)
 	denials, warnings := v.enforce(review)
 	log := v.Log.WithValues("upstream", u.Key(), "operation", req.Operation, "user", req.UserInfo.Username,
 		"dryRun", req.DryRun != nil && *req.DryRun, "consistency", review.Consistency)
