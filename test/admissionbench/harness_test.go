@@ -85,7 +85,7 @@ func newBench(tb testing.TB) *bench {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.proxy.Close)
-	validating, mutating := ec2guardproc.WebhookConfigurations()
+	validating, mutating := chartWebhookConfigurations(tb)
 	b.env = k8senv.Start(tb, k8senv.Options{ValidatingWebhooks: validating, MutatingWebhooks: mutating})
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
