@@ -26,8 +26,8 @@ const (
 // first admission request.
 func Register(ctx context.Context, mgr manager.Manager, h *Handlers) error {
 	srv := mgr.GetWebhookServer()
-	srv.Register(ValidatePath, &webhook.Admission{Handler: h.Validate})
-	srv.Register(MutatePath, &webhook.Admission{Handler: h.Mutate})
+	srv.Register(ValidatePath, &webhook.Admission{Handler: h.Validate, LogConstructor: requestLogConstructor})
+	srv.Register(MutatePath, &webhook.Admission{Handler: h.Mutate, LogConstructor: requestLogConstructor})
 	if err := mgr.AddHealthzCheck(CheckNamePing, healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
 	}
