@@ -8,6 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
@@ -50,16 +51,27 @@ func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 		return info
 	}
 	// An old or new object that does not decode counts as changed: the gate then runs in full.
-	oldObj, err := decodeObject(req.OldObject.Raw)
-	if err != nil {
+	// Only the old object's spec and annotations are read (its managedFields, as large as the
+	// rest, are skipped), with the same decoding as the new object's.
+	var oldObj struct {
+		Metadata *struct {
+			Annotations map[string]any `json:"annotations"`
+		} `json:"metadata"`
+		Spec any `json:"spec"`
+	}
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(req.OldObject.Raw, &oldObj) != nil {
 		return info
 	}
-	oldAnnotations, ok := stringAnnotations(oldObj)
+	old := map[string]any{}
+	if oldObj.Metadata != nil && oldObj.Metadata.Annotations != nil {
+		old["metadata"] = map[string]any{"annotations": oldObj.Metadata.Annotations}
+	}
+	oldAnnotations, ok := stringAnnotations(old)
 	if _, newOK := stringAnnotations(obj); !ok || !newOK {
 		return info
 	}
 	info.oldAnnotations = oldAnnotations
-	info.metadataOnly = reflect.DeepEqual(oldObj["spec"], obj["spec"])
+	info.metadataOnly = reflect.DeepEqual(oldObj.Spec, obj["spec"])
 	return info
 }
 

@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -95,5 +96,38 @@ func TestWithUpstreamReusesFilterDecode(t *testing.T) {
 	bad := admissionRequest(admissionv1.Create, []byte(`{`), "admin")
 	if resp := WithUpstream(record(&got))(context.Background(), bad, &Decoded{Object: handed}); !resp.Allowed || got == nil || got.Upstream.Spec.Region != "us-east-1" {
 		t.Fatalf("with a decoded object handed on: allowed=%v decoded=%+v", resp.Allowed, got)
+	}
+}
+
+// requestInfoOf reads only the old object's spec and annotations: managedFields do not matter;
+// annotations that are not strings, metadata that is not an object, or a spec value of another JSON
+// type (81.0 for 81) count as a change.
+func TestRequestInfoOfOldObject(t *testing.T) {
+	raw := patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), setAwsEc2("port", 81))
+	req := admissionRequest(admissionv1.Update, raw, "alice")
+	for _, tc := range []struct {
+		name         string
+		old          []byte
+		metadataOnly bool
+	}{
+		{"other managedFields", patchJSON(t, raw, func(obj map[string]any) {
+			obj["metadata"].(map[string]any)["managedFields"] = []any{map[string]any{"manager": "kubectl", "fieldsV1": map[string]any{"f:spec": map[string]any{}}}}
+		}), true},
+		{"annotation not a string", patchJSON(t, raw, func(obj map[string]any) {
+			obj["metadata"].(map[string]any)["annotations"] = map[string]any{"a": 5}
+		}), false},
+		{"metadata not an object", patchJSON(t, raw, func(obj map[string]any) { obj["metadata"] = "x" }), false},
+		{"same spec", raw, true},
+		{"integer spec value as float", []byte(strings.Replace(string(raw), ":81", ":81.0", 1)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name != "same spec" && string(tc.old) == string(raw) {
+				t.Fatal("the old object is the new one")
+			}
+			req.OldObject.Raw = tc.old
+			if info := requestInfoOf(req, objectOf(t, req.Object.Raw)); info.metadataOnly != tc.metadataOnly {
+				t.Errorf("metadataOnly %v, want %v", info.metadataOnly, tc.metadataOnly)
+			}
+		})
 	}
 }
