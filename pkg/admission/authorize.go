@@ -62,11 +62,11 @@ func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 	if sigsjson.UnmarshalCaseSensitivePreserveInts(req.OldObject.Raw, &oldObj) != nil {
 		return info
 	}
-	old := map[string]any{}
+	var oldRaw any // stays nil (no annotations) unless the old object has some
 	if oldObj.Metadata != nil && oldObj.Metadata.Annotations != nil {
-		old["metadata"] = map[string]any{"annotations": oldObj.Metadata.Annotations}
+		oldRaw = oldObj.Metadata.Annotations
 	}
-	oldAnnotations, ok := stringAnnotations(old)
+	oldAnnotations, ok := annotationStrings(oldRaw)
 	if _, newOK := stringAnnotations(obj); !ok || !newOK {
 		return info
 	}
@@ -75,8 +75,8 @@ func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 	return info
 }
 
-// stringAnnotations returns an object's metadata.annotations; ok is false when metadata is not an
-// object or an annotation is not a string.
+// stringAnnotations returns a decoded object's metadata.annotations; ok is false when metadata is
+// not an object or the annotations are not a map of strings.
 func stringAnnotations(obj map[string]any) (ann map[string]string, ok bool) {
 	if obj["metadata"] == nil {
 		return nil, true
@@ -85,10 +85,15 @@ func stringAnnotations(obj map[string]any) (ann map[string]string, ok bool) {
 	if !isMap {
 		return nil, false
 	}
-	if meta["annotations"] == nil {
+	return annotationStrings(meta["annotations"])
+}
+
+// annotationStrings converts decoded annotations (nil, or a map whose values must be strings).
+func annotationStrings(v any) (ann map[string]string, ok bool) {
+	if v == nil {
 		return nil, true
 	}
-	raw, isMap := meta["annotations"].(map[string]any)
+	raw, isMap := v.(map[string]any)
 	if !isMap {
 		return nil, false
 	}
