@@ -112,7 +112,7 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 	if cfg.certRotation.enabled {
 		lazyCert = certrotation.NewLazyCertificate(cfg.certDir, cfg.certName, cfg.keyName, log.WithName("certificate"))
 	}
-	mgr, err := newManager(restCfg, cfg, log, lazyCert)
+	mgr, err := newManager(restCfg, cfg, log, lazyCert, admission.CountTLSHandshakes(metrics))
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg *config, log logr.Logger, slogger *slog.Logg
 
 // newManager builds the controller-runtime manager: the webhook server, the metrics and probe
 // endpoints, and a cache that holds only the Secrets ec2guard may read, stripped to the AWS keys.
-func newManager(restCfg *rest.Config, cfg *config, log logr.Logger, lazyCert *certrotation.LazyCertificate) (manager.Manager, error) {
+func newManager(restCfg *rest.Config, cfg *config, log logr.Logger, lazyCert *certrotation.LazyCertificate, countHandshakes func(*tls.Config)) (manager.Manager, error) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("build the scheme: %w", err)
@@ -179,7 +179,7 @@ func newManager(restCfg *rest.Config, cfg *config, log logr.Logger, lazyCert *ce
 		}
 		secrets.Label = sel
 	}
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }, countHandshakes}
 	if !cfg.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}

@@ -2,13 +2,13 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
@@ -42,25 +42,70 @@ type requestInfo struct {
 	oldAnnotations map[string]string
 }
 
-// requestInfoOf extracts the requesting user and, on UPDATE, whether the spec changed.
-func requestInfoOf(req admission.Request, u *ec2.Upstream) requestInfo {
+// requestInfoOf extracts the requesting user and, on UPDATE, whether the spec changed; obj is the
+// request's object as the decorators decoded it (Decoded.Object). The old object is decoded here,
+// the only step that reads it.
+func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 	info := requestInfo{user: req.UserInfo}
 	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
 		return info
 	}
-	var oldObj, newObj struct {
-		Metadata struct {
-			Annotations map[string]string `json:"annotations"`
+	// An old or new object that does not decode counts as changed: the gate then runs in full.
+	// Only the old object's spec and annotations are read (its managedFields, as large as the
+	// rest, are skipped), with the same decoding as the new object's.
+	var oldObj struct {
+		Metadata *struct {
+			Annotations map[string]any `json:"annotations"`
 		} `json:"metadata"`
 		Spec any `json:"spec"`
 	}
-	// An old or new object that does not decode counts as changed: the gate then runs in full.
-	if json.Unmarshal(req.OldObject.Raw, &oldObj) != nil || json.Unmarshal(req.Object.Raw, &newObj) != nil {
+	if sigsjson.UnmarshalCaseSensitivePreserveInts(req.OldObject.Raw, &oldObj) != nil {
 		return info
 	}
-	info.oldAnnotations = oldObj.Metadata.Annotations
-	info.metadataOnly = reflect.DeepEqual(oldObj.Spec, newObj.Spec)
+	var oldRaw any // stays nil (no annotations) unless the old object has some
+	if oldObj.Metadata != nil && oldObj.Metadata.Annotations != nil {
+		oldRaw = oldObj.Metadata.Annotations
+	}
+	oldAnnotations, ok := annotationStrings(oldRaw)
+	if _, newOK := stringAnnotations(obj); !ok || !newOK {
+		return info
+	}
+	info.oldAnnotations = oldAnnotations
+	info.metadataOnly = reflect.DeepEqual(oldObj.Spec, obj["spec"])
 	return info
+}
+
+// stringAnnotations returns a decoded object's metadata.annotations; ok is false when metadata is
+// not an object or the annotations are not a map of strings.
+func stringAnnotations(obj map[string]any) (ann map[string]string, ok bool) {
+	if obj["metadata"] == nil {
+		return nil, true
+	}
+	meta, isMap := obj["metadata"].(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	return annotationStrings(meta["annotations"])
+}
+
+// annotationStrings converts decoded annotations (nil, or a map whose values must be strings).
+func annotationStrings(v any) (ann map[string]string, ok bool) {
+	if v == nil {
+		return nil, true
+	}
+	raw, isMap := v.(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	ann = make(map[string]string, len(raw))
+	for k, v := range raw {
+		s, isString := v.(string)
+		if !isString {
+			return nil, false
+		}
+		ann[k] = s
+	}
+	return ann, true
 }
 
 // grant is the access gate's answer for one request.

@@ -11,23 +11,24 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
-// WithUpstream decodes the request's object into an ec2.Upstream and calls next; it reuses the
-// object WithEC2Only decoded when that ran first. The namespace is the request's when it has one;
-// the name comes from the request when the object does not carry it (generateName). An
-// object that is not an EC2 Upstream is allowed untouched; one that is not JSON is answered with
-// HTTP 400.
-func WithUpstream(next UpstreamHandler) admission.Handler {
-	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
-		var u *ec2.Upstream
-		var err error
-		if obj, ok := decodedObject(ctx); ok {
-			u, err = ec2.FromObject(obj)
-		} else {
-			u, err = ec2.DecodeJSON(req.Object.Raw)
+// WithUpstream reads the EC2 Upstream from the object WithEC2Only decoded (decoding the request's
+// JSON only when it runs without that filter) into d.Upstream and calls next. The namespace is the
+// request's when it has one; the name comes from the request when the object does not carry it
+// (generateName). An object that is not an EC2 Upstream is allowed untouched; one that is not JSON
+// is answered with HTTP 400.
+func WithUpstream(next UpstreamHandler) handlerFunc {
+	return func(ctx context.Context, req admission.Request, d *Decoded) admission.Response {
+		if d.Object == nil {
+			obj, err := decodeObject(req.Object.Raw)
+			if err != nil {
+				return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: decode upstream JSON: %w", err))
+			}
+			d.Object = obj
 		}
+		u, err := ec2.FromObject(d.Object)
 		switch {
 		case errors.Is(err, ec2.ErrNotEC2) || errors.Is(err, ec2.ErrNotUpstream):
-			setKind(ctx, KindNonEC2)
+			d.kind = KindNonEC2
 			return admission.Allowed("")
 		case err != nil:
 			return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: %w", err))
@@ -40,6 +41,7 @@ func WithUpstream(next UpstreamHandler) admission.Handler {
 		if u.Name == "" {
 			u.Name = req.Name
 		}
-		return next.HandleUpstream(ctx, req, u)
-	})
+		d.Upstream = u
+		return next.HandleUpstream(ctx, req, d)
+	}
 }

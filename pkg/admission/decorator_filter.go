@@ -12,42 +12,40 @@ import (
 
 // WithEC2Only lets through, untouched, every request that is not a CREATE or UPDATE of a live EC2
 // Upstream: other operations, objects being deleted (finalizer updates must not be blocked) and
-// Upstreams of other types. It decodes the object's JSON once and hands the result on in the
-// context (see decodedObject), so WithUpstream does not decode it again.
-func WithEC2Only(next admission.Handler) admission.Handler {
-	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+// Upstreams of other types. It decodes the object's JSON, the only time it is decoded, into
+// d.Object for the steps after it.
+func WithEC2Only(next handlerFunc) handlerFunc {
+	return func(ctx context.Context, req admission.Request, d *Decoded) admission.Response {
 		if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-			setKind(ctx, KindSkipped)
+			d.kind = KindSkipped
 			return admission.Allowed("")
 		}
-		var obj map[string]any
-		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, &obj); err != nil || !ec2.IsEC2(obj) {
-			setKind(ctx, KindNonEC2)
+		obj, err := decodeObject(req.Object.Raw)
+		if err != nil || !ec2.IsEC2(obj) {
+			d.kind = KindNonEC2
 			return admission.Allowed("")
 		}
 		if req.Operation == admissionv1.Update && beingDeleted(obj) {
-			setKind(ctx, KindSkipped)
+			d.kind = KindSkipped
 			return admission.Allowed("")
 		}
-		return next.Handle(withDecodedObject(ctx, obj), req)
-	})
+		d.Object = obj
+		return next(ctx, req, d)
+	}
+}
+
+// decodeObject decodes an object's JSON the way the API server reads it: keys case-sensitive,
+// integers kept as int64.
+func decodeObject(raw []byte) (map[string]any, error) {
+	var obj map[string]any
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
 }
 
 // beingDeleted reports whether the object has metadata.deletionTimestamp.
 func beingDeleted(obj map[string]any) bool {
 	meta, _ := obj["metadata"].(map[string]any)
 	return meta["deletionTimestamp"] != nil
-}
-
-// decodedKey is the context key under which WithEC2Only leaves the request's decoded object.
-type decodedKey struct{}
-
-func withDecodedObject(ctx context.Context, obj map[string]any) context.Context {
-	return context.WithValue(ctx, decodedKey{}, obj)
-}
-
-// decodedObject returns the request object WithEC2Only decoded, if it ran.
-func decodedObject(ctx context.Context) (map[string]any, bool) {
-	obj, ok := ctx.Value(decodedKey{}).(map[string]any)
-	return obj, ok
 }

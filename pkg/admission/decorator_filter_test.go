@@ -8,10 +8,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// recorder is a handler that records whether it was called.
+// recorder is a chain step that records whether it was called.
 type recorder struct{ called int }
 
-func (r *recorder) Handle(context.Context, admission.Request) admission.Response {
+func (r *recorder) handle(context.Context, admission.Request, *Decoded) admission.Response {
 	r.called++
 	return admission.Denied("reached")
 }
@@ -40,14 +40,16 @@ func TestWithEC2OnlyLetsOthersThrough(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			next := &recorder{}
-			k := &requestKind{kind: KindEC2}
-			ctx := context.WithValue(context.Background(), kindKey{}, k)
-			resp := WithEC2Only(next).Handle(ctx, admissionRequest(tc.op, tc.raw, "admin"))
+			k := &Decoded{kind: KindEC2}
+			resp := WithEC2Only(next.handle)(context.Background(), admissionRequest(tc.op, tc.raw, "admin"), k)
 			if (next.called == 1) != tc.reached {
 				t.Fatalf("next called %d times, want reached=%v", next.called, tc.reached)
 			}
 			if !tc.reached && (!resp.Allowed || len(resp.Patches) != 0) {
 				t.Errorf("response %+v, want allowed untouched", resp)
+			}
+			if (k.Object != nil) != tc.reached {
+				t.Errorf("decoded object handed on: %v, want %v", k.Object != nil, tc.reached)
 			}
 			if k.kind != tc.kind {
 				t.Errorf("kind %s, want %s", k.kind, tc.kind)

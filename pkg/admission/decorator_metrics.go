@@ -22,26 +22,15 @@ const (
 	ResultError   = "error"
 )
 
-// kindKey carries a *requestKind from WithMetrics to the inner decorators, which say what kind of
-// request it was.
-type kindKey struct{}
-
-type requestKind struct{ kind string }
-
-// setKind records the request's kind for WithMetrics (a no-op outside it).
-func setKind(ctx context.Context, kind string) {
-	if k, ok := ctx.Value(kindKey{}).(*requestKind); ok {
-		k.kind = kind
-	}
-}
-
-// WithMetrics counts every request of next by webhook, kind and result. controller-runtime's webhook
-// server measures the latency of each path already.
-func WithMetrics(webhook string, m *Metrics, next admission.Handler) admission.Handler {
-	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) (resp admission.Response) {
-		k := &requestKind{kind: KindEC2}
-		defer func() { m.Request(webhook, k.kind, resultOf(resp)) }()
-		return next.Handle(context.WithValue(ctx, kindKey{}, k), req)
+// WithMetrics is the outermost decorator: it starts the request's Decoded, runs next with it and
+// counts the request by webhook, the kind next recorded in it, and result. controller-runtime's
+// webhook server measures the latency of each path already.
+func WithMetrics(webhook string, m *Metrics, next handlerFunc) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		d := &Decoded{kind: KindEC2}
+		resp := next(ctx, req, d)
+		m.Request(webhook, d.kind, resultOf(resp))
+		return resp
 	})
 }
 

@@ -13,11 +13,11 @@ import (
 
 func TestWithMetricsCountsKindAndResult(t *testing.T) {
 	m, reg := testMetrics(t)
-	respond := func(resp admission.Response, kind string) admission.Handler {
-		return admission.HandlerFunc(func(ctx context.Context, _ admission.Request) admission.Response {
-			setKind(ctx, kind)
+	respond := func(resp admission.Response, kind string) handlerFunc {
+		return func(_ context.Context, _ admission.Request, d *Decoded) admission.Response {
+			d.kind = kind
 			return resp
-		})
+		}
 	}
 	cases := []struct {
 		resp   admission.Response

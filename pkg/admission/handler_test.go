@@ -33,11 +33,11 @@ func TestHandlersLeaveNonEC2UpstreamsAlone(t *testing.T) {
 
 func TestUpstreamHandlerFunc(t *testing.T) {
 	called := false
-	var h UpstreamHandler = UpstreamHandlerFunc(func(context.Context, admission.Request, *ec2.Upstream) admission.Response {
+	var h UpstreamHandler = UpstreamHandlerFunc(func(context.Context, admission.Request, *Decoded) admission.Response {
 		called = true
 		return admission.Allowed("")
 	})
-	h.HandleUpstream(context.Background(), admission.Request{}, &ec2.Upstream{})
+	h.HandleUpstream(context.Background(), admission.Request{}, &Decoded{Upstream: &ec2.Upstream{}})
 	if !called {
 		t.Error("function not called")
 	}

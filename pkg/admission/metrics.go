@@ -3,6 +3,7 @@ package admission
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,6 +20,9 @@ const (
 	MetricAccessReviewCache = "ec2guard_access_review_cache_total"
 	// MetricAccessReviews counts the SubjectAccessReviews sent to the API server by answer.
 	MetricAccessReviews = "ec2guard_access_reviews_total"
+	// MetricTLSHandshakes counts the TLS handshakes the webhook server completed: one per new
+	// connection from the API server.
+	MetricTLSHandshakes = "ec2guard_webhook_tls_handshakes_total"
 )
 
 // Answers in MetricAccessReviews.
@@ -50,6 +54,7 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	access    *prometheus.CounterVec
 	reviews   *prometheus.CounterVec
+	tls       *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (controller-runtime's
@@ -85,9 +90,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: MetricAccessReviews,
 			Help: "SubjectAccessReviews sent to the API server by answer (allowed, denied, error).",
 		}, []string{"result"}),
+		tls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricTLSHandshakes,
+			Help: "TLS handshakes completed by the webhook server (one per new connection) by whether the session was resumed and the negotiated protocol (http/1.1, h2).",
+		}, []string{"resumed", "protocol"}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.checks, m.requests, m.awsCalls, m.cache, m.decisions, m.access, m.reviews} {
+	for _, c := range []prometheus.Collector{m.checks, m.requests, m.awsCalls, m.cache, m.decisions, m.access, m.reviews, m.tls} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -152,4 +161,15 @@ func (m *Metrics) AccessReview(result string) {
 		return
 	}
 	m.reviews.WithLabelValues(result).Inc()
+}
+
+// TLSHandshake counts one completed TLS handshake of the webhook server.
+func (m *Metrics) TLSHandshake(resumed bool, protocol string) {
+	if m == nil {
+		return
+	}
+	if protocol == "" {
+		protocol = "http/1.1" // no ALPN: the server speaks HTTP/1.1
+	}
+	m.tls.WithLabelValues(strconv.FormatBool(resumed), protocol).Inc()
 }

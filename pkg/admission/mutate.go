@@ -7,8 +7,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-
-	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
 // Mutator is the mutating handler: it sets the ec2guard.io annotations (principal, iam-decision,
@@ -22,9 +20,10 @@ type Mutator struct {
 var _ UpstreamHandler = (*Mutator)(nil)
 
 // HandleUpstream implements UpstreamHandler.
-func (m *Mutator) HandleUpstream(ctx context.Context, req admission.Request, u *ec2.Upstream) admission.Response {
-	want := m.Reviewer.Annotations(ctx, requestInfoOf(req, u), u)
-	ops, err := annotationPatch(req.Object.Raw, want)
+func (m *Mutator) HandleUpstream(ctx context.Context, req admission.Request, d *Decoded) admission.Response {
+	u := d.Upstream
+	want := m.Reviewer.Annotations(ctx, requestInfoOf(req, d.Object), u)
+	ops, err := annotationPatch(d.Object, want)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: Upstream %s: %w", u.Key(), err))
 	}

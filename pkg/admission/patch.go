@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -36,29 +35,29 @@ func annotationsFor(res *IAMResult, class string) map[string]string {
 	return out
 }
 
-// annotationPatch returns the JSON patch that sets the annotations want on the object raw (JSON)
-// and changes nothing else: one `add` per annotation whose value differs, or one `add` of the whole
-// map when the object has no annotations. It returns no operation when everything is in place.
-func annotationPatch(raw []byte, want map[string]string) ([]jsonpatch.JsonPatchOperation, error) {
-	var obj struct {
-		Metadata struct {
-			Annotations json.RawMessage `json:"annotations"`
-		} `json:"metadata"`
+// annotationPatch returns the JSON patch that sets the annotations want on the object obj (as the
+// decorators decoded it) and changes nothing else: one `add` per annotation whose value differs, or
+// one `add` of the whole map when the object has no annotations. It returns no operation when
+// everything is in place.
+func annotationPatch(obj map[string]any, want map[string]string) ([]jsonpatch.JsonPatchOperation, error) {
+	var ann any
+	switch meta := obj["metadata"].(type) {
+	case nil:
+	case map[string]any:
+		ann = meta["annotations"]
+	default:
+		return nil, fmt.Errorf("read metadata.annotations of the object: metadata is a %T, not an object", meta)
 	}
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("read metadata.annotations of the object: %w", err)
-	}
-	ann := obj.Metadata.Annotations
-	if len(ann) == 0 || string(ann) == "null" {
+	if ann == nil {
 		value := make(map[string]any, len(want))
 		for k, v := range want {
 			value[k] = v
 		}
 		return []jsonpatch.JsonPatchOperation{jsonpatch.NewOperation("add", "/metadata/annotations", value)}, nil
 	}
-	var have map[string]any
-	if err := json.Unmarshal(ann, &have); err != nil {
-		return nil, fmt.Errorf("read metadata.annotations of the object: not a map of strings: %w", err)
+	have, ok := ann.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("read metadata.annotations of the object: a %T, not a map of strings", ann)
 	}
 	keys := make([]string, 0, len(want))
 	for k := range want {

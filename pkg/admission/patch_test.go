@@ -34,7 +34,7 @@ func TestAnnotationPatch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ops, err := annotationPatch([]byte(tc.obj), want)
+			ops, err := annotationPatch(objectOf(t, []byte(tc.obj)), want)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,8 +50,8 @@ func TestAnnotationPatch(t *testing.T) {
 }
 
 func TestAnnotationPatchBadInput(t *testing.T) {
-	for _, obj := range []string{`not json`, `{"metadata":{"annotations":["a"]}}`} {
-		if _, err := annotationPatch([]byte(obj), map[string]string{"a": "b"}); err == nil {
+	for _, obj := range []string{`{"metadata":"x"}`, `{"metadata":{"annotations":["a"]}}`, `{"metadata":{"annotations":"a"}}`} {
+		if _, err := annotationPatch(objectOf(t, []byte(obj)), map[string]string{"a": "b"}); err == nil {
 			t.Errorf("%s: no error", obj)
 		}
 	}

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -25,8 +26,8 @@ const (
 // first admission request.
 func Register(ctx context.Context, mgr manager.Manager, h *Handlers) error {
 	srv := mgr.GetWebhookServer()
-	srv.Register(ValidatePath, &webhook.Admission{Handler: h.Validate})
-	srv.Register(MutatePath, &webhook.Admission{Handler: h.Mutate})
+	srv.Register(ValidatePath, &webhook.Admission{Handler: h.Validate, LogConstructor: requestLogConstructor})
+	srv.Register(MutatePath, &webhook.Admission{Handler: h.Mutate, LogConstructor: requestLogConstructor})
 	if err := mgr.AddHealthzCheck(CheckNamePing, healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
 	}
@@ -40,4 +41,23 @@ func Register(ctx context.Context, mgr manager.Manager, h *Handlers) error {
 		return fmt.Errorf("create the Secret informer: %w", err)
 	}
 	return nil
+}
+
+// CountTLSHandshakes is a webhook server TLS option (webhook.Options.TLSOpts) that counts every
+// completed handshake in MetricTLSHandshakes. The API server opens a connection, and pays a full
+// handshake on both sides, whenever it has no idle one to the webhook: the count per admission
+// request shows how well connections are reused.
+func CountTLSHandshakes(m *Metrics) func(*tls.Config) {
+	return func(c *tls.Config) {
+		verify := c.VerifyConnection
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if verify != nil {
+				if err := verify(cs); err != nil {
+					return err
+				}
+			}
+			m.TLSHandshake(cs.DidResume, cs.NegotiatedProtocol)
+			return nil
+		}
+	}
 }

@@ -23,19 +23,24 @@ type Validator struct {
 var _ UpstreamHandler = (*Validator)(nil)
 
 // HandleUpstream implements UpstreamHandler.
-func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, u *ec2.Upstream) admission.Response {
-	review := v.Reviewer.Validate(ctx, requestInfoOf(req, u), u)
+func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, d *Decoded) admission.Response {
+	u := d.Upstream
+	review := v.Reviewer.Validate(ctx, requestInfoOf(req, d.Object), u)
 	denials, warnings := v.enforce(review)
-	log := v.Log.WithValues("upstream", u.Key(), "operation", req.Operation, "user", req.UserInfo.Username,
-		"dryRun", req.DryRun != nil && *req.DryRun, "consistency", review.Consistency)
+	// The fields are passed with each line rather than with WithValues, which formats them even
+	// when the line is not written (allowed requests log below --log-level=info).
+	kv := []any{"upstream", u.Key(), "operation", req.Operation, "user", req.UserInfo.Username,
+		"dryRun", req.DryRun != nil && *req.DryRun, "consistency", review.Consistency}
 	if review.IAM != nil {
-		log = log.WithValues("principal", review.IAM.Principal, "iamDecision", review.IAM.Decision, "iamSource", review.IAM.Source)
+		kv = append(kv, "principal", review.IAM.Principal, "iamDecision", review.IAM.Decision, "iamSource", review.IAM.Source)
 	}
 	if len(denials) > 0 {
-		log.Info("denied Upstream", "codes", codes(denials), "warnings", len(warnings))
+		v.Log.Info("denied Upstream", append(kv, "codes", codes(denials), "warnings", len(warnings))...)
 		return admission.Denied(denialMessage(u, denials)).WithWarnings(warnings...)
 	}
-	log.V(1).Info("allowed Upstream", "warnings", len(warnings))
+	if log := v.Log.V(1); log.Enabled() {
+		log.Info("allowed Upstream", append(kv, "warnings", len(warnings))...)
+	}
 	return admission.Allowed("").WithWarnings(warnings...)
 }
 

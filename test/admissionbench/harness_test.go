@@ -1,10 +1,10 @@
 // Package admissionbench measures what ec2guard adds to `kubectl apply` of an EC2 Upstream: the real
-// webhook binary is registered with the real kube-apiserver (validating and mutating, as the chart
-// registers them), clients create and update Upstreams as a user bound to a narrow Role, and the
-// same workload runs with the webhook configurations removed as the baseline of the same run.
-// AWS is moto behind a proxy that adds latency to every call and counts them.
+// webhook binary is registered with the real kube-apiserver (the chart's validating and mutating
+// configurations, rendered by helm), clients create and update Upstreams as a user bound to a
+// narrow Role, and the same workload runs with the webhook configurations removed as the baseline
+// of the same run. AWS is moto behind a proxy that adds latency to every call and counts them.
 // TestAdmission asserts the harness's counts; BenchmarkAdmission (make bench-admission) prints the
-// added-latency table.
+// added-latency table and the CPU time per request of each process.
 package admissionbench
 
 import (
@@ -85,7 +85,7 @@ func newBench(tb testing.TB) *bench {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(b.proxy.Close)
-	validating, mutating := ec2guardproc.WebhookConfigurations()
+	validating, mutating := chartWebhookConfigurations(tb)
 	b.env = k8senv.Start(tb, k8senv.Options{ValidatingWebhooks: validating, MutatingWebhooks: mutating})
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
