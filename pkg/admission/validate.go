@@ -32,7 +32,7 @@ func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, u
 		log = log.WithValues("principal", review.IAM.Principal, "iamDecision", review.IAM.Decision, "iamSource", review.IAM.Source)
 	}
 	if len(denials) > 0 {
-		log.Info("denied Upstream", "codes", codes(denials), "warnings", len(warnings))
+		log.Info("denied Upstream", "codes", codesOf(denials), "warnings", len(warnings))
 		return admission.Denied(denialMessage(u, denials)).WithWarnings(warnings...)
 	}
 	log.V(1).Info("allowed Upstream", "warnings", len(warnings))
@@ -81,7 +81,7 @@ func denialMessage(u *ec2.Upstream, denials []Problem) string {
 	return b.String()
 }
 
-func codes(ps []Problem) []string {
+func codesOf(ps []Problem) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.Code)

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
@@ -1098,7 +1099,7 @@ func (r *groupRunner) publishMember(ctx context.Context, res Result[*listing], t
 	}
 	if f != nil {
 		if st.LastError == "" {
-			st.LastError = fmt.Sprintf("%s: publishing failed %d times, retried with backoff: %s", CodePublishFailed, f.failures, f.summary)
+			st.LastError = string(codes.PublishFailed) + ": " + codes.PublishFailed.Message(f.failures, f.summary)
 		}
 	} else if perr != nil && st.LastError == "" {
 		st.LastError = "publishing: " + ErrorSummary(perr)

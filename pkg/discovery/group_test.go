@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 func TestGroupTargets(t *testing.T) {
@@ -60,8 +62,8 @@ func TestPlanGroups(t *testing.T) {
 		targets[tg.Key()] = tg
 	}
 	refusals := map[types.NamespacedName]*Refusal{
-		{Namespace: "team-a", Name: "borrow"}: {Code: string(CodeSecretNotShared)},
-		{Namespace: "team-a", Name: "alone"}:  {Code: string(CodeSecretNotShared)},
+		{Namespace: "team-a", Name: "borrow"}: {Code: string(codes.DiscoverySecretNotShared)},
+		{Namespace: "team-a", Name: "alone"}:  {Code: string(codes.DiscoverySecretNotShared)},
 	}
 	src := TagSource{Secret: types.NamespacedName{Namespace: "gloo", Name: "tags"}, Regions: []string{"us-west-2"}}
 	p := planGroups(targets, refusals, []TagSource{src})

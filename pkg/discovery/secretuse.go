@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -16,6 +17,11 @@ import (
 type Refusal struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+}
+
+// refusal renders code c's message from its declaration.
+func refusal(c codes.Code, args ...any) *Refusal {
+	return &Refusal{Code: string(c), Message: c.Message(args...)}
 }
 
 // String renders the refusal as "CODE: message".
@@ -33,8 +39,7 @@ func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *Refusal {
 		if d.opts.PodIdentityNamespaces.Allows(ns) {
 			return nil
 		}
-		return &Refusal{Code: string(CodePodIdentityNotAllowed), Message: fmt.Sprintf(
-			"the Upstream has no secretRef, so it would use the discoverer's own AWS identity, and namespace %s is not allowed to (--pod-identity-namespaces); not discovered", ns)}
+		return refusal(codes.DiscoveryPodIdentityNotAllowed, ns)
 	}
 	if ref.Namespace == ns {
 		return nil
@@ -46,13 +51,10 @@ func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *Refusal {
 		if ec2.SecretUsableFrom(s.Namespace, s.Annotations, ns) {
 			return nil
 		}
-		return &Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
-			"secret %s is in another namespace and its %s annotation does not list namespace %s; not discovered", ref, ec2.AnnotationSecretAllowedNamespaces, ns)}
+		return refusal(codes.DiscoverySecretNotShared, ref, fmt.Sprintf("is in another namespace and its %s annotation does not list namespace %s", ec2.AnnotationSecretAllowedNamespaces, ns), ns)
 	case apierrors.IsNotFound(err):
-		return &Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
-			"secret %s (in another namespace) does not exist, so it cannot allow namespace %s; not discovered", ref, ns)}
+		return refusal(codes.DiscoverySecretNotShared, ref, fmt.Sprintf("(in another namespace) does not exist, so it cannot allow namespace %s", ns), ns)
 	default:
-		return &Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
-			"cannot read secret %s to tell whether namespace %s may use it: %v; not discovered", ref, ns, err)}
+		return refusal(codes.DiscoverySecretNotShared, ref, fmt.Sprintf("(in another namespace) cannot be read to tell whether namespace %s may use it: %v", ns, err), ns)
 	}
 }
