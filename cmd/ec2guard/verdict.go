@@ -71,7 +71,7 @@ func (in *inputs) checkSecret(u *ec2.Upstream, nn types.NamespacedName) ec2.Find
 		if why, unreadable := in.unreadable[nn]; unreadable {
 			_, fs := u.CheckSecret(nil, ec2.SeverityWarning)
 			if len(fs) == 1 {
-				fs[0].Message = codes.SecretNotFound.Message(nn, fmt.Sprintf("could not be read with your kubeconfig (%s), so it was not checked", why))
+				fs[0].Message = codes.SecretNotFound.Message(nn, fmt.Sprintf("could not be read with your kubeconfig (%s), so it was not checked", why), nn.Name, nn.Namespace)
 			}
 			return fs
 		}
@@ -86,7 +86,7 @@ func (in *inputs) checkSecret(u *ec2.Upstream, nn types.NamespacedName) ec2.Find
 		}
 	}
 	if secret == nil && len(fs) == 1 {
-		fs[0].Message = codes.SecretNotFound.Message(nn, "is not among the inputs, so it was not checked")
+		fs[0].Message = codes.SecretNotFound.Message(nn, "is not among the inputs, so it was not checked", nn.Name, nn.Namespace)
 	}
 	return fs
 }

@@ -112,7 +112,7 @@ func checkSecretShared(u *ec2.Upstream, secretNamespace string, annotations map[
 	if f == nil {
 		return nil
 	}
-	return []Problem{problemFromFinding(CheckSecretAccess, *f)}
+	return []Problem{problemFromFinding(codes.CheckSecretAccess, *f)}
 }
 
 // SecretNotShared is the opt-in rule as a finding (EC2G406), nil when the Secret may be used from

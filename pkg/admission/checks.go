@@ -17,7 +17,7 @@ import (
 func checkSpec(ctx context.Context, u *ec2.Upstream) []Problem {
 	var out []Problem
 	for _, f := range u.CheckContext(ctx) {
-		out = append(out, problemFromFinding(CheckSpec, f))
+		out = append(out, problemFromFinding(codes.CheckSpec, f))
 	}
 	return out
 }
@@ -36,7 +36,7 @@ func checkSecret(u *ec2.Upstream, s *corev1.Secret, readErr error) (ec2.Credenti
 	creds, findings := u.CheckSecret(s, ec2.SeverityError)
 	var out []Problem
 	for _, f := range findings {
-		out = append(out, problemFromFinding(CheckSecret, f))
+		out = append(out, problemFromFinding(codes.CheckSecret, f))
 	}
 	return creds, out
 }

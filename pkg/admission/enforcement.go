@@ -32,17 +32,6 @@ func ParseAction(s string) (Action, error) {
 // covers and their default actions are declared in pkg/codes (docs/codes.md).
 type Check = codes.Check
 
-// The checks, under the names the webhook's code uses.
-const (
-	CheckSpec                = codes.CheckSpec
-	CheckSecret              = codes.CheckSecret
-	CheckSecretAccess        = codes.CheckSecretAccess
-	CheckCredentials         = codes.CheckCredentials
-	CheckIAMDeny             = codes.CheckIAMDeny
-	CheckIAMUnknown          = codes.CheckIAMUnknown
-	CheckPermissiveNoFilters = codes.CheckPermissiveNoFilters
-)
-
 // Checks returns every check, in the order the validating handler runs them.
 func Checks() []Check {
 	out := make([]Check, 0, len(codes.Checks()))

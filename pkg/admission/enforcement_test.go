@@ -3,14 +3,16 @@ package admission
 import (
 	"strings"
 	"testing"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // The defaults (docs/webhook.md): spec errors, secret problems, IAM denials and unreadable
 // cross-namespace secrets deny; IAM unknown and permissive-credentials-no-filters warn.
 func TestDefaultEnforcementIsTheSpec(t *testing.T) {
 	want := map[Check]Action{
-		CheckSpec: Deny, CheckSecret: Deny, CheckSecretAccess: Deny, CheckCredentials: Deny,
-		CheckIAMDeny: Deny, CheckIAMUnknown: Warn, CheckPermissiveNoFilters: Warn,
+		codes.CheckSpec: Deny, codes.CheckSecret: Deny, codes.CheckSecretAccess: Deny, codes.CheckCredentials: Deny,
+		codes.CheckIAMDeny: Deny, codes.CheckIAMUnknown: Warn, codes.CheckPermissiveNoFilters: Warn,
 	}
 	e := DefaultEnforcement()
 	var zero Enforcement
@@ -37,17 +39,17 @@ func TestParseAction(t *testing.T) {
 
 func TestEnforcementWith(t *testing.T) {
 	base := DefaultEnforcement()
-	e, err := base.With(CheckIAMUnknown, Deny)
+	e, err := base.With(codes.CheckIAMUnknown, Deny)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Action(CheckIAMUnknown) != Deny || base.Action(CheckIAMUnknown) != Warn {
-		t.Errorf("With changed %s / the original %s", e.Action(CheckIAMUnknown), base.Action(CheckIAMUnknown))
+	if e.Action(codes.CheckIAMUnknown) != Deny || base.Action(codes.CheckIAMUnknown) != Warn {
+		t.Errorf("With changed %s / the original %s", e.Action(codes.CheckIAMUnknown), base.Action(codes.CheckIAMUnknown))
 	}
 	if _, err := base.With("bogus", Deny); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("unknown check: %v", err)
 	}
-	if _, err := base.With(CheckSpec, "maybe"); err == nil {
+	if _, err := base.With(codes.CheckSpec, "maybe"); err == nil {
 		t.Error("unknown action accepted")
 	}
 	if s := e.String(); !strings.Contains(s, "iam-unknown=deny") || !strings.Contains(s, "spec=deny") {

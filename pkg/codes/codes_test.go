@@ -187,3 +187,66 @@ func TestEveryCodeDeclaredAndUsed(t *testing.T) {
 		}
 	}
 }
+
+// renderers are the functions that render a code's templates from the arguments after their fixed
+// parameters: name -> number of fixed parameters (the code first) and of arguments they add
+// themselves.
+var renderers = map[string]struct{ fixed, implicit int }{
+	"newFinding":         {4, 0}, // pkg/ec2: code, path, type, bad value
+	"newProblem":         {2, 0}, // pkg/admission: code, field
+	"problem":            {2, 0}, // pkg/verdict: code, field
+	"credentialsFailure": {1, 0}, // pkg/verdict
+	"refusal":            {1, 0}, // pkg/discovery
+	"add":                {2, 1}, // pkg/ec2.ParseSecret: code, type; the secret comes first
+}
+
+// Every call that renders a code passes as many arguments as the code's rule names.
+func TestRenderCallsPassTheDeclaredArguments(t *testing.T) {
+	names := declaredNames(t)
+	// codeOf returns the declared code e names (codes.X), if it is one.
+	codeOf := func(e ast.Expr) (Code, bool) {
+		sel, ok := e.(*ast.SelectorExpr)
+		if !ok {
+			return "", false
+		}
+		if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "codes" {
+			return "", false
+		}
+		c, ok := names[sel.Sel.Name]
+		return c, ok
+	}
+	checked := 0
+	for path, f := range goFiles(t, false) {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || call.Ellipsis.IsValid() {
+				return true
+			}
+			var c Code
+			got := -1
+			switch fun := call.Fun.(type) {
+			case *ast.SelectorExpr: // codes.X.Message(...), codes.X.Fix(...)
+				if code, ok := codeOf(fun.X); ok && (fun.Sel.Name == "Message" || fun.Sel.Name == "Fix") {
+					c, got = code, len(call.Args)
+				}
+			case *ast.Ident:
+				if r, ok := renderers[fun.Name]; ok && len(call.Args) >= r.fixed {
+					if code, ok := codeOf(call.Args[0]); ok {
+						c, got = code, len(call.Args)-r.fixed+r.implicit
+					}
+				}
+			}
+			if got < 0 {
+				return true
+			}
+			checked++
+			if want := len(c.Rule().Args); got != want {
+				t.Errorf("%s: %s rendered with %d arguments, its rule names %d (%v)", path, c, got, want, c.Rule().Args)
+			}
+			return true
+		})
+	}
+	if checked < len(Rules()) {
+		t.Errorf("only %d render calls found for %d codes: is a renderer missing from the list?", checked, len(Rules()))
+	}
+}
