@@ -7,22 +7,18 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
-// The defaults (docs/webhook.md): spec errors, secret problems, IAM denials and unreadable
-// cross-namespace secrets deny; IAM unknown and permissive-credentials-no-filters warn.
-func TestDefaultEnforcementIsTheSpec(t *testing.T) {
-	want := map[Check]Action{
-		codes.CheckSpec: Deny, codes.CheckSecret: Deny, codes.CheckSecretAccess: Deny, codes.CheckCredentials: Deny,
-		codes.CheckIAMDeny: Deny, codes.CheckIAMUnknown: Warn, codes.CheckPermissiveNoFilters: Warn,
-	}
+// The defaults are the declared ones (pkg/codes), for DefaultEnforcement and the zero value alike,
+// and every declared check is enforced.
+func TestDefaultEnforcementIsTheDeclaration(t *testing.T) {
 	e := DefaultEnforcement()
 	var zero Enforcement
-	for _, c := range Checks() {
-		if e.Action(c) != want[c] || zero.Action(c) != want[c] {
-			t.Errorf("%s: default %s, zero value %s, want %s", c, e.Action(c), zero.Action(c), want[c])
+	for _, ci := range codes.Checks() {
+		if e.Action(ci.Check) != ci.Default || zero.Action(ci.Check) != ci.Default {
+			t.Errorf("%s: default %s, zero value %s, want %s", ci.Check, e.Action(ci.Check), zero.Action(ci.Check), ci.Default)
 		}
 	}
-	if len(Checks()) != len(want) {
-		t.Errorf("%d checks, want %d", len(Checks()), len(want))
+	if len(Checks()) != len(codes.Checks()) {
+		t.Errorf("%d checks, %d declared", len(Checks()), len(codes.Checks()))
 	}
 }
 

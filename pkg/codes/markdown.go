@@ -36,11 +36,7 @@ The webhook groups the codes into checks; each check has an enforcement action, 
 `)
 	cell := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
 	for _, ci := range Checks() {
-		var cs []string
-		for _, c := range ci.Check.Codes() {
-			cs = append(cs, string(c))
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", ci.Check, ci.Default, cell(ci.Covers), strings.Join(cs, ", "))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", ci.Check, ci.Default, cell(ci.Covers), ci.Check.CodeList())
 	}
 	b.WriteString(`
 The discoverer's codes (EC2G7xx) belong to no webhook check: they are reported in the Upstream's
