@@ -2,6 +2,13 @@ package codes
 
 import "fmt"
 
+// The webhook and the discoverer enforce the same two rules on credential use, each under a code of
+// its own; the fixes are the same.
+const (
+	fixShareSecret        = "annotate the secret ec2guard.io/allowed-namespaces: %[2]v (comma-separated namespaces), or reference a secret in namespace %[2]v"
+	fixPodIdentityAllowed = "reference a secret with AWS credentials in secretRef, or have the operator add %[1]v to the webhook's and the discoverer's --pod-identity-namespaces"
+)
+
 // a is shorthand for a rule's argument names.
 func a(names ...string) []string { return names }
 
@@ -202,11 +209,11 @@ func table() []Rule {
 		{PodIdentityNotAllowed, SeverityError, CheckSecretAccess, "awsEc2",
 			"The Upstream has no `secretRef`, so it would use ec2guard's own AWS identity (IRSA, pod identity, instance profile), and its namespace is not in `--pod-identity-namespaces` (empty by default: nobody).",
 			"no secretRef: the Upstream would use ec2guard's own AWS identity, which namespace %[1]v may not use",
-			"reference a secret with AWS credentials in secretRef, or have the operator add %[1]v to the webhook's and the discoverer's --pod-identity-namespaces", a("namespace")},
+			fixPodIdentityAllowed, a("namespace")},
 		{SecretNotShared, SeverityError, CheckSecretAccess, "secretRef",
 			"A cross-namespace `secretRef` names a Secret that does not list the Upstream's namespace in its `ec2guard.io/allowed-namespaces` annotation (comma-separated; `*` for all); the discoverer would refuse to use it.",
 			"secret %[1]v does not allow use from namespace %[2]v, so ec2guard's discoverer would not use it",
-			"annotate the secret ec2guard.io/allowed-namespaces: %[2]v (comma-separated namespaces), or reference a secret in namespace %[2]v", a("secret", "namespace")},
+			fixShareSecret, a("secret", "namespace")},
 
 		// ---- the IAM verdict (EC2G5xx, EC2G6xx) ----
 		{IAMImplicitDeny, SeverityError, CheckIAMDeny, "roleArn, secretRef or awsEc2",
@@ -241,12 +248,12 @@ func table() []Rule {
 		// ---- the discoverer (EC2G7xx): no webhook check; reported in the Upstream's annotation, its report, logs and metrics ----
 		{DiscoverySecretNotShared, SeverityError, "", "secretRef",
 			"The Upstream names a Secret in another namespace that does not list the Upstream's namespace in its `ec2guard.io/allowed-namespaces` annotation, or does not exist, or cannot be read: the discoverer does not use it on the Upstream's behalf (annotation, report, metric `upstream_refused`).",
-			"secret %[1]v %[2]v; not discovered",
-			"annotate the secret ec2guard.io/allowed-namespaces: %[3]v, or reference a secret in namespace %[3]v", a("secret", "why", "namespace")},
+			"secret %[1]v %[3]v; not discovered",
+			fixShareSecret, a("secret", "namespace", "why")},
 		{DiscoveryPodIdentityNotAllowed, SeverityError, "", "awsEc2",
 			"The Upstream has no `secretRef`, so it would use the discoverer's own AWS identity, and its namespace is not in `--pod-identity-namespaces` (annotation, report, metric `upstream_refused`).",
 			"the Upstream has no secretRef, so it would use the discoverer's own AWS identity, and namespace %[1]v is not allowed to (--pod-identity-namespaces); not discovered",
-			"reference a secret with AWS credentials in secretRef, or have the operator add %[1]v to the discoverer's --pod-identity-namespaces", a("namespace")},
+			fixPodIdentityAllowed, a("namespace")},
 		{PublishFailed, SeverityError, "", "the Upstream's Service and EndpointSlices",
 			"The Upstream's Service or EndpointSlices could not be written; it is retried with a per-Upstream backoff while the rest of its group is published (annotation `lastError`, report, metric `upstream_publish_failures`).",
 			"publishing failed %[1]v times, retried with backoff: %[2]v",

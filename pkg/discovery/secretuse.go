@@ -51,10 +51,10 @@ func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *Refusal {
 		if ec2.SecretUsableFrom(s.Namespace, s.Annotations, ns) {
 			return nil
 		}
-		return refusal(codes.DiscoverySecretNotShared, ref, fmt.Sprintf("is in another namespace and its %s annotation does not list namespace %s", ec2.AnnotationSecretAllowedNamespaces, ns), ns)
+		return refusal(codes.DiscoverySecretNotShared, ref, ns, fmt.Sprintf("is in another namespace and its %s annotation does not list namespace %s", ec2.AnnotationSecretAllowedNamespaces, ns))
 	case apierrors.IsNotFound(err):
-		return refusal(codes.DiscoverySecretNotShared, ref, fmt.Sprintf("(in another namespace) does not exist, so it cannot allow namespace %s", ns), ns)
+		return refusal(codes.DiscoverySecretNotShared, ref, ns, fmt.Sprintf("(in another namespace) does not exist, so it cannot allow namespace %s", ns))
 	default:
-		return refusal(codes.DiscoverySecretNotShared, ref, fmt.Sprintf("(in another namespace) cannot be read to tell whether namespace %s may use it: %v", ns, err), ns)
+		return refusal(codes.DiscoverySecretNotShared, ref, ns, fmt.Sprintf("(in another namespace) cannot be read to tell whether namespace %s may use it: %v", ns, err))
 	}
 }
