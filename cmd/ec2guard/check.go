@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -28,7 +29,7 @@ of them; other kinds are noted on stderr and ignored), a directory (its *.yaml, 
 files; with -R also those of its subdirectories), or - for standard input. Input is read strictly: a
 document that does not parse, a key written twice, or a field inside awsEc2 that Gloo does not know
 is an input error naming file:line and the field (exit 2). A Secret referenced by an Upstream is
-checked when it is among the inputs; otherwise that is a warning (EC2G301). An Upstream without a
+checked when it is among the inputs; otherwise that is a warning (` + string(codes.SecretNotFound) + `). An Upstream without a
 namespace is taken to be in -n's namespace, else "default".
 
 From a cluster (--from-cluster, or -n/-A without -f): the Upstreams of the kubeconfig context's

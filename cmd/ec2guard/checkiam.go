@@ -7,7 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	iamverdict "github.com/ec2guard/ec2guard/pkg/verdict"
@@ -119,14 +119,14 @@ func fromVerdict(u *ec2.Upstream, v iamverdict.Verdict) iamResult {
 	}
 	for _, p := range v.Problems {
 		sev := p.Severity
-		switch admission.DefaultAction(admission.Check(p.Check)) {
-		case admission.Off:
+		switch p.Check.Default() {
+		case codes.Off:
 			continue
-		case admission.Warn:
+		case codes.Warn:
 			sev = ec2.SeverityWarning
 		}
 		typ := field.ErrorTypeForbidden
-		if p.Check == iamverdict.CheckPermissiveNoFilters {
+		if p.Check == codes.CheckPermissiveNoFilters {
 			typ = field.ErrorTypeInvalid
 		}
 		res.Findings = append(res.Findings, ec2.Finding{Code: ec2.Code(p.Code), Severity: sev, Field: p.Field, Type: typ, Message: p.Message, Fix: p.Fix})

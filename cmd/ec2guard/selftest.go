@@ -12,7 +12,7 @@ import (
 
 const selftestLong = `Checks an installed ec2guard from inside the cluster: a server-side dry run of an
 EC2 Upstream whose secretRef names a Secret that does not exist must come back with
-ec2guard's verdict (EC2G301). Nothing is stored. This is what the chart's helm test runs.
+ec2guard's verdict (` + selftest.ExpectedCode + `). Nothing is stored. This is what the chart's helm test runs.
 
 Exit 0 when ec2guard answered, 1 otherwise (admitted, refused by something else, or the
 webhook unreachable), 2 on a usage error.`

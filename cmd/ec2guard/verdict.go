@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -81,8 +82,7 @@ func (in *inputs) checkSecret(u *ec2.Upstream, nn types.NamespacedName) ec2.Find
 		if why, unreadable := in.unreadable[nn]; unreadable {
 			_, fs := u.CheckSecret(nil, ec2.SeverityWarning)
 			if len(fs) == 1 {
-				fs[0].Message = fmt.Sprintf("secret %s could not be read with your kubeconfig (%s), so it was not checked", nn, why)
-				fs[0].Fix = "run with a kubeconfig user that may get it, or check it where it can be read"
+				fs[0].Message = codes.SecretNotFound.Message(nn, fmt.Sprintf("could not be read with your kubeconfig (%s), so it was not checked", why), nn.Name, nn.Namespace)
 			}
 			return fs
 		}
@@ -91,14 +91,13 @@ func (in *inputs) checkSecret(u *ec2.Upstream, nn types.NamespacedName) ec2.Find
 	}
 	_, fs := u.CheckSecret(secret, ec2.SeverityWarning)
 	if secret != nil {
-		// The webhook's opt-in rule (EC2G406), from the webhook's own function.
+		// The webhook's opt-in rule, from the webhook's own function.
 		if f := admission.SecretNotShared(u, secret.Namespace, secret.Annotations); f != nil {
 			fs = append(fs, *f)
 		}
 	}
 	if secret == nil && len(fs) == 1 {
-		fs[0].Message = fmt.Sprintf("secret %s is not among the inputs, so it was not checked", nn)
-		fs[0].Fix = fmt.Sprintf("pass its manifest with -f, or make sure it exists (glooctl create secret aws --name %s --namespace %s ...)", nn.Name, nn.Namespace)
+		fs[0].Message = codes.SecretNotFound.Message(nn, "is not among the inputs, so it was not checked", nn.Name, nn.Namespace)
 	}
 	return fs
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ec2guard/ec2guard/internal/kubeconfig"
 	"github.com/ec2guard/ec2guard/internal/metricsserving"
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 )
@@ -139,17 +140,9 @@ func (f listFlag) Set(v string) error {
 	return nil
 }
 
-// checkHelp says what each --enforce-CHECK flag covers.
-func checkHelp() map[admission.Check]string {
-	return map[admission.Check]string{
-		admission.CheckSpec:                "spec rule errors (EC2G0xx-2xx)",
-		admission.CheckSecret:              "missing, unreadable or malformed secret (EC2G3xx, EC2G403, EC2G404)",
-		admission.CheckSecretAccess:        "credentials the request may not use: a cross-namespace secret the user may not get or that does not opt in, the pod identity outside --pod-identity-namespaces (EC2G401, EC2G402, EC2G405, EC2G406)",
-		admission.CheckCredentials:         "access key rejected by AWS, roleArn not assumable (EC2G504, EC2G505)",
-		admission.CheckIAMDeny:             "ec2:DescribeInstances denied, explicitly or implicitly (EC2G501, EC2G502)",
-		admission.CheckIAMUnknown:          "IAM decision unknown within --iam-deadline, sources disagree (EC2G503, EC2G506)",
-		admission.CheckPermissiveNoFilters: "consistency class permissive-credentials-no-filters (EC2G601)",
-	}
+// enforceHelp is the help of --enforce-CHECK, from the check's declaration (pkg/codes).
+func enforceHelp(ci codes.CheckInfo) string {
+	return fmt.Sprintf("deny, warn or off: %s (%s)", ci.Covers, ci.Check.CodeList())
 }
 
 // parseFlags parses the command line. Errors name the flag and what is wrong.
@@ -173,12 +166,10 @@ func parseFlags(args []string, output io.Writer) (*config, error) {
 	metricsserving.AddSecureFlag(fs, &cfg.metricsSecure)
 	fs.StringVar(&cfg.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; \"0\" disables them")
 	fs.Var(listFlag{&cfg.secretNamespaces}, "secret-namespaces", "comma-separated namespaces to read (and cache) Secrets from; empty: all namespaces")
-	fs.StringVar(&cfg.podIdentityNamespacesRaw, "pod-identity-namespaces", "", "comma-separated namespaces whose Upstreams may omit secretRef and so use the webhook's own AWS identity (IRSA, pod identity); \"*\" for all; empty: none (EC2G405)")
+	fs.StringVar(&cfg.podIdentityNamespacesRaw, "pod-identity-namespaces", "", "comma-separated namespaces whose Upstreams may omit secretRef and so use the webhook's own AWS identity (IRSA, pod identity); \"*\" for all; empty: none ("+string(codes.PodIdentityNotAllowed)+")")
 	fs.StringVar(&cfg.secretLabelSelector, "secret-label-selector", "", "label selector limiting the cached Secrets (e.g. app=gloo); Secrets outside it read as missing")
-	help := checkHelp()
-	for _, c := range admission.Checks() {
-		fs.Var(&enforcementFlag{check: c, cfg: cfg}, "enforce-"+string(c),
-			fmt.Sprintf("deny, warn or off: %s", help[c]))
+	for _, ci := range codes.Checks() {
+		fs.Var(&enforcementFlag{check: ci.Check, cfg: cfg}, "enforce-"+string(ci.Check), enforceHelp(ci))
 	}
 	fs.DurationVar(&cfg.accessAllowedTTL, "access-cache-allowed-ttl", admission.DefaultAccessAllowedTTL, "how long a SubjectAccessReview that allowed a user to get a secret is reused for the same user, groups, extra and secret; 0 disables")
 	fs.DurationVar(&cfg.accessDeniedTTL, "access-cache-denied-ttl", admission.DefaultAccessDeniedTTL, "how long a SubjectAccessReview that denied it is reused; 0 disables")

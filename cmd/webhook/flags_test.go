@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
@@ -46,9 +47,9 @@ func TestParseFlagsValues(t *testing.T) {
 		cfg.accessCacheOptions().AllowedTTL >= 0 || cfg.accessCacheOptions().DeniedTTL != 3*time.Second {
 		t.Errorf("parsed %+v", cfg)
 	}
-	if cfg.enforcement.Action(admission.CheckIAMUnknown) != admission.Deny ||
-		cfg.enforcement.Action(admission.CheckPermissiveNoFilters) != admission.Off ||
-		cfg.enforcement.Action(admission.CheckSpec) != admission.Deny {
+	if cfg.enforcement.Action(codes.CheckIAMUnknown) != admission.Deny ||
+		cfg.enforcement.Action(codes.CheckPermissiveNoFilters) != admission.Off ||
+		cfg.enforcement.Action(codes.CheckSpec) != admission.Deny {
 		t.Errorf("enforcement %s", cfg.enforcement)
 	}
 }

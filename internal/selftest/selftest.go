@@ -14,12 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // Verdict markers.
 const (
-	// ExpectedCode is the code of a missing Secret (pkg/ec2 CodeSecretNotFound).
-	ExpectedCode = "EC2G301"
+	// ExpectedCode is the code of a missing Secret.
+	ExpectedCode = string(codes.SecretNotFound)
 	// WebhookName is the validating webhook of the chart.
 	WebhookName = "validate-upstream.ec2guard.io"
 	// MissingSecret is the Secret name the probe Upstream references; it must not exist.

@@ -2,7 +2,7 @@ package admission
 
 import (
 	"context"
-	"fmt"
+
 	"reflect"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -134,33 +135,20 @@ func authorize(ctx context.Context, access AccessReviewer, podIdentity ec2.Names
 		if podIdentity.Allows(u.Namespace) {
 			return grant{use: true}
 		}
-		return grant{problems: []Problem{{
-			Check: CheckSecretAccess, Code: string(CodePodIdentityNotAllowed), Severity: ec2.SeverityError, Field: u.Path().String(),
-			Message: fmt.Sprintf("no secretRef: the Upstream would use ec2guard's own AWS identity, which namespace %s may not use", u.Namespace),
-			Fix:     fmt.Sprintf("reference a secret with AWS credentials in secretRef, or have the operator add %s to the webhook's and the discoverer's --pod-identity-namespaces", u.Namespace),
-		}}}
+		return grant{problems: []Problem{newProblem(codes.PodIdentityNotAllowed, u.Path().String(), u.Namespace)}}
 	}
 	field := u.Path().Child("secretRef").String()
 	allowed, reason, err := access.CanGetSecret(ctx, req.user, ref)
 	if err != nil {
-		return grant{reviewed: true, problems: []Problem{{
-			Check: CheckSecretAccess, Code: string(CodeSecretAccessUnverified), Severity: ec2.SeverityError, Field: field,
-			Message: fmt.Sprintf("cannot verify that user %q may get secret %s: %v", req.user.Username, ref, err),
-			Fix:     "retry; if it persists check that the webhook may create subjectaccessreviews",
-		}}}
+		return grant{reviewed: true, problems: []Problem{newProblem(codes.SecretAccessUnverified, field, req.user.Username, ref, err)}}
 	}
 	if allowed {
 		return grant{use: true, reviewed: true}
 	}
-	msg := fmt.Sprintf("user %q may not get secret %s, so they may not use its AWS credentials from namespace %s", req.user.Username, ref, u.Namespace)
 	if reason != "" {
-		msg += " (" + reason + ")"
+		reason = " (" + reason + ")"
 	}
-	return grant{reviewed: true, problems: []Problem{{
-		Check: CheckSecretAccess, Code: string(CodeSecretAccessDenied), Severity: ec2.SeverityError, Field: field,
-		Message: msg,
-		Fix:     fmt.Sprintf("reference a secret in namespace %s, or have someone grant you get on secret %s", u.Namespace, ref),
-	}}}
+	return grant{reviewed: true, problems: []Problem{newProblem(codes.SecretAccessDenied, field, req.user.Username, ref, u.Namespace, reason)}}
 }
 
 // checkSecretShared: a Secret used from another namespace must list that namespace in its
@@ -170,7 +158,7 @@ func checkSecretShared(u *ec2.Upstream, secretNamespace string, annotations map[
 	if f == nil {
 		return nil
 	}
-	return []Problem{problemFromFinding(CheckSecretAccess, *f)}
+	return []Problem{problemFromFinding(codes.CheckSecretAccess, *f)}
 }
 
 // SecretNotShared is the opt-in rule as a finding (EC2G406), nil when the Secret may be used from
@@ -180,9 +168,9 @@ func SecretNotShared(u *ec2.Upstream, secretNamespace string, annotations map[st
 		return nil
 	}
 	ref, _ := u.SecretName()
+	c := codes.SecretNotShared
 	return &ec2.Finding{
-		Code: CodeSecretNotShared, Severity: ec2.SeverityError, Field: u.Path().Child("secretRef").String(),
-		Message: fmt.Sprintf("secret %s does not allow use from namespace %s, so ec2guard's discoverer would not use it", ref, u.Namespace),
-		Fix:     fmt.Sprintf("annotate the secret %s: %s (comma-separated namespaces), or reference a secret in namespace %s", ec2.AnnotationSecretAllowedNamespaces, u.Namespace, u.Namespace),
+		Code: c, Severity: c.Severity(), Field: u.Path().Child("secretRef").String(),
+		Message: c.Message(ref, u.Namespace), Fix: c.Fix(ref, u.Namespace),
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -86,8 +87,8 @@ func TestAccessGateDeniedUserNeitherReadsTheSecretNorCallsAWS(t *testing.T) {
 		access *fakeAccess
 		code   string
 	}{
-		{"denied", &fakeAccess{allowed: map[string]bool{}}, string(CodeSecretAccessDenied)},
-		{"review failed", &fakeAccess{err: errors.New("the API server is down")}, string(CodeSecretAccessUnverified)},
+		{"denied", &fakeAccess{allowed: map[string]bool{}}, string(codes.SecretAccessDenied)},
+		{"review failed", &fakeAccess{err: errors.New("the API server is down")}, string(codes.SecretAccessUnverified)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
@@ -164,7 +165,7 @@ func TestUpdateIsReauthorizedOnEverySpecChange(t *testing.T) {
 			if vresp.Allowed {
 				t.Fatal("a spec change by a user who may not read the secret was admitted")
 			}
-			if got := denialCodes(vresp.Result.Message); got != string(CodeSecretAccessDenied) {
+			if got := denialCodes(vresp.Result.Message); got != string(codes.SecretAccessDenied) {
 				t.Errorf("codes %q, want only EC2G401:\n%s", got, vresp.Result.Message)
 			}
 			assertNoSecretDerived(t, "the response", append(responseTexts(t, vresp), responseTexts(t, mresp)...)...)
@@ -222,8 +223,8 @@ func TestSecretMustOptInToCrossNamespaceUse(t *testing.T) {
 	if resp.Allowed {
 		t.Fatal("a secret that does not opt in was accepted for another namespace")
 	}
-	if got := denialCodes(resp.Result.Message); got != string(CodeSecretNotShared) {
-		t.Errorf("codes %q, want %s", got, CodeSecretNotShared)
+	if got := denialCodes(resp.Result.Message); got != string(codes.SecretNotShared) {
+		t.Errorf("codes %q, want %s", got, codes.SecretNotShared)
 	}
 	if !strings.Contains(resp.Result.Message, "ec2guard.io/allowed-namespaces: gloo-system") {
 		t.Errorf("the denial lacks the fix: %s", resp.Result.Message)
@@ -246,8 +247,8 @@ func TestPodIdentityIsOffByDefault(t *testing.T) {
 	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
 	rv := &Reviewer{Secrets: newFakeSecrets(), Access: adminAccess(), IAM: testEvaluator(t, aws, nil, IAMOptions{})}
 	r := rv.Validate(context.Background(), requestInfo{}, decoded(t, raw))
-	if got := problemCodes(r.Problems); got != string(CodePodIdentityNotAllowed) {
-		t.Errorf("codes %q, want %s", got, CodePodIdentityNotAllowed)
+	if got := problemCodes(r.Problems); got != string(codes.PodIdentityNotAllowed) {
+		t.Errorf("codes %q, want %s", got, codes.PodIdentityNotAllowed)
 	}
 	if len(r.Problems) > 0 && !strings.Contains(r.Problems[0].Fix, "--pod-identity-namespaces") {
 		t.Errorf("the fix does not name the flag: %+v", r.Problems[0])

@@ -2,11 +2,11 @@ package admission
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -17,7 +17,7 @@ import (
 func checkSpec(ctx context.Context, u *ec2.Upstream) []Problem {
 	var out []Problem
 	for _, f := range u.CheckContext(ctx) {
-		out = append(out, problemFromFinding(CheckSpec, f))
+		out = append(out, problemFromFinding(codes.CheckSpec, f))
 	}
 	return out
 }
@@ -29,22 +29,14 @@ func checkSecret(u *ec2.Upstream, s *corev1.Secret, readErr error) (ec2.Credenti
 	if readErr != nil {
 		ref, _ := u.SecretName()
 		if nw, ok := isNotWatched(readErr); ok {
-			return ec2.Credentials{}, []Problem{{
-				Check: CheckSecret, Code: string(CodeSecretNotWatched), Severity: ec2.SeverityError, Field: field,
-				Message: fmt.Sprintf("secret %s is in a namespace ec2guard does not read Secrets from (%s)", ref, strings.Join(nw.Namespaces, ", ")),
-				Fix:     "put the secret in one of those namespaces, or add its namespace to the webhook's --secret-namespaces",
-			}}
+			return ec2.Credentials{}, []Problem{newProblem(codes.SecretNotWatched, field, ref, strings.Join(nw.Namespaces, ", "))}
 		}
-		return ec2.Credentials{}, []Problem{{
-			Check: CheckSecret, Code: string(CodeSecretUnreadable), Severity: ec2.SeverityError, Field: field,
-			Message: fmt.Sprintf("cannot read secret %s: %v", ref, readErr),
-			Fix:     "retry; if it persists check the webhook's RBAC (get, list, watch secrets) and its logs",
-		}}
+		return ec2.Credentials{}, []Problem{newProblem(codes.SecretUnreadable, field, ref, readErr)}
 	}
 	creds, findings := u.CheckSecret(s, ec2.SeverityError)
 	var out []Problem
 	for _, f := range findings {
-		out = append(out, problemFromFinding(CheckSecret, f))
+		out = append(out, problemFromFinding(codes.CheckSecret, f))
 	}
 	return creds, out
 }

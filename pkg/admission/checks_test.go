@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -39,7 +40,7 @@ func TestCheckSpec(t *testing.T) {
 		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["filters"] = []any{map[string]any{}}
 	}))
 	ps := checkSpec(context.Background(), u)
-	if problemCodes(ps) != "EC2G101" || ps[0].Check != CheckSpec || ps[0].Field != "spec.awsEc2.filters[0]" || ps[0].Fix == "" {
+	if problemCodes(ps) != "EC2G101" || ps[0].Check != codes.CheckSpec || ps[0].Field != "spec.awsEc2.filters[0]" || ps[0].Fix == "" {
 		t.Errorf("problems %+v", ps)
 	}
 	if ps := checkSpec(context.Background(), decoded(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"))); len(ps) != 0 {
@@ -70,7 +71,7 @@ func TestCheckSecret(t *testing.T) {
 	if _, ps := check(nil, &SecretNotWatchedError{Namespace: "default", Namespaces: []string{"gloo-system"}}); problemCodes(ps) != "EC2G403" {
 		t.Errorf("unwatched namespace: %+v", ps)
 	}
-	if _, ps := check(nil, errors.New("timeout")); problemCodes(ps) != "EC2G404" || ps[0].Check != CheckSecret {
+	if _, ps := check(nil, errors.New("timeout")); problemCodes(ps) != "EC2G404" || ps[0].Check != codes.CheckSecret {
 		t.Errorf("read error: %+v", ps)
 	}
 	if len(all) < 4 {

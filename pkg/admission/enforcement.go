@@ -5,20 +5,18 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ec2guard/ec2guard/pkg/verdict"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
-// Action is what a failed check does to the admission request.
-type Action string
+// Action is what a failed check does to the admission request (declared in pkg/codes, with each
+// check's default).
+type Action = codes.Action
 
 // The enforcement actions.
 const (
-	// Deny rejects the request with the problem in the denial message.
-	Deny Action = "deny"
-	// Warn admits the request and returns the problem as a warning (kubectl prints it).
-	Warn Action = "warn"
-	// Off ignores the problem (it is still counted in the metrics with outcome "off").
-	Off Action = "off"
+	Deny = codes.Deny
+	Warn = codes.Warn
+	Off  = codes.Off
 )
 
 // ParseAction parses "deny", "warn" or "off".
@@ -30,54 +28,30 @@ func ParseAction(s string) (Action, error) {
 	return "", fmt.Errorf("enforcement action %q: must be deny, warn or off", s)
 }
 
-// Check names a group of rules that share one enforcement action.
-type Check string
-
-// The checks. Their default actions are in docs/webhook.md, "Checks and enforcement".
-const (
-	// CheckSpec: the Upstream's EC2 spec rules (pkg/ec2, EC2G0xx-2xx).
-	CheckSpec Check = "spec"
-	// CheckSecret: the referenced Secret exists, is readable and holds well-formed credentials
-	// (pkg/ec2, EC2G3xx; EC2G403, EC2G404).
-	CheckSecret Check = "secret"
-	// CheckSecretAccess: a cross-namespace secretRef needs the requesting user to be allowed to
-	// `get` that Secret (EC2G401, EC2G402).
-	CheckSecretAccess Check = "secret-access"
-	// CheckCredentials: AWS accepts the access key and roleArn can be assumed (EC2G504, EC2G505).
-	CheckCredentials = Check(verdict.CheckCredentials)
-	// CheckIAMDeny: ec2:DescribeInstances is denied, explicitly or implicitly (EC2G501, EC2G502).
-	CheckIAMDeny = Check(verdict.CheckIAMDeny)
-	// CheckIAMUnknown: the IAM decision could not be made within the deadline (EC2G503, EC2G506).
-	CheckIAMUnknown = Check(verdict.CheckIAMUnknown)
-	// CheckPermissiveNoFilters: the consistency class permissive-credentials-no-filters (EC2G601).
-	CheckPermissiveNoFilters = Check(verdict.CheckPermissiveNoFilters)
-)
+// Check names a group of rules that share one enforcement action. The checks, the codes each
+// covers and their default actions are declared in pkg/codes (docs/codes.md).
+type Check = codes.Check
 
 // Checks returns every check, in the order the validating handler runs them.
 func Checks() []Check {
-	return []Check{CheckSpec, CheckSecret, CheckSecretAccess, CheckCredentials, CheckIAMDeny, CheckIAMUnknown, CheckPermissiveNoFilters}
+	out := make([]Check, 0, len(codes.Checks()))
+	for _, ci := range codes.Checks() {
+		out = append(out, ci.Check)
+	}
+	return out
 }
 
-// defaultActions are the defaults (docs/webhook.md, "Checks and enforcement").
+// defaultActions are the declared defaults (pkg/codes).
 func defaultActions() map[Check]Action {
-	return map[Check]Action{
-		CheckSpec:                Deny,
-		CheckSecret:              Deny,
-		CheckSecretAccess:        Deny,
-		CheckCredentials:         Deny,
-		CheckIAMDeny:             Deny,
-		CheckIAMUnknown:          Warn,
-		CheckPermissiveNoFilters: Warn,
+	out := make(map[Check]Action, len(codes.Checks()))
+	for _, ci := range codes.Checks() {
+		out[ci.Check] = ci.Default
 	}
+	return out
 }
 
 // DefaultAction returns the default action of c (Deny for an unknown check: fail closed).
-func DefaultAction(c Check) Action {
-	if a, ok := defaultActions()[c]; ok {
-		return a
-	}
-	return Deny
-}
+func DefaultAction(c Check) Action { return c.Default() }
 
 // Enforcement maps each check to its action. The zero value uses the defaults.
 type Enforcement struct {
@@ -122,12 +96,8 @@ func (e Enforcement) String() string {
 }
 
 func knownCheck(c Check) bool {
-	for _, k := range Checks() {
-		if k == c {
-			return true
-		}
-	}
-	return false
+	_, ok := c.Info()
+	return ok
 }
 
 func checkList() string {

@@ -3,24 +3,22 @@ package admission
 import (
 	"strings"
 	"testing"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
-// The defaults (docs/webhook.md): spec errors, secret problems, IAM denials and unreadable
-// cross-namespace secrets deny; IAM unknown and permissive-credentials-no-filters warn.
-func TestDefaultEnforcementIsTheSpec(t *testing.T) {
-	want := map[Check]Action{
-		CheckSpec: Deny, CheckSecret: Deny, CheckSecretAccess: Deny, CheckCredentials: Deny,
-		CheckIAMDeny: Deny, CheckIAMUnknown: Warn, CheckPermissiveNoFilters: Warn,
-	}
+// The defaults are the declared ones (pkg/codes), for DefaultEnforcement and the zero value alike,
+// and every declared check is enforced.
+func TestDefaultEnforcementIsTheDeclaration(t *testing.T) {
 	e := DefaultEnforcement()
 	var zero Enforcement
-	for _, c := range Checks() {
-		if e.Action(c) != want[c] || zero.Action(c) != want[c] {
-			t.Errorf("%s: default %s, zero value %s, want %s", c, e.Action(c), zero.Action(c), want[c])
+	for _, ci := range codes.Checks() {
+		if e.Action(ci.Check) != ci.Default || zero.Action(ci.Check) != ci.Default {
+			t.Errorf("%s: default %s, zero value %s, want %s", ci.Check, e.Action(ci.Check), zero.Action(ci.Check), ci.Default)
 		}
 	}
-	if len(Checks()) != len(want) {
-		t.Errorf("%d checks, want %d", len(Checks()), len(want))
+	if len(Checks()) != len(codes.Checks()) {
+		t.Errorf("%d checks, %d declared", len(Checks()), len(codes.Checks()))
 	}
 }
 
@@ -37,17 +35,17 @@ func TestParseAction(t *testing.T) {
 
 func TestEnforcementWith(t *testing.T) {
 	base := DefaultEnforcement()
-	e, err := base.With(CheckIAMUnknown, Deny)
+	e, err := base.With(codes.CheckIAMUnknown, Deny)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Action(CheckIAMUnknown) != Deny || base.Action(CheckIAMUnknown) != Warn {
-		t.Errorf("With changed %s / the original %s", e.Action(CheckIAMUnknown), base.Action(CheckIAMUnknown))
+	if e.Action(codes.CheckIAMUnknown) != Deny || base.Action(codes.CheckIAMUnknown) != Warn {
+		t.Errorf("With changed %s / the original %s", e.Action(codes.CheckIAMUnknown), base.Action(codes.CheckIAMUnknown))
 	}
 	if _, err := base.With("bogus", Deny); err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("unknown check: %v", err)
 	}
-	if _, err := base.With(CheckSpec, "maybe"); err == nil {
+	if _, err := base.With(codes.CheckSpec, "maybe"); err == nil {
 		t.Error("unknown action accepted")
 	}
 	if s := e.String(); !strings.Contains(s, "iam-unknown=deny") || !strings.Contains(s, "spec=deny") {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
@@ -73,8 +75,8 @@ func TestIAMInvalidAccessKeyIsACredentialsFailure(t *testing.T) {
 	aws := newFakeAWS("{}")
 	aws.prinErr = &awsclients.InvalidCredentialsError{MaskedKeyID: "AKIA****ZZZZ", Code: "InvalidClientTokenId"}
 	res := testEvaluator(t, aws, nil, IAMOptions{}).Result(context.Background(), iamRequest())
-	if res.Credentials == nil || res.Credentials.Code != CodeInvalidAccessKey {
-		t.Fatalf("credentials failure %+v, want %s", res.Credentials, CodeInvalidAccessKey)
+	if res.Credentials == nil || res.Credentials.Code != codes.InvalidAccessKey {
+		t.Fatalf("credentials failure %+v, want %s", res.Credentials, codes.InvalidAccessKey)
 	}
 	if res.Decision != DecisionUnknown || aws.Calls("policies") != 0 {
 		t.Errorf("decision %s after %d policy collections; want unknown and no collection", res.Decision, aws.Calls("policies"))
@@ -91,8 +93,8 @@ func TestIAMAssumeRoleDeniedIsExplained(t *testing.T) {
 	r := iamRequest()
 	r.RoleARN = role
 	res := testEvaluator(t, aws, nil, IAMOptions{}).Result(context.Background(), r)
-	if res.Credentials == nil || res.Credentials.Code != CodeAssumeRoleDenied {
-		t.Fatalf("credentials failure %+v, want %s", res.Credentials, CodeAssumeRoleDenied)
+	if res.Credentials == nil || res.Credentials.Code != codes.AssumeRoleDenied {
+		t.Fatalf("credentials failure %+v, want %s", res.Credentials, codes.AssumeRoleDenied)
 	}
 	for _, want := range []string{"cannot assume role " + role, "sts:AssumeRole", "implicit deny"} {
 		if !strings.Contains(res.Credentials.Message, want) {

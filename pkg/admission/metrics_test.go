@@ -4,11 +4,13 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 func TestMetricsRegisterAndCount(t *testing.T) {
 	m, reg := testMetrics(t)
-	m.CheckResult(CheckSpec, "EC2G101", "deny")
+	m.CheckResult(codes.CheckSpec, "EC2G101", "deny")
 	m.Request(WebhookMutate, KindEC2, ResultPatched)
 	m.AWSCall("sts:GetCallerIdentity", AWSResultOK)
 	m.CacheLookup(CacheHit)
@@ -31,7 +33,7 @@ func TestMetricsRegisterAndCount(t *testing.T) {
 
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *Metrics
-	m.CheckResult(CheckSpec, "", OutcomePass)
+	m.CheckResult(codes.CheckSpec, "", OutcomePass)
 	m.Request("", "", "")
 	m.AWSCall("", "")
 	m.CacheLookup("")

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -67,6 +68,12 @@ func (p Problem) Warning() string {
 	b.WriteString(": ")
 	b.WriteString(strings.TrimSuffix(strings.TrimSpace(p.Message), "."))
 	return truncateRunes(oneLine(b.String()), MaxWarningLength)
+}
+
+// newProblem renders code c's problem on field from its declaration (pkg/codes): check, severity,
+// message and fix.
+func newProblem(c codes.Code, field string, args ...any) Problem {
+	return Problem{Check: c.Check(), Code: string(c), Severity: c.Severity(), Field: field, Message: c.Message(args...), Fix: c.Fix(args...)}
 }
 
 // problemFromFinding converts a pkg/ec2 finding.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
@@ -60,7 +61,7 @@ func TestAssumeRoleExplanationNeverUsesTheAuditor(t *testing.T) {
 	r := iamRequest()
 	r.RoleARN = role
 	res := testEvaluator(t, aws, nil, IAMOptions{}).Result(context.Background(), r)
-	if res.Credentials == nil || res.Credentials.Code != CodeAssumeRoleDenied {
+	if res.Credentials == nil || res.Credentials.Code != codes.AssumeRoleDenied {
 		t.Fatalf("credentials failure %+v", res.Credentials)
 	}
 	for _, a := range aws.asked {

@@ -6,6 +6,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
@@ -60,13 +61,13 @@ func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream, spec []Problem)
 	if ref, ok := u.SecretName(); ok && ref.Name != "" {
 		s, err := rv.Secrets.Secret(ctx, ref)
 		creds, problems := checkSecret(u, s, err)
-		in.ran[CheckSecret] = true
+		in.ran[codes.CheckSecret] = true
 		in.problems = append(in.problems, problems...)
 		if hasErrors(problems) || s == nil {
 			iamOK = false
 		} else {
 			shared := checkSecretShared(u, s.Namespace, s.Annotations)
-			in.ran[CheckSecretAccess] = true
+			in.ran[codes.CheckSecretAccess] = true
 			in.problems = append(in.problems, shared...)
 			if len(shared) > 0 {
 				iamOK = false
@@ -84,10 +85,10 @@ func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream, spec []Problem)
 // Validate runs every check for a validating request, in this order: the access gate (authorize),
 // the spec rules, and — only when the gate opened — the Secret and IAM.
 func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstream) Review {
-	r := Review{Consistency: ConsistencyUnknown, Ran: map[Check]bool{CheckSpec: true}}
+	r := Review{Consistency: ConsistencyUnknown, Ran: map[Check]bool{codes.CheckSpec: true}}
 	g := authorize(ctx, rv.Access, rv.PodIdentityNamespaces, req, u)
 	r.Problems = append(r.Problems, g.problems...)
-	r.Ran[CheckSecretAccess] = g.reviewed || len(g.problems) > 0
+	r.Ran[codes.CheckSecretAccess] = g.reviewed || len(g.problems) > 0
 	spec := checkSpec(ctx, u)
 	r.Problems = append(r.Problems, spec...)
 	if !g.use {

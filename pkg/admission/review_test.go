@@ -6,6 +6,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -17,14 +18,14 @@ func TestReviewSkipsIAMWhenRegionOrSecretUnusable(t *testing.T) {
 	}))
 	admin := requestInfo{user: authenticationv1.UserInfo{Username: "admin"}}
 	r := rv.Validate(context.Background(), admin, badRegion)
-	if r.IAM != nil || r.Ran[CheckIAMDeny] || !r.Ran[CheckSecret] || !r.Ran[CheckSpec] || aws.Calls("principal") != 0 {
+	if r.IAM != nil || r.Ran[codes.CheckIAMDeny] || !r.Ran[codes.CheckSecret] || !r.Ran[codes.CheckSpec] || aws.Calls("principal") != 0 {
 		t.Errorf("bad region: IAM %+v, ran %v, %d AWS calls", r.IAM, r.Ran, aws.Calls("principal"))
 	}
 	badFilter := decoded(t, patchJSON(t, upstreamJSON(t, "seed-upstream-demo-v1.yaml"), func(obj map[string]any) {
 		obj["spec"].(map[string]any)["awsEc2"].(map[string]any)["filters"] = []any{map[string]any{"key": ""}}
 	}))
 	r = rv.Validate(context.Background(), admin, badFilter)
-	if r.IAM == nil || r.IAM.Decision != DecisionAllowed || !r.Ran[CheckIAMDeny] {
+	if r.IAM == nil || r.IAM.Decision != DecisionAllowed || !r.Ran[codes.CheckIAMDeny] {
 		t.Errorf("a filter error should not stop the IAM check: %+v", r)
 	}
 }

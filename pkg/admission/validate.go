@@ -35,7 +35,7 @@ func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, d
 		kv = append(kv, "principal", review.IAM.Principal, "iamDecision", review.IAM.Decision, "iamSource", review.IAM.Source)
 	}
 	if len(denials) > 0 {
-		v.Log.Info("denied Upstream", append(kv, "codes", codes(denials), "warnings", len(warnings))...)
+		v.Log.Info("denied Upstream", append(kv, "codes", codesOf(denials), "warnings", len(warnings))...)
 		return admission.Denied(denialMessage(u, denials)).WithWarnings(warnings...)
 	}
 	if log := v.Log.V(1); log.Enabled() {
@@ -86,7 +86,7 @@ func denialMessage(u *ec2.Upstream, denials []Problem) string {
 	return b.String()
 }
 
-func codes(ps []Problem) []string {
+func codesOf(ps []Problem) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.Code)

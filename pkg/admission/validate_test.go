@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -57,10 +58,10 @@ func TestValidateSeedPolicyDeniedWithExplanation(t *testing.T) {
 			t.Errorf("message lacks %q", want)
 		}
 	}
-	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(CheckIAMDeny), "code": "EC2G501", "outcome": "deny"}); got != 1 {
+	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(codes.CheckIAMDeny), "code": "EC2G501", "outcome": "deny"}); got != 1 {
 		t.Errorf("iam-deny denials counted %v, want 1", got)
 	}
-	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(CheckSpec), "code": "", "outcome": OutcomePass}); got != 1 {
+	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(codes.CheckSpec), "code": "", "outcome": OutcomePass}); got != 1 {
 		t.Errorf("spec passes counted %v, want 1", got)
 	}
 }
@@ -117,7 +118,7 @@ func TestValidateSpecAndSecretErrorsListEveryProblem(t *testing.T) {
 
 func TestValidateEnforcementActions(t *testing.T) {
 	seed := string(readTestdata(t, "seed-policy.json"))
-	warn, err := DefaultEnforcement().With(CheckIAMDeny, Warn)
+	warn, err := DefaultEnforcement().With(codes.CheckIAMDeny, Warn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,17 +132,17 @@ func TestValidateEnforcementActions(t *testing.T) {
 			t.Errorf("warning %q: want <= %d characters starting with its code", w, MaxWarningLength)
 		}
 	}
-	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(CheckIAMDeny), "code": "EC2G501", "outcome": "warn"}); got != 1 {
+	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(codes.CheckIAMDeny), "code": "EC2G501", "outcome": "warn"}); got != 1 {
 		t.Errorf("warn outcome counted %v, want 1", got)
 	}
 
-	off, _ := DefaultEnforcement().With(CheckIAMDeny, Off)
+	off, _ := DefaultEnforcement().With(codes.CheckIAMDeny, Off)
 	h, reg = testHandlers(t, newFakeAWS(seed), newFakeSecrets(testSecret()), adminAccess(), off)
 	resp = validate(t, h, upstreamJSON(t, "seed-upstream-demo.yaml"), "admin")
 	if !resp.Allowed || len(resp.Warnings) != 0 {
 		t.Errorf("off: allowed %v, warnings %q; want allowed silently", resp.Allowed, resp.Warnings)
 	}
-	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(CheckIAMDeny), "code": "EC2G501", "outcome": "off"}); got != 1 {
+	if got := counterValue(t, reg, MetricCheckResults, map[string]string{"check": string(codes.CheckIAMDeny), "code": "EC2G501", "outcome": "off"}); got != 1 {
 		t.Errorf("off outcome counted %v, want 1", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
@@ -415,7 +416,7 @@ func TestDiscovererDiscoversFromTags(t *testing.T) {
 			t.Fatalf("generated upstream %s: %v", key, err)
 		}
 	}
-	if st := statusOf(t, h.c, "default", "bad"); !strings.Contains(st.LastError, string(ec2.CodeFilterConflict)) {
+	if st := statusOf(t, h.c, "default", "bad"); !strings.Contains(st.LastError, string(codes.FilterConflict)) {
 		t.Fatalf("invalid upstream's status = %+v", st)
 	}
 

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 )
 
@@ -62,8 +63,8 @@ func TestPlanGroups(t *testing.T) {
 		targets[tg.Key()] = tg
 	}
 	refusals := map[types.NamespacedName]*discovered.Refusal{
-		{Namespace: "team-a", Name: "borrow"}: {Code: string(CodeSecretNotShared)},
-		{Namespace: "team-a", Name: "alone"}:  {Code: string(CodeSecretNotShared)},
+		{Namespace: "team-a", Name: "borrow"}: {Code: string(codes.DiscoverySecretNotShared)},
+		{Namespace: "team-a", Name: "alone"}:  {Code: string(codes.DiscoverySecretNotShared)},
 	}
 	src := TagSource{Secret: types.NamespacedName{Namespace: "gloo", Name: "tags"}, Regions: []string{"us-west-2"}}
 	p := planGroups(targets, refusals, []TagSource{src})

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 )
 
@@ -126,19 +127,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"group"}),
 		refused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "upstream_refused",
-			Help: "1 for an EC2 Upstream the discoverer does not discover because it may not use the credentials it names, by code (EC2G701 secret not shared with its namespace, EC2G702 pod identity not allowed).",
+			Help: "1 for an EC2 Upstream the discoverer does not discover because it may not use the credentials it names, by code (" + string(codes.DiscoverySecretNotShared) + " secret not shared with its namespace, " + string(codes.DiscoveryPodIdentityNotAllowed) + " pod identity not allowed).",
 		}, append(up, "code")),
 		generatedCapped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "generated_upstreams_capped",
-			Help: "Upstreams discover-from-tags did not generate in its last sync because --discover-max-upstreams was reached (EC2G705), per credential group.",
+			Help: "Upstreams discover-from-tags did not generate in its last sync because --discover-max-upstreams was reached (" + string(codes.GeneratedCapReached) + "), per credential group.",
 		}, []string{"group"}),
 		generatedSkip: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "generated_upstreams_skipped",
-			Help: "Instance tags discover-from-tags ignored in its last sync (invalid names, namespaces not allowed: EC2G704), per credential group.",
+			Help: "Instance tags discover-from-tags ignored in its last sync (invalid names, namespaces not allowed: " + string(codes.GeneratedNamespaceRefused) + "), per credential group.",
 		}, []string{"group"}),
 		publishFails: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "upstream_publish_failures",
-			Help: "Consecutive failed publications (Service or EndpointSlice writes) of an Upstream, retried with backoff (EC2G703); absent when publishing works.",
+			Help: "Consecutive failed publications (Service or EndpointSlice writes) of an Upstream, retried with backoff (" + string(codes.PublishFailed) + "); absent when publishing works.",
 		}, up),
 		reportsAvail: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "reports_available",

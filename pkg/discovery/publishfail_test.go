@@ -14,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
 
@@ -77,8 +78,8 @@ func TestPublishFailureIsolatedAndBackedOff(t *testing.T) {
 		t.Fatalf("good's Service: %v, clusterIP %q (want headless)", err, svc.Spec.ClusterIP)
 	}
 	st := statusOf(t, h.c, "default", "bad")
-	if !strings.Contains(st.LastError, string(CodePublishFailed)) || !strings.Contains(st.LastError, "range is full") {
-		t.Fatalf("bad's status %+v, want %s with the error", st, CodePublishFailed)
+	if !strings.Contains(st.LastError, string(codes.PublishFailed)) || !strings.Contains(st.LastError, "range is full") {
+		t.Fatalf("bad's status %+v, want %s with the error", st, codes.PublishFailed)
 	}
 	if v := metricValue(t, h.metrics.publishFails.WithLabelValues("default", "bad")); v != 1 {
 		t.Fatalf("upstream_publish_failures{bad} = %v, want 1", v)

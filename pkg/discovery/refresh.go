@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -456,7 +457,7 @@ func (r *groupRunner) writeMember(ctx context.Context, u memberUpdate, staleSinc
 	}
 	if f != nil {
 		if st.LastError == "" {
-			st.LastError = fmt.Sprintf("%s: publishing failed %d times, retried with backoff: %s", CodePublishFailed, f.failures, f.summary)
+			st.LastError = string(codes.PublishFailed) + ": " + codes.PublishFailed.Message(f.failures, f.summary)
 		}
 	} else if perr != nil && st.LastError == "" {
 		st.LastError = "publishing: " + ErrorSummary(perr)

@@ -7,9 +7,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
+
+// refusal renders code c's refusal from its declaration.
+func refusal(c codes.Code, args ...any) *discovered.Refusal {
+	return &discovered.Refusal{Code: string(c), Message: c.Message(args...)}
+}
 
 // credentialUse decides whether the discoverer may use t's credentials on its behalf, with the
 // rules the webhook applies (pkg/ec2.SecretUsableFrom): a secret of the Upstream's own namespace,
@@ -23,8 +29,7 @@ func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *discovered.R
 		if d.opts.PodIdentityNamespaces.Allows(ns) {
 			return nil
 		}
-		return &discovered.Refusal{Code: string(CodePodIdentityNotAllowed), Message: fmt.Sprintf(
-			"the Upstream has no secretRef, so it would use the discoverer's own AWS identity, and namespace %s is not allowed to (--pod-identity-namespaces); not discovered", ns)}
+		return refusal(codes.DiscoveryPodIdentityNotAllowed, ns)
 	}
 	if ref.Namespace == ns {
 		return nil
@@ -36,13 +41,10 @@ func (d *Discoverer) credentialUse(ctx context.Context, t *Target) *discovered.R
 		if ec2.SecretUsableFrom(s.Namespace, s.Annotations, ns) {
 			return nil
 		}
-		return &discovered.Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
-			"secret %s is in another namespace and its %s annotation does not list namespace %s; not discovered", ref, ec2.AnnotationSecretAllowedNamespaces, ns)}
+		return refusal(codes.DiscoverySecretNotShared, ref, ns, fmt.Sprintf("is in another namespace and its %s annotation does not list namespace %s", ec2.AnnotationSecretAllowedNamespaces, ns))
 	case apierrors.IsNotFound(err):
-		return &discovered.Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
-			"secret %s (in another namespace) does not exist, so it cannot allow namespace %s; not discovered", ref, ns)}
+		return refusal(codes.DiscoverySecretNotShared, ref, ns, fmt.Sprintf("(in another namespace) does not exist, so it cannot allow namespace %s", ns))
 	default:
-		return &discovered.Refusal{Code: string(CodeSecretNotShared), Message: fmt.Sprintf(
-			"cannot read secret %s to tell whether namespace %s may use it: %v; not discovered", ref, ns, err)}
+		return refusal(codes.DiscoverySecretNotShared, ref, ns, fmt.Sprintf("(in another namespace) cannot be read to tell whether namespace %s may use it: %v", ns, err))
 	}
 }

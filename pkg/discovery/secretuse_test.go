@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -83,9 +84,9 @@ func TestDiscovererEnforcesSecretUse(t *testing.T) {
 		ns, name string
 		code     ec2.Code
 	}{
-		{"team-a", "borrower", CodeSecretNotShared},
-		{"team-a", "thief", CodeSecretNotShared},
-		{"team-c", "pod-no", CodePodIdentityNotAllowed},
+		{"team-a", "borrower", codes.DiscoverySecretNotShared},
+		{"team-a", "thief", codes.DiscoverySecretNotShared},
+		{"team-c", "pod-no", codes.DiscoveryPodIdentityNotAllowed},
 	} {
 		key := types.NamespacedName{Namespace: c.ns, Name: c.name}
 		if got := published(t, h.c, c.ns, c.name); len(got) != 0 {

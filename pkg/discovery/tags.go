@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -123,7 +124,8 @@ func DesiredGenerated(src TagSource, ix *Index) ([]GeneratedUpstream, []string) 
 			continue
 		}
 		if !src.allowsNamespace(ns) {
-			problems = append(problems, fmt.Sprintf("instance %s: %s: tag %s=%q names a namespace not allowed for generated Upstreams (--discover-target-namespaces)", inst.ID, CodeGeneratedNamespaceRefused, TagNamespace, ns))
+			problems = append(problems, fmt.Sprintf("instance %s: %s: %s", inst.ID, codes.GeneratedNamespaceRefused,
+				codes.GeneratedNamespaceRefused.Message(ns, fmt.Sprintf("tag %s names it, and it is not in --discover-target-namespaces", TagNamespace))))
 			continue
 		}
 		key := types.NamespacedName{Namespace: ns, Name: name}
@@ -187,8 +189,8 @@ func (g *Generator) Sync(ctx context.Context, src TagSource, group GroupKey, ix 
 		if ec2.SecretUsableFrom(secret.Namespace, secret.Annotations, w.Key.Namespace) {
 			return false
 		}
-		problems = append(problems, fmt.Sprintf("upstream %s: %s: secret %s does not allow namespace %s (annotation %s)",
-			w.Key, CodeGeneratedNamespaceRefused, src.Secret, w.Key.Namespace, ec2.AnnotationSecretAllowedNamespaces))
+		problems = append(problems, fmt.Sprintf("upstream %s: %s: %s", w.Key, codes.GeneratedNamespaceRefused,
+			codes.GeneratedNamespaceRefused.Message(w.Key.Namespace, fmt.Sprintf("secret %s does not allow it (annotation %s)", src.Secret, ec2.AnnotationSecretAllowedNamespaces))))
 		return true
 	})
 	for i, p := range problems {
@@ -212,7 +214,7 @@ func (g *Generator) Sync(ctx context.Context, src TagSource, group GroupKey, ix 
 	want, capped := capGenerated(want, mine, src.maxUpstreams())
 	if capped > 0 {
 		g.log.Info("discover-from-tags: too many upstreams wanted; the rest are not generated",
-			"code", CodeGeneratedCapReached, "group", group.String(), "max", src.maxUpstreams(), "notGenerated", capped)
+			"code", codes.GeneratedCapReached, "problem", codes.GeneratedCapReached.Message(src.maxUpstreams(), group.String(), capped), "group", group.String(), "max", src.maxUpstreams(), "notGenerated", capped)
 	}
 	g.metrics.generatedLimits(group.String(), capped, len(problems))
 	writes := 0

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -43,7 +44,7 @@ func TestDesiredGenerated(t *testing.T) {
 		t.Fatalf("desired = %+v\nwant %+v", got, want)
 	}
 	if len(problems) != 3 || !strings.Contains(problems[0], "i-4") || !strings.Contains(problems[1], "i-5") ||
-		!strings.Contains(problems[2], "i-8") || !strings.Contains(problems[2], string(CodeGeneratedNamespaceRefused)) {
+		!strings.Contains(problems[2], "i-8") || !strings.Contains(problems[2], string(codes.GeneratedNamespaceRefused)) {
 		t.Fatalf("problems = %q", problems)
 	}
 }

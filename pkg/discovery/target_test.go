@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
@@ -81,8 +82,8 @@ func TestNewTargetNonEC2AndInvalid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(bad.Invalid, string(ec2.CodeFilterConflict)) {
-		t.Fatalf("conflicting filters: Invalid = %q, want code %s", bad.Invalid, ec2.CodeFilterConflict)
+	if !strings.Contains(bad.Invalid, string(codes.FilterConflict)) {
+		t.Fatalf("conflicting filters: Invalid = %q, want code %s", bad.Invalid, codes.FilterConflict)
 	}
 	if got := GroupTargets([]*Target{bad}); len(got) != 0 {
 		t.Fatalf("invalid target was grouped: %v", got)

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // ErrNotUpstream is returned for an object that is not a gloo.solo.io Upstream.
@@ -153,13 +155,9 @@ func compareShapes(current Spec, legacy any) Finding {
 	ls := d.spec(legacy, ShapeLegacy.Path())
 	path := ShapeLegacy.Path()
 	if len(d.findings.kept) == 0 && reflect.DeepEqual(normalizeSpec(current), normalizeSpec(ls)) {
-		return newFinding(CodeBothShapesSame, path, field.ErrorTypeDuplicate, field.OmitValueType{},
-			"both spec.awsEc2 and the legacy spec.upstreamSpec.awsEc2 are present (with the same content); spec.awsEc2 is used",
-			"delete the legacy spec.upstreamSpec block")
+		return newFinding(codes.BothShapesSame, path, field.ErrorTypeDuplicate, field.OmitValueType{})
 	}
-	return newFinding(CodeBothShapesDiffer, path, field.ErrorTypeForbidden, nil,
-		"both spec.awsEc2 and the legacy spec.upstreamSpec.awsEc2 are present and they differ; Gloo >= 1.0 reads only spec.awsEc2, Gloo 0.x only spec.upstreamSpec.awsEc2",
-		"keep one shape: for Gloo >= 1.0 delete spec.upstreamSpec")
+	return newFinding(codes.BothShapesDiffer, path, field.ErrorTypeForbidden, nil)
 }
 
 // normalizeSpec makes nil and empty filter lists compare equal.
@@ -195,9 +193,9 @@ type decoder struct {
 
 func (d *decoder) add(f Finding) { d.findings.add(f) }
 
-func (d *decoder) wrongType(p *field.Path, v any, want, fix string) {
-	d.add(newFinding(CodeWrongType, p, field.ErrorTypeTypeInvalid, safeBadValue(v),
-		fmt.Sprintf("must be %s, not %s", want, describeValue(v)), fix))
+// wrongType reports v at p as not of type want; example shows the field written right.
+func (d *decoder) wrongType(p *field.Path, v any, want, example string) {
+	d.add(newFinding(codes.WrongType, p, field.ErrorTypeTypeInvalid, safeBadValue(v), want, describeValue(v), example))
 }
 
 // field returns the value of f in m (see lookupField) and reports a field written under both
@@ -212,14 +210,10 @@ func (d *decoder) field(m map[string]any, f fieldName, p *field.Path) any {
 		return v
 	}
 	if sameValue(jv, pv) {
-		d.add(newFinding(CodeFieldSpeltTwiceSame, p.Child(f.proto), field.ErrorTypeDuplicate, field.OmitValueType{},
-			fmt.Sprintf("%s is written twice, as %s and as %s, with the same value", f.json, f.json, f.proto),
-			fmt.Sprintf("delete %s", f.proto)))
+		d.add(newFinding(codes.FieldSpeltTwiceSame, p.Child(f.proto), field.ErrorTypeDuplicate, field.OmitValueType{}, f.json, f.proto))
 		return v
 	}
-	d.add(newFinding(CodeFieldSpeltTwiceDiffer, p.Child(f.proto), field.ErrorTypeDuplicate, field.OmitValueType{},
-		fmt.Sprintf("%s is written twice, as %s and as %s, with different values; Gloo silently uses %s", f.json, f.json, f.proto, f.json),
-		fmt.Sprintf("keep one: delete %s, or move its value to %s", f.proto, f.json)))
+	d.add(newFinding(codes.FieldSpeltTwiceDiffer, p.Child(f.proto), field.ErrorTypeDuplicate, field.OmitValueType{}, f.json, f.proto))
 	return v
 }
 
@@ -279,12 +273,12 @@ func (d *decoder) unknownFields(m map[string]any, known []fieldName, p *field.Pa
 		list = append(list, f.json)
 	}
 	for _, k := range unknown {
-		fix := "remove it"
+		suggestion := ""
 		if s := suggest(k, names); s != "" {
-			fix = fmt.Sprintf("did you mean %q? rename it", s)
+			suggestion = fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		d.add(newFinding(CodeUnknownField, p.Child(truncate(k, 64)), field.ErrorTypeNotSupported, field.OmitValueType{},
-			fmt.Sprintf("unknown field %s: Gloo rejects an Upstream with a field it does not know (known: %s)", quoteShort(k), strings.Join(list, ", ")), fix))
+		d.add(newFinding(codes.UnknownField, p.Child(truncate(k, 64)), field.ErrorTypeNotSupported, field.OmitValueType{},
+			quoteShort(k), strings.Join(list, ", "), suggestion))
 	}
 }
 
@@ -301,7 +295,7 @@ func (d *decoder) spec(v any, p *field.Path) Spec {
 	var s Spec
 	m, ok := v.(map[string]any)
 	if !ok {
-		d.wrongType(p, v, "an object with region, secretRef, roleArn, filters, publicIp, port", "write awsEc2 as a mapping")
+		d.wrongType(p, v, "an object with region, secretRef, roleArn, filters, publicIp, port", "awsEc2: {region: us-east-1, ...}")
 		return s
 	}
 	d.unknownFields(m, awsEc2Fields(), p)
@@ -321,7 +315,7 @@ func (d *decoder) str(m map[string]any, f fieldName, p *field.Path) string {
 	}
 	s, ok := v.(string)
 	if !ok {
-		d.wrongType(p.Child(f.json), v, "a string", fmt.Sprintf("quote the value: %s: \"%s\"", f.json, plainString(v)))
+		d.wrongType(p.Child(f.json), v, "a string", fmt.Sprintf("%s: \"%s\"", f.json, plainString(v)))
 		return ""
 	}
 	return s
@@ -334,7 +328,7 @@ func (d *decoder) boolean(m map[string]any, f fieldName, p *field.Path) bool {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		d.wrongType(p.Child(f.json), v, "a boolean", fmt.Sprintf("write %s: true or %s: false, without quotes", f.json, f.json))
+		d.wrongType(p.Child(f.json), v, "a boolean", fmt.Sprintf("%s: true or %s: false, without quotes", f.json, f.json))
 		return false
 	}
 	return b
@@ -349,16 +343,13 @@ func (d *decoder) port(m map[string]any, p *field.Path) uint32 {
 	n, isNum, integral := toNumber(v)
 	switch {
 	case !isNum:
-		d.wrongType(pp, v, "an integer", fmt.Sprintf("write the number without quotes: port: %s", plainString(v)))
+		d.wrongType(pp, v, "an integer", fmt.Sprintf("port: %s, without quotes", plainString(v)))
 		return 0
 	case !integral || n < 0 || n > math.MaxUint32:
-		d.add(newFinding(CodePortRange, pp, field.ErrorTypeInvalid, safeBadValue(v),
-			fmt.Sprintf("port %s is not an integer 1-65535", plainString(v)),
-			"set port to the instances' service port, or remove it for the default 80"))
+		d.add(newFinding(codes.PortRange, pp, field.ErrorTypeInvalid, safeBadValue(v), plainString(v)))
 		return 0
 	case n == 0:
-		d.add(newFinding(CodePortZero, pp, field.ErrorTypeInvalid, int64(0),
-			"port 0 is treated as unset by Gloo; the default 80 is used", "write port: 80 or remove the field"))
+		d.add(newFinding(codes.PortZero, pp, field.ErrorTypeInvalid, int64(0)))
 		return 0
 	}
 	return uint32(n)
@@ -372,7 +363,7 @@ func (d *decoder) secretRef(m map[string]any, p *field.Path) *SecretRef {
 	pp := p.Child("secretRef")
 	sm, ok := v.(map[string]any)
 	if !ok {
-		d.wrongType(pp, v, "an object {name, namespace}", "write secretRef: {name: NAME, namespace: NS}")
+		d.wrongType(pp, v, "an object {name, namespace}", "secretRef: {name: NAME, namespace: NS}")
 		return &SecretRef{}
 	}
 	d.unknownFields(sm, secretRefFields(), pp)
@@ -387,7 +378,7 @@ func (d *decoder) filters(m map[string]any, p *field.Path) []Filter {
 	pp := p.Child("filters")
 	list, ok := v.([]any)
 	if !ok {
-		d.wrongType(pp, v, "a list of filters", "write each filter as a list item: `- key: K` or `- kvPair: {key: K, value: V}`")
+		d.wrongType(pp, v, "a list of filters", "list items `- key: K` or `- kvPair: {key: K, value: V}`")
 		return nil
 	}
 	out := make([]Filter, 0, len(list))
@@ -401,7 +392,7 @@ func (d *decoder) filter(v any, p *field.Path) Filter {
 	var f Filter
 	fm, ok := v.(map[string]any)
 	if !ok {
-		d.wrongType(p, v, "an object with key or kvPair", "write `- key: K` or `- kvPair: {key: K, value: V}`")
+		d.wrongType(p, v, "an object with key or kvPair", "`- key: K` or `- kvPair: {key: K, value: V}`")
 		return f
 	}
 	d.unknownFields(fm, filterFields(), p)
@@ -409,7 +400,7 @@ func (d *decoder) filter(v any, p *field.Path) Filter {
 		if s, ok := kv.(string); ok {
 			f.Key = &s
 		} else {
-			d.wrongType(p.Child("key"), kv, "a string (the tag key)", fmt.Sprintf("quote the tag key: key: \"%s\"", plainString(kv)))
+			d.wrongType(p.Child("key"), kv, "a string (the tag key)", fmt.Sprintf("key: \"%s\"", plainString(kv)))
 			empty := ""
 			f.Key = &empty
 		}
@@ -418,7 +409,7 @@ func (d *decoder) filter(v any, p *field.Path) Filter {
 		pp := p.Child("kvPair")
 		pm, ok := pv.(map[string]any)
 		if !ok {
-			d.wrongType(pp, pv, "an object {key, value}", "write kvPair: {key: K, value: V}")
+			d.wrongType(pp, pv, "an object {key, value}", "kvPair: {key: K, value: V}")
 			f.KVPair = &KVPair{}
 		} else {
 			d.unknownFields(pm, kvPairFields(), pp)

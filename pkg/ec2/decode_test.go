@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -163,7 +165,7 @@ func TestDecodeBothShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs, warns := u.Validate()
-	if u.Shape != ShapeV1 || len(errs) != 0 || !hasFinding(warns, CodeBothShapesSame, "spec.upstreamSpec.awsEc2") {
+	if u.Shape != ShapeV1 || len(errs) != 0 || !hasFinding(warns, codes.BothShapesSame, "spec.upstreamSpec.awsEc2") {
 		t.Errorf("same: shape %v errs %v warns\n%s", u.Shape, errs, dump(warns))
 	}
 	u, err = DecodeJSON([]byte(differ))
@@ -174,7 +176,7 @@ func TestDecodeBothShapes(t *testing.T) {
 	if u.Shape != ShapeV1 || u.Spec.Region != "us-east-1" || len(errs) != 1 || errs[0].Field != "spec.upstreamSpec.awsEc2" {
 		t.Errorf("differ: shape %v region %s errs %v", u.Shape, u.Spec.Region, errs)
 	}
-	if c, _ := CodeOf(errs[0]); c != CodeBothShapesDiffer {
+	if c, _ := CodeOf(errs[0]); c != codes.BothShapesDiffer {
 		t.Errorf("differ: code %s", c)
 	}
 }
@@ -188,7 +190,7 @@ func TestDecodeNumbersFromAllSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.Spec.Port != 8080 || u.Check().Has(CodeWrongType) {
+		if u.Spec.Port != 8080 || u.Check().Has(codes.WrongType) {
 			t.Errorf("port %T: got %d, findings\n%s", port, u.Spec.Port, dump(u.Check()))
 		}
 	}
@@ -252,7 +254,7 @@ func TestDecodeBlockSpeltTwice(t *testing.T) {
 	errs, _ := u.Validate()
 	if len(errs) != 1 || errs[0].Field != "spec.aws_ec2" || len(u.Spec.Filters) != 1 {
 		t.Errorf("awsEc2 and aws_ec2 differ: errs %v, spec %#v", errs, u.Spec)
-	} else if c, _ := CodeOf(errs[0]); c != CodeFieldSpeltTwiceDiffer {
+	} else if c, _ := CodeOf(errs[0]); c != codes.FieldSpeltTwiceDiffer {
 		t.Errorf("code %s", c)
 	}
 	same := `{"apiVersion":"gloo.solo.io/v1","kind":"Upstream","metadata":{"name":"u","namespace":"ns"},
@@ -262,7 +264,7 @@ func TestDecodeBlockSpeltTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs, warns := u.Validate()
-	if len(errs) != 0 || !hasFinding(warns, CodeFieldSpeltTwiceSame, "spec.aws_ec2") {
+	if len(errs) != 0 || !hasFinding(warns, codes.FieldSpeltTwiceSame, "spec.aws_ec2") {
 		t.Errorf("same blocks: errs %v warns\n%s", errs, dump(warns))
 	}
 }

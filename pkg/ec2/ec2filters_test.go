@@ -6,6 +6,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // The conversion of tag filters to DescribeInstances filters lives here, in a test file: ec2guard
@@ -53,7 +55,7 @@ func EC2Filters(filters []Filter) ([]ec2types.Filter, error) {
 	out = append(out, ec2types.Filter{Name: aws.String(FilterInstanceState), Values: []string{StateRunning}})
 	for i, f := range filters {
 		if !f.wellFormed() {
-			return nil, fmt.Errorf("filters[%d]: %s exactly one of key or kvPair must be set", i, CodeFilterKeyOrKVPair)
+			return nil, fmt.Errorf("filters[%d]: %s exactly one of key or kvPair must be set", i, codes.FilterKeyOrKVPair)
 		}
 		dup := false
 		for _, g := range filters[:i] {

@@ -8,6 +8,8 @@ import (
 
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // FuzzDecodeValidate decodes arbitrary YAML/JSON as an Upstream and checks the invariants every caller
@@ -45,7 +47,7 @@ func FuzzDecodeValidate(f *testing.F) {
 		}
 		fs := u.Check()
 		for _, fd := range fs {
-			if _, ok := fd.Code.Info(); !ok {
+			if _, ok := codes.Lookup(fd.Code); !ok {
 				t.Fatalf("undocumented code %q", fd.Code)
 			}
 			if !strings.HasPrefix(fd.String(), string(fd.Code)+" ") {
@@ -75,10 +77,10 @@ func FuzzDecodeValidate(f *testing.F) {
 		// A check whose context has ended stops with EC2G008 and never accepts.
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if cfs := u.CheckContext(ctx); !cfs.HasErrors() || cfs[len(cfs)-1].Code != CodeCheckInterrupted {
+		if cfs := u.CheckContext(ctx); !cfs.HasErrors() || cfs[len(cfs)-1].Code != codes.CheckInterrupted {
 			t.Fatalf("cancelled check: %v", cfs)
 		}
-		if fs.Has(CodeFilterKeyOrKVPair) || fs.Has(CodeWrongType) || fs.Has(CodeTooManyFilters) || fs.Has(CodeMoreFindings) {
+		if fs.Has(codes.FilterKeyOrKVPair) || fs.Has(codes.WrongType) || fs.Has(codes.TooManyFilters) || fs.Has(codes.MoreFindings) {
 			// A filter that is malformed or could not be decoded is an error already; beyond the
 			// filter limit or the reported findings, the filter rules' findings are not all shown.
 			return
@@ -90,8 +92,8 @@ func FuzzDecodeValidate(f *testing.F) {
 		if _, err := EC2Filters(u.Spec.Filters); err != nil {
 			t.Fatalf("well-formed filters do not convert: %v", err)
 		}
-		if m.SelectsNothing() != fs.Has(CodeFilterConflict) {
-			t.Fatalf("matcher SelectsNothing = %v but conflict finding = %v", m.SelectsNothing(), fs.Has(CodeFilterConflict))
+		if m.SelectsNothing() != fs.Has(codes.FilterConflict) {
+			t.Fatalf("matcher SelectsNothing = %v but conflict finding = %v", m.SelectsNothing(), fs.Has(codes.FilterConflict))
 		}
 		if !m.SelectsNothing() {
 			tags := map[string]string{}

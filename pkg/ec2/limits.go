@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // Bounds on what one check reports, so that a large or hostile object costs a bounded answer:
@@ -13,9 +15,9 @@ import (
 // rest are summed up in one EC2G007 finding, and every message is cut to MaxFindingMessageLength
 // bytes.
 const (
-	MaxReportedErrors       = 20
-	MaxReportedWarnings     = 10
-	MaxFindingMessageLength = 512
+	MaxReportedErrors       = codes.MaxReportedErrors
+	MaxReportedWarnings     = codes.MaxReportedWarnings
+	MaxFindingMessageLength = codes.MaxFindingMessageLength
 )
 
 // findingSet collects findings up to the bounds above and counts what it leaves out. Its zero
@@ -31,7 +33,7 @@ type findingSet struct {
 
 // add keeps f when its severity still has room, otherwise counts it.
 func (s *findingSet) add(f Finding) {
-	if f.Code == CodeWrongType {
+	if f.Code == codes.WrongType {
 		// Remembered even when the finding itself is left out: the rules must not report the
 		// same field again as empty (see suppressed).
 		if s.wrongTypePaths == nil {
@@ -125,14 +127,12 @@ func (s *findingSet) findings(p *field.Path) Findings {
 	if more == 0 {
 		return out
 	}
-	codes := make([]string, 0, len(s.moreCodes))
+	counts := make([]string, 0, len(s.moreCodes))
 	for c, n := range s.moreCodes {
-		codes = append(codes, fmt.Sprintf("%s ×%d", c, n))
+		counts = append(counts, fmt.Sprintf("%s ×%d", c, n))
 	}
-	sort.Strings(codes)
-	f := newFinding(CodeMoreFindings, p, field.ErrorTypeTooMany, int64(more),
-		fmt.Sprintf("and %d more (%d errors, %d warnings) not shown: %s", more, s.moreErrs, s.moreWarns, strings.Join(codes, ", ")),
-		"fix the problems shown and check again")
+	sort.Strings(counts)
+	f := newFinding(codes.MoreFindings, p, field.ErrorTypeTooMany, int64(more), more, s.moreErrs, s.moreWarns, strings.Join(counts, ", "))
 	if s.moreErrs == 0 {
 		f.Severity = SeverityWarning
 	}

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"pgregory.net/rapid"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // bigUpstreamJSON builds an Upstream whose n filters carry every kind of cross-filter problem
@@ -70,7 +72,7 @@ func TestLargeObjectRejectedWithBoundedAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 			fs := u.Check()
-			if !hasFinding(fs, CodeTooManyFilters, "spec.awsEc2.filters") {
+			if !hasFinding(fs, codes.TooManyFilters, "spec.awsEc2.filters") {
 				t.Errorf("no EC2G105 at spec.awsEc2.filters in\n%s", dump(fs))
 			}
 			if !fs.HasErrors() {
@@ -88,11 +90,11 @@ func TestLargeObjectRejectedWithBoundedAnswer(t *testing.T) {
 			}
 			// The unknown fields (one filter in seven) are more than the findings shown: the rest
 			// are counted in one EC2G007 finding.
-			if last := fs[len(fs)-1]; n >= 1_000 && (last.Code != CodeMoreFindings || !strings.Contains(last.Message, "EC2G004")) {
+			if last := fs[len(fs)-1]; n >= 1_000 && (last.Code != codes.MoreFindings || !strings.Contains(last.Message, "EC2G004")) {
 				t.Fatalf("last finding = %s [%s], want EC2G007 counting EC2G004", last, last.Severity)
 			}
 			// Beyond the AWS limit no per-filter or cross-filter rule runs.
-			for _, c := range []Code{CodeFilterConflict, CodeFilterDuplicate, CodeFilterKeyCaseCollision, CodeFilterRedundantKey} {
+			for _, c := range []Code{codes.FilterConflict, codes.FilterDuplicate, codes.FilterKeyCaseCollision, codes.FilterRedundantKey} {
 				if fs.Has(c) {
 					t.Errorf("cross-filter rule %s ran on %d filters", c, n)
 				}
@@ -127,7 +129,7 @@ func TestFindingsCapped(t *testing.T) {
 	}
 	last := fs[len(fs)-1]
 	want := "and 15 more (10 errors, 5 warnings) not shown: EC2G103 ×10, EC2G111 ×5"
-	if last.Code != CodeMoreFindings || last.Severity != SeverityError || !strings.Contains(last.Message, want) || last.Field != "spec.awsEc2" {
+	if last.Code != codes.MoreFindings || last.Severity != SeverityError || !strings.Contains(last.Message, want) || last.Field != "spec.awsEc2" {
 		t.Errorf("summary = %s [%s], want an error containing %q", last, last.Severity, want)
 	}
 
@@ -141,7 +143,7 @@ func TestFindingsCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs = u.Check()
-	if fs.HasErrors() || len(fs) != MaxReportedWarnings+1 || fs[len(fs)-1].Code != CodeMoreFindings {
+	if fs.HasErrors() || len(fs) != MaxReportedWarnings+1 || fs[len(fs)-1].Code != codes.MoreFindings {
 		t.Errorf("warnings only: findings\n%s", dump(fs))
 	}
 }
@@ -180,7 +182,7 @@ func TestCheckContextStopsWhenDone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	fs := u.CheckContext(ctx)
-	if len(fs) != 1 || fs[0].Code != CodeCheckInterrupted || fs[0].Severity != SeverityError || fs[0].Field != "spec.awsEc2" {
+	if len(fs) != 1 || fs[0].Code != codes.CheckInterrupted || fs[0].Severity != SeverityError || fs[0].Field != "spec.awsEc2" {
 		t.Fatalf("cancelled check: findings\n%s", dump(fs))
 	}
 	if !strings.Contains(fs[0].Message, context.Canceled.Error()) {
@@ -198,7 +200,7 @@ func TestCheckContextStopsWhenDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs = big.CheckContext(ctx)
-	if !fs.Has(CodeUnknownField) || fs[len(fs)-1].Code != CodeCheckInterrupted {
+	if !fs.Has(codes.UnknownField) || fs[len(fs)-1].Code != codes.CheckInterrupted {
 		t.Errorf("cancelled check of a large object:\n%s", dump(fs))
 	}
 }
@@ -213,8 +215,7 @@ func refDuplicates(filters []Filter, p *field.Path) Findings {
 		}
 		for i := 0; i < j; i++ {
 			if filters[i].wellFormed() && filters[i].equal(filters[j]) {
-				out = append(out, newFinding(CodeFilterDuplicate, p.Index(j), field.ErrorTypeDuplicate, field.OmitValueType{},
-					fmt.Sprintf("duplicate of filters[%d] (%s)", i, filters[j]), "delete it"))
+				out = append(out, newFinding(codes.FilterDuplicate, p.Index(j), field.ErrorTypeDuplicate, field.OmitValueType{}, i, filters[j]))
 				break
 			}
 		}
@@ -231,10 +232,8 @@ func refConflicts(filters []Filter, p *field.Path) Findings {
 		for i := 0; i < j; i++ {
 			fi := filters[i]
 			if fi.wellFormed() && fi.IsKV() && fi.KVPair.Key == fj.KVPair.Key && fi.KVPair.Value != fj.KVPair.Value {
-				out = append(out, newFinding(CodeFilterConflict, p.Index(j).Child("kvPair", "value"), field.ErrorTypeInvalid, truncate(fj.KVPair.Value, 64),
-					fmt.Sprintf("tag %s is required to be %s here but %s in filters[%d]; filters are ANDed, so no instance can match",
-						quoteShort(fj.KVPair.Key), quoteShort(fj.KVPair.Value), quoteShort(fi.KVPair.Value), i),
-					"keep one value; to route to instances with either value, use two Upstreams"))
+				out = append(out, newFinding(codes.FilterConflict, p.Index(j).Child("kvPair", "value"), field.ErrorTypeInvalid, truncate(fj.KVPair.Value, 64),
+					quoteShort(fj.KVPair.Key), quoteShort(fj.KVPair.Value), quoteShort(fi.KVPair.Value), i))
 				break
 			}
 		}
@@ -252,8 +251,7 @@ func refRedundantKeys(filters []Filter, p *field.Path) Findings {
 		seen[*f.Key] = true
 		for j, g := range filters {
 			if g.wellFormed() && g.IsKV() && g.KVPair.Key == *f.Key {
-				out = append(out, newFinding(CodeFilterRedundantKey, p.Index(i).Child("key"), field.ErrorTypeDuplicate, field.OmitValueType{},
-					fmt.Sprintf("key %s is implied by filters[%d] (%s)", quoteShort(*f.Key), j, g), "delete this filter"))
+				out = append(out, newFinding(codes.FilterRedundantKey, p.Index(i).Child("key"), field.ErrorTypeDuplicate, field.OmitValueType{}, quoteShort(*f.Key), j, g))
 				break
 			}
 		}
@@ -275,10 +273,7 @@ func refKeyCase(filters []Filter, p *field.Path) Findings {
 			}
 			ki := fi.TagKey()
 			if ki != kj && strings.ToLower(ki) == strings.ToLower(kj) {
-				out = append(out, newFinding(CodeFilterKeyCaseCollision, p.Index(j), field.ErrorTypeInvalid, field.OmitValueType{},
-					fmt.Sprintf("tag key %s differs from %s in filters[%d] only in case; AWS keys are case-sensitive but Gloo's EC2 plugin lowercases them, so Gloo and ec2guard may select different instances",
-						quoteShort(kj), quoteShort(ki), i),
-					"use one spelling, exactly as the instances are tagged"))
+				out = append(out, newFinding(codes.FilterKeyCaseCollision, p.Index(j), field.ErrorTypeInvalid, field.OmitValueType{}, quoteShort(kj), quoteShort(ki), i))
 				break
 			}
 		}

@@ -13,6 +13,8 @@ import (
 	yamlv3 "go.yaml.in/yaml/v3"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // MaxManifestBytes bounds one manifest file or stream read by ReadManifests.
@@ -94,7 +96,7 @@ func (o *ManifestObject) Upstream() (*Upstream, error) {
 	}
 	var errs []error
 	for _, f := range u.decoded.kept {
-		if f.Code != CodeUnknownField {
+		if f.Code != codes.UnknownField {
 			continue
 		}
 		msg := fmt.Sprintf("%s %s", f.Code, f.Message)

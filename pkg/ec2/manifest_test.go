@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 func manifestError(t *testing.T, err error) *ManifestError {
@@ -82,7 +84,7 @@ metadata: {name: s}
 	}
 	_, err = objs[0].Upstream()
 	me := manifestError(t, err)
-	if me.Line != 12 || me.Field != "spec.awsEc2.filters[0].kvPair.vaule" || !strings.Contains(me.Message, string(CodeUnknownField)) || !strings.Contains(me.Message, `did you mean "value"`) {
+	if me.Line != 12 || me.Field != "spec.awsEc2.filters[0].kvPair.vaule" || !strings.Contains(me.Message, string(codes.UnknownField)) || !strings.Contains(me.Message, `did you mean "value"`) {
 		t.Errorf("unknown field: %+v", me)
 	}
 	if _, err := objs[1].Upstream(); !errors.Is(err, ErrNotUpstream) {

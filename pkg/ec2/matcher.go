@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // Matcher decides whether an instance's tags satisfy an Upstream's filters, with the semantics of
@@ -29,7 +31,7 @@ func NewMatcher(filters []Filter) (*Matcher, error) {
 	valueLowered := map[string]string{} // lowercased pair key -> its value
 	for i, f := range filters {
 		if !f.wellFormed() {
-			return nil, fmt.Errorf("filters[%d]: %s exactly one of key or kvPair must be set", i, CodeFilterKeyOrKVPair)
+			return nil, fmt.Errorf("filters[%d]: %s %s", i, codes.FilterKeyOrKVPair, codes.FilterKeyOrKVPair.Message("both or neither"))
 		}
 		if !f.IsKV() {
 			continue

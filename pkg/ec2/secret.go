@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // Data keys of the Gloo AWS secret (what `glooctl create secret aws` writes).
@@ -172,8 +174,7 @@ func MaskAccessKeyID(id string) string {
 // have no Field; CheckSecret places them on an Upstream's secretRef.
 func ParseSecret(s *corev1.Secret) (Credentials, Findings) {
 	if s == nil {
-		return Credentials{}, Findings{newFinding(CodeSecretNotFound, nil, field.ErrorTypeNotFound, nil, "secret not found",
-			"create it with glooctl create secret aws")}
+		return Credentials{}, Findings{newFinding(codes.SecretNotFound, nil, field.ErrorTypeNotFound, nil, "(none)", "not found", "NAME", "NS")}
 	}
 	src := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
 	get := func(k string) (string, bool) {
@@ -188,12 +189,10 @@ func ParseSecret(s *corev1.Secret) (Credentials, Findings) {
 	tok, tokOK := get(SecretKeySessionToken)
 	creds := NewCredentials(id, sk, tok, src)
 
-	name := "secret " + src.String()
 	var out Findings
-	add := func(c Code, t field.ErrorType, msg, fix string) {
-		out = append(out, newFinding(c, nil, t, nil, name+": "+msg, fix))
+	add := func(c Code, t field.ErrorType, args ...any) {
+		out = append(out, newFinding(c, nil, t, nil, append([]any{src}, args...)...))
 	}
-	const recreate = "recreate it: glooctl create secret aws --name NAME --namespace NS --access-key ... --secret-key ..."
 	for _, k := range []struct {
 		key string
 		ok  bool
@@ -201,21 +200,19 @@ func ParseSecret(s *corev1.Secret) (Credentials, Findings) {
 	}{{SecretKeyAccessKeyID, idOK, id}, {SecretKeySecretAccessKey, skOK, sk}} {
 		switch {
 		case !k.ok:
-			add(CodeSecretKeyMissing, field.ErrorTypeRequired, fmt.Sprintf("key %s is missing", k.key), recreate)
+			add(codes.SecretKeyMissing, field.ErrorTypeRequired, k.key)
 		case k.val == "":
-			add(CodeSecretKeyEmpty, field.ErrorTypeRequired, fmt.Sprintf("key %s is empty", k.key), "put the credential in "+k.key)
+			add(codes.SecretKeyEmpty, field.ErrorTypeRequired, k.key)
 		case !isText(k.val):
-			add(CodeSecretNotText, field.ErrorTypeInvalid, notTextMessage(k.key, k.val), notTextFix)
+			add(codes.SecretNotText, field.ErrorTypeInvalid, k.key, len(k.val))
 		case strings.TrimSpace(k.val) != k.val:
-			add(CodeSecretWhitespace, field.ErrorTypeInvalid, fmt.Sprintf("the value of %s starts or ends with white space (often a newline from echo | base64); AWS will reject it", k.key),
-				"write the value without the newline (echo -n ... | base64), or "+recreate)
+			add(codes.SecretWhitespace, field.ErrorTypeInvalid, k.key)
 		}
 	}
 	if tokOK && tok != "" && !isText(tok) {
-		add(CodeSecretNotText, field.ErrorTypeInvalid, notTextMessage(SecretKeySessionToken, tok), notTextFix)
+		add(codes.SecretNotText, field.ErrorTypeInvalid, SecretKeySessionToken, len(tok))
 	} else if tokOK && tok != "" && strings.TrimSpace(tok) != tok {
-		add(CodeSecretWhitespace, field.ErrorTypeInvalid, fmt.Sprintf("the value of %s starts or ends with white space; AWS will reject it", SecretKeySessionToken),
-			"write the value without the newline (echo -n ... | base64)")
+		add(codes.SecretWhitespace, field.ErrorTypeInvalid, SecretKeySessionToken)
 	}
 	// Values that are not text were reported above; the shape rules look only at text.
 	trimmedID, trimmedSK := "", ""
@@ -230,40 +227,27 @@ func ParseSecret(s *corev1.Secret) (Credentials, Findings) {
 	case trimmedID == "":
 		// reported above
 	case !idShaped && accessKeyIDRe.MatchString(trimmedSK):
-		add(CodeSecretKeysSwapped, field.ErrorTypeInvalid,
-			fmt.Sprintf("%s is shaped like an access key id (%s) and %s is not: the two look swapped", SecretKeySecretAccessKey, MaskAccessKeyID(trimmedSK), SecretKeyAccessKeyID),
-			"swap the values of "+SecretKeyAccessKeyID+" and "+SecretKeySecretAccessKey)
+		add(codes.SecretKeysSwapped, field.ErrorTypeInvalid, MaskAccessKeyID(trimmedSK), " and "+SecretKeyAccessKeyID+" is not: the two look swapped")
 	case !idShaped:
-		add(CodeAccessKeyIDShape, field.ErrorTypeInvalid, describeBadAccessKeyID(trimmedID),
-			"use the access key id of an IAM access key (AKIA… or ASIA… and 16 upper-case letters or digits)")
+		add(codes.AccessKeyIDShape, field.ErrorTypeInvalid, describeBadAccessKeyID(trimmedID))
 	}
 	if idShaped && trimmedSK != "" && accessKeyIDRe.MatchString(trimmedSK) {
-		add(CodeSecretKeysSwapped, field.ErrorTypeInvalid,
-			fmt.Sprintf("%s is shaped like an access key id (%s), not like a secret key", SecretKeySecretAccessKey, MaskAccessKeyID(trimmedSK)),
-			"put the secret access key (40 characters) in "+SecretKeySecretAccessKey)
+		add(codes.SecretKeysSwapped, field.ErrorTypeInvalid, MaskAccessKeyID(trimmedSK), ", not like a secret key")
 	} else if trimmedSK != "" && !accessKeyIDRe.MatchString(trimmedSK) {
 		if n := utf8.RuneCountInString(trimmedSK); n != SecretAccessKeyLength {
-			add(CodeSecretAccessKeyLength, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s is %d characters long; AWS secret access keys have %d", SecretKeySecretAccessKey, n, SecretAccessKeyLength),
-				"check the value was copied completely")
+			add(codes.SecretAccessKeyLength, field.ErrorTypeInvalid, n, SecretAccessKeyLength)
 		}
 	}
 	if idShaped {
 		switch {
 		case strings.HasPrefix(trimmedID, "ASIA") && strings.TrimSpace(tok) == "":
-			add(CodeSessionTokenMissing, field.ErrorTypeRequired,
-				fmt.Sprintf("%s %s is a temporary (STS) key, which needs %s, and there is none", SecretKeyAccessKeyID, MaskAccessKeyID(trimmedID), SecretKeySessionToken),
-				"add "+SecretKeySessionToken+", or use a long-term key (AKIA…)")
+			add(codes.SessionTokenMissing, field.ErrorTypeRequired, MaskAccessKeyID(trimmedID))
 		case strings.HasPrefix(trimmedID, "AKIA") && strings.TrimSpace(tok) != "":
-			add(CodeSessionTokenUnexpected, field.ErrorTypeInvalid,
-				fmt.Sprintf("%s %s is a long-term key but %s is set; session tokens belong to temporary (ASIA…) keys", SecretKeyAccessKeyID, MaskAccessKeyID(trimmedID), SecretKeySessionToken),
-				"remove "+SecretKeySessionToken+", or use the temporary key id it belongs to")
+			add(codes.SessionTokenUnexpected, field.ErrorTypeInvalid, MaskAccessKeyID(trimmedID))
 		}
 	}
 	return creds, out
 }
-
-const notTextFix = "write plain values under stringData: (or base64-encode them under data:), or recreate the secret with glooctl create secret aws"
 
 // isText reports whether a credential value is valid UTF-8 without control characters (other than
 // white space, which has its own rule).
@@ -279,31 +263,27 @@ func isText(v string) bool {
 	return true
 }
 
-func notTextMessage(key, v string) string {
-	return fmt.Sprintf("the value of %s is not text (%d bytes of binary data); a plain value written under data: instead of stringData: is base64-decoded into bytes like this", key, len(v))
-}
-
 // describeBadAccessKeyID explains what is wrong with an access key id without showing it, except the
 // first four characters when they are a known IAM unique-id prefix (not a secret).
 func describeBadAccessKeyID(id string) string {
 	n := utf8.RuneCountInString(id)
 	if uniqueIDRe.MatchString(id) {
 		if what := otherIDPrefix(id[:4]); what != "" {
-			return fmt.Sprintf("%s starts with %s, the prefix of %s, not of an access key id (AKIA/ASIA)", SecretKeyAccessKeyID, id[:4], what)
+			return fmt.Sprintf("starts with %s, the prefix of %s, not of an access key id (AKIA/ASIA)", id[:4], what)
 		}
 	}
 	switch {
 	case strings.HasPrefix(id, "AKIA") || strings.HasPrefix(id, "ASIA"):
-		return fmt.Sprintf("%s has the prefix %s but is %d characters long or has characters other than A-Z and 0-9; access key ids are 20 characters", SecretKeyAccessKeyID, id[:4], n)
+		return fmt.Sprintf("has the prefix %s but is %d characters long or has characters other than A-Z and 0-9; access key ids are 20 characters", id[:4], n)
 	case n == SecretAccessKeyLength:
-		return fmt.Sprintf("%s is not an access key id (%d characters, the length of a secret access key — is the secret key in the wrong field?)", SecretKeyAccessKeyID, n)
+		return fmt.Sprintf("is not an access key id (%d characters, the length of a secret access key — is the secret key in the wrong field?)", n)
 	}
-	return fmt.Sprintf("%s is not an access key id (%d characters, not shown); access key ids are AKIA or ASIA followed by 16 upper-case letters or digits", SecretKeyAccessKeyID, n)
+	return fmt.Sprintf("is not an access key id (%d characters, not shown); access key ids are AKIA or ASIA followed by 16 upper-case letters or digits", n)
 }
 
 // CheckSecret checks the Upstream's referenced secret and places the findings on its secretRef field.
 // It reports nothing when there is no secretRef or its name is empty or invalid (Check reports those).
-// s is nil when the secret does not exist: that is CodeSecretNotFound with severity missing (use
+// s is nil when the secret does not exist: that is codes.SecretNotFound with severity missing (use
 // SeverityWarning offline, when the secret is simply not among the inputs).
 func (u *Upstream) CheckSecret(s *corev1.Secret, missing Severity) (Credentials, Findings) {
 	ref, ok := u.SecretName()
@@ -313,9 +293,7 @@ func (u *Upstream) CheckSecret(s *corev1.Secret, missing Severity) (Credentials,
 	}
 	p := u.Path().Child("secretRef")
 	if s == nil {
-		f := newFinding(CodeSecretNotFound, p, field.ErrorTypeNotFound, nil,
-			fmt.Sprintf("secret %s not found", ref),
-			fmt.Sprintf("create it with glooctl create secret aws --name %s --namespace %s ...", ref.Name, ref.Namespace))
+		f := newFinding(codes.SecretNotFound, p, field.ErrorTypeNotFound, nil, ref, "not found", ref.Name, ref.Namespace)
 		f.Severity = missing
 		return Credentials{}, Findings{f}
 	}

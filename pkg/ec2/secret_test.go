@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 const (
@@ -74,26 +76,26 @@ func TestParseSecretRules(t *testing.T) {
 	}{
 		{"valid long-term", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleSecret}, nil},
 		{"valid temporary", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: exampleToken}, nil},
-		{"EC2G302 no id", map[string]string{SecretKeySecretAccessKey: exampleSecret}, []Code{CodeSecretKeyMissing}},
-		{"EC2G302 no secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID}, []Code{CodeSecretKeyMissing}},
-		{"EC2G302 empty secret object", map[string]string{}, []Code{CodeSecretKeyMissing, CodeSecretKeyMissing}},
-		{"EC2G303 empty id", map[string]string{SecretKeyAccessKeyID: "", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeSecretKeyEmpty}},
-		{"EC2G303 empty secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: ""}, []Code{CodeSecretKeyEmpty}},
-		{"EC2G304 lower case id", map[string]string{SecretKeyAccessKeyID: "akiaiosfodnn7example", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeAccessKeyIDShape}},
-		{"EC2G304 short id", map[string]string{SecretKeyAccessKeyID: "AKIA123", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeAccessKeyIDShape}},
-		{"EC2G304 user unique id", map[string]string{SecretKeyAccessKeyID: "AIDAJQABLZS4A3QDU576Q", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeAccessKeyIDShape}},
-		{"EC2G305 newline in id", map[string]string{SecretKeyAccessKeyID: exampleKeyID + "\n", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeSecretWhitespace}},
-		{"EC2G305 newline in secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleSecret + "\n"}, []Code{CodeSecretWhitespace}},
-		{"EC2G305 newline in token", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: exampleToken + "\n"}, []Code{CodeSecretWhitespace}},
-		{"EC2G306 ASIA without token", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeSessionTokenMissing}},
-		{"EC2G307 AKIA with token", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: exampleToken}, []Code{CodeSessionTokenUnexpected}},
-		{"EC2G308 swapped", map[string]string{SecretKeyAccessKeyID: exampleSecret, SecretKeySecretAccessKey: exampleKeyID}, []Code{CodeSecretKeysSwapped}},
-		{"EC2G308 id in both", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleKeyID}, []Code{CodeSecretKeysSwapped}},
-		{"EC2G309 short secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: "tooShort"}, []Code{CodeSecretAccessKeyLength}},
-		{"EC2G310 plain value under data", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: "\xc2\x96\xa5\xba\xf2\x15\xd2\xd0\x8c"}, []Code{CodeSecretNotText}},
-		{"EC2G310 binary id", map[string]string{SecretKeyAccessKeyID: "\x00\x01AKIA", SecretKeySecretAccessKey: exampleSecret}, []Code{CodeSecretNotText}},
-		{"EC2G310 binary token", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: "\xff\xfe"}, []Code{CodeSecretNotText}},
-		{"EC2G304 secret key in id", map[string]string{SecretKeyAccessKeyID: exampleSecret, SecretKeySecretAccessKey: exampleSecret}, []Code{CodeAccessKeyIDShape}},
+		{"EC2G302 no id", map[string]string{SecretKeySecretAccessKey: exampleSecret}, []Code{codes.SecretKeyMissing}},
+		{"EC2G302 no secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID}, []Code{codes.SecretKeyMissing}},
+		{"EC2G302 empty secret object", map[string]string{}, []Code{codes.SecretKeyMissing, codes.SecretKeyMissing}},
+		{"EC2G303 empty id", map[string]string{SecretKeyAccessKeyID: "", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.SecretKeyEmpty}},
+		{"EC2G303 empty secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: ""}, []Code{codes.SecretKeyEmpty}},
+		{"EC2G304 lower case id", map[string]string{SecretKeyAccessKeyID: "akiaiosfodnn7example", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.AccessKeyIDShape}},
+		{"EC2G304 short id", map[string]string{SecretKeyAccessKeyID: "AKIA123", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.AccessKeyIDShape}},
+		{"EC2G304 user unique id", map[string]string{SecretKeyAccessKeyID: "AIDAJQABLZS4A3QDU576Q", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.AccessKeyIDShape}},
+		{"EC2G305 newline in id", map[string]string{SecretKeyAccessKeyID: exampleKeyID + "\n", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.SecretWhitespace}},
+		{"EC2G305 newline in secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleSecret + "\n"}, []Code{codes.SecretWhitespace}},
+		{"EC2G305 newline in token", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: exampleToken + "\n"}, []Code{codes.SecretWhitespace}},
+		{"EC2G306 ASIA without token", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.SessionTokenMissing}},
+		{"EC2G307 AKIA with token", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: exampleToken}, []Code{codes.SessionTokenUnexpected}},
+		{"EC2G308 swapped", map[string]string{SecretKeyAccessKeyID: exampleSecret, SecretKeySecretAccessKey: exampleKeyID}, []Code{codes.SecretKeysSwapped}},
+		{"EC2G308 id in both", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: exampleKeyID}, []Code{codes.SecretKeysSwapped}},
+		{"EC2G309 short secret", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: "tooShort"}, []Code{codes.SecretAccessKeyLength}},
+		{"EC2G310 plain value under data", map[string]string{SecretKeyAccessKeyID: exampleKeyID, SecretKeySecretAccessKey: "\xc2\x96\xa5\xba\xf2\x15\xd2\xd0\x8c"}, []Code{codes.SecretNotText}},
+		{"EC2G310 binary id", map[string]string{SecretKeyAccessKeyID: "\x00\x01AKIA", SecretKeySecretAccessKey: exampleSecret}, []Code{codes.SecretNotText}},
+		{"EC2G310 binary token", map[string]string{SecretKeyAccessKeyID: "ASIAIOSFODNN7EXAMPLE", SecretKeySecretAccessKey: exampleSecret, SecretKeySessionToken: "\xff\xfe"}, []Code{codes.SecretNotText}},
+		{"EC2G304 secret key in id", map[string]string{SecretKeyAccessKeyID: exampleSecret, SecretKeySecretAccessKey: exampleSecret}, []Code{codes.AccessKeyIDShape}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,7 +305,7 @@ func TestCheckSecretOnUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, fs := u.CheckSecret(nil, SeverityWarning)
-	if len(fs) != 1 || fs[0].Code != CodeSecretNotFound || fs[0].Severity != SeverityWarning || fs[0].Field != "spec.upstreamSpec.awsEc2.secretRef" {
+	if len(fs) != 1 || fs[0].Code != codes.SecretNotFound || fs[0].Severity != SeverityWarning || fs[0].Field != "spec.upstreamSpec.awsEc2.secretRef" {
 		t.Errorf("missing secret:\n%s", dump(fs))
 	}
 	_, fs = u.CheckSecret(nil, SeverityError)
@@ -311,7 +313,7 @@ func TestCheckSecretOnUpstream(t *testing.T) {
 		t.Errorf("missing secret (error):\n%s", dump(fs))
 	}
 	_, fs = u.CheckSecret(secretWith(map[string]string{SecretKeyAccessKeyID: exampleKeyID}), SeverityError)
-	if len(fs) != 1 || fs[0].Field != "spec.upstreamSpec.awsEc2.secretRef" || fs[0].Code != CodeSecretKeyMissing {
+	if len(fs) != 1 || fs[0].Field != "spec.upstreamSpec.awsEc2.secretRef" || fs[0].Code != codes.SecretKeyMissing {
 		t.Errorf("bad secret:\n%s", dump(fs))
 	}
 	u.Spec.SecretRef = nil

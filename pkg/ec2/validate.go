@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/ec2guard/ec2guard/pkg/codes"
 )
 
 // Validate checks the Upstream against every rule and returns the errors as a field.ErrorList (each
@@ -77,9 +79,7 @@ func (u *Upstream) CheckContext(ctx context.Context) Findings {
 	}
 	out := set.findings(p)
 	if stopped != nil {
-		out = append(out, newFinding(CodeCheckInterrupted, p, field.ErrorTypeInternal, field.OmitValueType{},
-			fmt.Sprintf("the check stopped before all rules ran: %v", stopped),
-			"retry; the Upstream is not known to be valid until every rule has run"))
+		out = append(out, newFinding(codes.CheckInterrupted, p, field.ErrorTypeInternal, field.OmitValueType{}, stopped))
 	}
 	return out
 }
@@ -89,32 +89,30 @@ func (u *Upstream) CheckContext(ctx context.Context) Findings {
 // checkRegion: region is required and must match an AWS partition's region pattern (SDK metadata).
 func checkRegion(region string, p *field.Path) Findings {
 	if region == "" {
-		return Findings{newFinding(CodeRegionRequired, p, field.ErrorTypeRequired, nil,
-			"region is required", "set the instances' region, e.g. region: us-east-1")}
+		return Findings{newFinding(codes.RegionRequired, p, field.ErrorTypeRequired, nil)}
 	}
 	info := LookupRegion(region)
 	switch {
 	case info.Pseudo:
-		fix := "use the region code of the instances"
+		suggestion := ""
 		if part, ok := lookupPartition(info.Partition); ok && part.ImplicitGlobalRegion != "" {
-			fix = fmt.Sprintf("use the region code of the instances, e.g. %s", part.ImplicitGlobalRegion)
+			suggestion = ", e.g. " + part.ImplicitGlobalRegion
 		}
-		return Findings{newFinding(CodeRegionInvalid, p, field.ErrorTypeInvalid, region,
-			fmt.Sprintf("%q is a global pseudo-region of partition %s, not an EC2 region", region, info.Partition), fix)}
+		return Findings{newFinding(codes.RegionInvalid, p, field.ErrorTypeInvalid, region,
+			quoteShort(region), "it is a global pseudo-region of partition "+info.Partition, suggestion)}
 	case !info.Valid:
-		fix := "use a region code such as us-east-1"
+		suggestion := ", such as us-east-1"
 		if s, why := suggestRegion(region); s != "" {
-			fix = fmt.Sprintf("did you mean %s? (%s)", s, why)
+			suggestion = fmt.Sprintf(": did you mean %s? (%s)", s, why)
 		}
-		return Findings{newFinding(CodeRegionInvalid, p, field.ErrorTypeInvalid, truncate(region, 64),
-			fmt.Sprintf("region %s matches no AWS partition's region pattern", quoteShort(region)), fix)}
+		return Findings{newFinding(codes.RegionInvalid, p, field.ErrorTypeInvalid, truncate(region, 64),
+			quoteShort(region), "it matches no AWS partition's region pattern", suggestion)}
 	case !info.Known:
-		fix := "check the spelling; ignore this if the region is newer than ec2guard's AWS SDK"
+		suggestion := ""
 		if s, _ := suggestRegion(region); s != "" && s != region {
-			fix = fmt.Sprintf("did you mean %s? ignore this if %s is a region newer than ec2guard's AWS SDK", s, region)
+			suggestion = fmt.Sprintf(" (did you mean %s?)", s)
 		}
-		return Findings{newFinding(CodeRegionUnknown, p, field.ErrorTypeNotSupported, region,
-			fmt.Sprintf("region %q has the shape of a %s region but is not one the AWS SDK knows", region, info.Partition), fix)}
+		return Findings{newFinding(codes.RegionUnknown, p, field.ErrorTypeNotSupported, region, region, info.Partition, suggestion)}
 	}
 	return nil
 }
@@ -132,15 +130,13 @@ func checkRoleARN(roleARN, region string, p *field.Path) Findings {
 	if roleARN == "" {
 		return nil
 	}
-	const fixRole = "use the role's ARN: arn:aws:iam::123456789012:role/NAME"
+	const fixRole = "arn:aws:iam::123456789012:role/NAME"
 	a, err := arn.Parse(roleARN)
 	if err != nil {
-		return Findings{newFinding(CodeRoleARNInvalid, p, field.ErrorTypeInvalid, truncate(roleARN, 128),
-			fmt.Sprintf("roleArn %s is not an ARN (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)", quoteShort(roleARN)), fixRole)}
+		return Findings{newFinding(codes.RoleARNInvalid, p, field.ErrorTypeInvalid, truncate(roleARN, 128), quoteShort(roleARN))}
 	}
-	notRole := func(why, fix string) Findings {
-		return Findings{newFinding(CodeRoleARNNotRole, p, field.ErrorTypeInvalid, truncate(roleARN, 128),
-			fmt.Sprintf("roleArn %s is not an IAM role ARN: %s", quoteShort(roleARN), why), fix)}
+	notRole := func(why, form string) Findings {
+		return Findings{newFinding(codes.RoleARNNotRole, p, field.ErrorTypeInvalid, truncate(roleARN, 128), quoteShort(roleARN), why, form)}
 	}
 	if !IsPartition(a.Partition) {
 		return notRole(fmt.Sprintf("unknown partition %q", a.Partition), fixRole)
@@ -148,24 +144,24 @@ func checkRoleARN(roleARN, region string, p *field.Path) Findings {
 	if a.Service == "sts" && strings.HasPrefix(a.Resource, "assumed-role/") {
 		role, _, _ := strings.Cut(strings.TrimPrefix(a.Resource, "assumed-role/"), "/")
 		return notRole("it is an assumed-role session ARN",
-			fmt.Sprintf("use the role it came from: arn:%s:iam::%s:role/%s (add the role's path if it has one)", a.Partition, a.AccountID, role))
+			fmt.Sprintf("the role it came from, arn:%s:iam::%s:role/%s (add the role's path if it has one)", a.Partition, a.AccountID, role))
 	}
 	if a.Service != "iam" {
 		return notRole(fmt.Sprintf("service is %q, not iam", a.Service), fixRole)
 	}
 	if a.Region != "" {
-		return notRole(fmt.Sprintf("IAM ARNs have no region, this one has %q", a.Region), "remove the region: arn:PARTITION:iam::ACCOUNT:role/NAME")
+		return notRole(fmt.Sprintf("IAM ARNs have no region, this one has %q", a.Region), "arn:PARTITION:iam::ACCOUNT:role/NAME, without a region")
 	}
 	if !accountIDRe.MatchString(a.AccountID) {
 		return notRole(fmt.Sprintf("account %q is not a 12-digit account id", a.AccountID), fixRole)
 	}
 	kind, rest, _ := strings.Cut(a.Resource, "/")
 	if kind != "role" {
-		fix := fixRole
+		why := fmt.Sprintf("resource is %q, not role/NAME", truncate(a.Resource, 64))
 		if kind == "user" {
-			fix = "roleArn is for a role to assume; to use a user's access keys, put them in the secret and remove roleArn"
+			why += " (roleArn is for a role to assume; to use a user's access keys, put them in the secret and remove roleArn)"
 		}
-		return notRole(fmt.Sprintf("resource is %q, not role/NAME", truncate(a.Resource, 64)), fix)
+		return notRole(why, fixRole)
 	}
 	name := rest
 	path := "/"
@@ -177,9 +173,7 @@ func checkRoleARN(roleARN, region string, p *field.Path) Findings {
 		return notRole(fmt.Sprintf("role name %s is not a valid IAM role name (1-64 of letters, digits and +=,.@_-)", quoteShort(name)), fixRole)
 	}
 	if info := LookupRegion(region); info.Valid && info.Partition != a.Partition {
-		return Findings{newFinding(CodeRoleARNPartition, p, field.ErrorTypeInvalid, roleARN,
-			fmt.Sprintf("roleArn is in partition %s but region %s is in partition %s; STS cannot assume it there", a.Partition, region, info.Partition),
-			"use a role in the region's partition, or a region in the role's partition")}
+		return Findings{newFinding(codes.RoleARNPartition, p, field.ErrorTypeInvalid, roleARN, a.Partition, region, info.Partition)}
 	}
 	return nil
 }
@@ -189,9 +183,7 @@ func checkRoleARN(roleARN, region string, p *field.Path) Findings {
 // checkPort: the port must be 1–65535 (0 means unset; negative values are caught while decoding).
 func checkPort(port uint32, p *field.Path) Findings {
 	if port > 65535 {
-		return Findings{newFinding(CodePortRange, p, field.ErrorTypeInvalid, int64(port),
-			fmt.Sprintf("port %d is not an integer 1-65535", port),
-			"set port to the instances' service port, or remove it for the default 80")}
+		return Findings{newFinding(codes.PortRange, p, field.ErrorTypeInvalid, int64(port), port)}
 	}
 	return nil
 }
@@ -206,14 +198,11 @@ func checkSecretRef(ref *SecretRef, upstreamNamespace string, p *field.Path) Fin
 	var out Findings
 	switch {
 	case ref.Name == "":
-		out = append(out, newFinding(CodeSecretRefNameRequired, p.Child("name"), field.ErrorTypeRequired, nil,
-			"secretRef.name is required when secretRef is set",
-			"set it to the Gloo AWS secret's name, or remove secretRef to use the pod's own AWS identity"))
+		out = append(out, newFinding(codes.SecretRefNameRequired, p.Child("name"), field.ErrorTypeRequired, nil))
 	default:
 		if errs := validation.IsDNS1123Subdomain(ref.Name); len(errs) > 0 {
-			out = append(out, newFinding(CodeSecretRefInvalidName, p.Child("name"), field.ErrorTypeInvalid, truncate(ref.Name, 64),
-				fmt.Sprintf("secret name %s is not a valid Kubernetes name: %s", quoteShort(ref.Name), shortK8sMessage(errs[0])),
-				"use the Secret's real name"))
+			out = append(out, newFinding(codes.SecretRefInvalidName, p.Child("name"), field.ErrorTypeInvalid, truncate(ref.Name, 64),
+				"name", quoteShort(ref.Name), shortK8sMessage(errs[0])))
 		}
 	}
 	switch {
@@ -222,14 +211,11 @@ func checkSecretRef(ref *SecretRef, upstreamNamespace string, p *field.Path) Fin
 		if ns == "" {
 			ns = "(the Upstream's namespace)"
 		}
-		out = append(out, newFinding(CodeSecretRefNamespaceDefaulted, p.Child("namespace"), field.ErrorTypeRequired, nil,
-			fmt.Sprintf("secretRef.namespace is not set; ec2guard assumes %s, but Gloo looks the secret up by the namespace written in the reference", ns),
-			"set secretRef.namespace explicitly"))
+		out = append(out, newFinding(codes.SecretRefNamespaceDefaulted, p.Child("namespace"), field.ErrorTypeRequired, nil, ns))
 	default:
 		if errs := validation.IsDNS1123Label(ref.Namespace); len(errs) > 0 {
-			out = append(out, newFinding(CodeSecretRefInvalidName, p.Child("namespace"), field.ErrorTypeInvalid, truncate(ref.Namespace, 64),
-				fmt.Sprintf("namespace %s is not a valid namespace name: %s", quoteShort(ref.Namespace), shortK8sMessage(errs[0])),
-				"use the Secret's real namespace"))
+			out = append(out, newFinding(codes.SecretRefInvalidName, p.Child("namespace"), field.ErrorTypeInvalid, truncate(ref.Namespace, 64),
+				"namespace", quoteShort(ref.Namespace), shortK8sMessage(errs[0])))
 		}
 	}
 	return out
@@ -246,12 +232,10 @@ func checkPortTag(ann map[string]string) Findings {
 	p := field.NewPath("metadata", "annotations").Key(AnnotationPortTag)
 	switch n := utf8.RuneCountInString(v); {
 	case strings.TrimSpace(v) == "":
-		return Findings{newFinding(CodePortTagInvalid, p, field.ErrorTypeInvalid, v,
-			"the port-tag annotation is empty", "set it to the tag key that carries each instance's port, or remove it")}
+		return Findings{newFinding(codes.PortTagInvalid, p, field.ErrorTypeInvalid, v, "it is empty")}
 	case n > MaxTagKeyLength:
-		return Findings{newFinding(CodePortTagInvalid, p, field.ErrorTypeInvalid, field.OmitValueType{},
-			fmt.Sprintf("the port-tag annotation is %d characters long; tag keys have at most %d", n, MaxTagKeyLength),
-			"set it to the tag key that carries each instance's port")}
+		return Findings{newFinding(codes.PortTagInvalid, p, field.ErrorTypeInvalid, field.OmitValueType{},
+			fmt.Sprintf("it is %d characters long; tag keys have at most %d", n, MaxTagKeyLength))}
 	}
 	return nil
 }
@@ -280,9 +264,7 @@ func checkFilterCount(filters []Filter, p *field.Path) Findings {
 	if len(filters) <= MaxFilters {
 		return nil
 	}
-	return Findings{newFinding(CodeTooManyFilters, p, field.ErrorTypeTooMany, int64(len(filters)),
-		fmt.Sprintf("%d filters, at most %d are allowed (an instance carries at most 50 user tags)", len(filters), MaxFilters),
-		"remove filters")}
+	return Findings{newFinding(codes.TooManyFilters, p, field.ErrorTypeTooMany, int64(len(filters)), len(filters), MaxFilters)}
 }
 
 // checkNoFilters: no filters selects every running instance the credentials can list.
@@ -290,22 +272,16 @@ func checkNoFilters(filters []Filter, p *field.Path) Findings {
 	if len(filters) > 0 {
 		return nil
 	}
-	return Findings{newFinding(CodeNoFilters, p, field.ErrorTypeRequired, nil,
-		"no filters: every running instance the credentials can list in the region is selected",
-		"add tag filters, or make sure the credentials only see the intended instances (separate account or region)")}
+	return Findings{newFinding(codes.NoFilters, p, field.ErrorTypeRequired, nil)}
 }
 
 // checkFilterKeyOrKVPair: exactly one of key or kvPair.
 func checkFilterKeyOrKVPair(f Filter, p *field.Path) Findings {
 	switch {
 	case f.Key != nil && f.KVPair != nil:
-		return Findings{newFinding(CodeFilterKeyOrKVPair, p, field.ErrorTypeInvalid, field.OmitValueType{},
-			fmt.Sprintf("exactly one of key or kvPair must be set, this filter has both (%s)", f),
-			"split it into two filters `- key: K` and `- kvPair: {key: K, value: V}`, or keep only the kvPair (it implies the key)")}
+		return Findings{newFinding(codes.FilterKeyOrKVPair, p, field.ErrorTypeInvalid, field.OmitValueType{}, fmt.Sprintf("both (%s)", f))}
 	case f.Key == nil && f.KVPair == nil:
-		return Findings{newFinding(CodeFilterKeyOrKVPair, p, field.ErrorTypeRequired, nil,
-			"exactly one of key or kvPair must be set, this filter has neither",
-			"write `- key: K` (tag K exists) or `- kvPair: {key: K, value: V}` (tag K equals V)")}
+		return Findings{newFinding(codes.FilterKeyOrKVPair, p, field.ErrorTypeRequired, nil, "neither")}
 	}
 	return nil
 }
@@ -314,24 +290,17 @@ func checkFilterKeyOrKVPair(f Filter, p *field.Path) Findings {
 // `*`/`?` in it get a note.
 func checkFilterKey(key string, p *field.Path) Findings {
 	if key == "" {
-		return Findings{newFinding(CodeFilterKeyEmpty, p, field.ErrorTypeRequired, nil,
-			"the tag key is empty", "write the tag key")}
+		return Findings{newFinding(codes.FilterKeyEmpty, p, field.ErrorTypeRequired, nil)}
 	}
 	var out Findings
 	if n := utf8.RuneCountInString(key); n > MaxTagKeyLength {
-		out = append(out, newFinding(CodeFilterKeyTooLong, p, field.ErrorTypeTooLong, field.OmitValueType{},
-			fmt.Sprintf("the tag key is %d characters long; AWS tag keys have at most %d, so no instance can match", n, MaxTagKeyLength),
-			"use the instances' real tag key"))
+		out = append(out, newFinding(codes.FilterKeyTooLong, p, field.ErrorTypeTooLong, field.OmitValueType{}, n, MaxTagKeyLength))
 	}
 	if hasOuterSpace(key) {
-		out = append(out, newFinding(CodeFilterWhitespace, p, field.ErrorTypeInvalid, truncate(key, 64),
-			fmt.Sprintf("the tag key %s starts or ends with white space; tags are compared exactly", quoteShort(key)),
-			"remove the white space unless the tag really has it"))
+		out = append(out, newFinding(codes.FilterWhitespace, p, field.ErrorTypeInvalid, truncate(key, 64), "key", quoteShort(key)))
 	}
 	if strings.ContainsAny(key, "*?") {
-		out = append(out, newFinding(CodeFilterKeyWildcard, p, field.ErrorTypeInvalid, truncate(key, 64),
-			fmt.Sprintf("the tag key %s contains * or ?; they are matched literally, not as wildcards", quoteShort(key)),
-			"check the key is really spelt this way"))
+		out = append(out, newFinding(codes.FilterKeyWildcard, p, field.ErrorTypeInvalid, truncate(key, 64), quoteShort(key)))
 	}
 	return out
 }
@@ -339,20 +308,14 @@ func checkFilterKey(key string, p *field.Path) Findings {
 // checkFilterValue: a kvPair value is at most 256 characters; empty and white-space values get warnings.
 func checkFilterValue(value, key string, p *field.Path) Findings {
 	if value == "" {
-		return Findings{newFinding(CodeFilterEmptyValue, p, field.ErrorTypeRequired, nil,
-			fmt.Sprintf("the value is empty: only instances whose tag %s has an empty value match", quoteShort(key)),
-			fmt.Sprintf("to require the tag with any value use `- key: %s`; otherwise write the value", quoteIfNeeded(key)))}
+		return Findings{newFinding(codes.FilterEmptyValue, p, field.ErrorTypeRequired, nil, quoteShort(key), quoteIfNeeded(key))}
 	}
 	var out Findings
 	if n := utf8.RuneCountInString(value); n > MaxTagValueLength {
-		out = append(out, newFinding(CodeFilterValueTooLong, p, field.ErrorTypeTooLong, field.OmitValueType{},
-			fmt.Sprintf("the tag value is %d characters long; AWS tag values have at most %d, so no instance can match", n, MaxTagValueLength),
-			"use the instances' real tag value"))
+		out = append(out, newFinding(codes.FilterValueTooLong, p, field.ErrorTypeTooLong, field.OmitValueType{}, n, MaxTagValueLength))
 	}
 	if hasOuterSpace(value) {
-		out = append(out, newFinding(CodeFilterWhitespace, p, field.ErrorTypeInvalid, truncate(value, 64),
-			fmt.Sprintf("the tag value %s starts or ends with white space; tags are compared exactly", quoteShort(value)),
-			"remove the white space unless the tag really has it"))
+		out = append(out, newFinding(codes.FilterWhitespace, p, field.ErrorTypeInvalid, truncate(value, 64), "value", quoteShort(value)))
 	}
 	return out
 }
@@ -407,8 +370,7 @@ func checkFilterDuplicates(filters []Filter, p *field.Path) Findings {
 		}
 		id := f.id()
 		if i, ok := first[id]; ok {
-			out = append(out, newFinding(CodeFilterDuplicate, p.Index(j), field.ErrorTypeDuplicate, field.OmitValueType{},
-				fmt.Sprintf("duplicate of filters[%d] (%s)", i, f), "delete it"))
+			out = append(out, newFinding(codes.FilterDuplicate, p.Index(j), field.ErrorTypeDuplicate, field.OmitValueType{}, i, f))
 			continue
 		}
 		first[id] = j
@@ -430,10 +392,8 @@ func checkFilterConflicts(filters []Filter, p *field.Path) Findings {
 			continue
 		}
 		if i, vi, ok := t.see(j, fj.KVPair.Value); ok {
-			out = append(out, newFinding(CodeFilterConflict, p.Index(j).Child("kvPair", "value"), field.ErrorTypeInvalid, truncate(fj.KVPair.Value, 64),
-				fmt.Sprintf("tag %s is required to be %s here but %s in filters[%d]; filters are ANDed, so no instance can match",
-					quoteShort(fj.KVPair.Key), quoteShort(fj.KVPair.Value), quoteShort(vi), i),
-				"keep one value; to route to instances with either value, use two Upstreams"))
+			out = append(out, newFinding(codes.FilterConflict, p.Index(j).Child("kvPair", "value"), field.ErrorTypeInvalid, truncate(fj.KVPair.Value, 64),
+				quoteShort(fj.KVPair.Key), quoteShort(fj.KVPair.Value), quoteShort(vi), i))
 		}
 	}
 	return out
@@ -460,8 +420,8 @@ func checkFilterRedundantKeys(filters []Filter, p *field.Path) Findings {
 		}
 		seen[*f.Key] = true
 		if j, ok := firstKV[*f.Key]; ok {
-			out = append(out, newFinding(CodeFilterRedundantKey, p.Index(i).Child("key"), field.ErrorTypeDuplicate, field.OmitValueType{},
-				fmt.Sprintf("key %s is implied by filters[%d] (%s)", quoteShort(*f.Key), j, filters[j]), "delete this filter"))
+			out = append(out, newFinding(codes.FilterRedundantKey, p.Index(i).Child("key"), field.ErrorTypeDuplicate, field.OmitValueType{},
+				quoteShort(*f.Key), j, filters[j]))
 		}
 	}
 	return out
@@ -483,10 +443,8 @@ func checkFilterKeyCase(filters []Filter, p *field.Path) Findings {
 			continue
 		}
 		if i, ki, ok := t.see(j, kj); ok {
-			out = append(out, newFinding(CodeFilterKeyCaseCollision, p.Index(j), field.ErrorTypeInvalid, field.OmitValueType{},
-				fmt.Sprintf("tag key %s differs from %s in filters[%d] only in case; AWS keys are case-sensitive but Gloo's EC2 plugin lowercases them, so Gloo and ec2guard may select different instances",
-					quoteShort(kj), quoteShort(ki), i),
-				"use one spelling, exactly as the instances are tagged"))
+			out = append(out, newFinding(codes.FilterKeyCaseCollision, p.Index(j), field.ErrorTypeInvalid, field.OmitValueType{},
+				quoteShort(kj), quoteShort(ki), i))
 		}
 	}
 	return out

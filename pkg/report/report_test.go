@@ -10,6 +10,7 @@ import (
 	openreports "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
@@ -234,7 +235,7 @@ func TestEqualIgnoresTimestamps(t *testing.T) {
 func TestBuildShowsRefusal(t *testing.T) {
 	in := webInput()
 	in.Status = discovered.Status{LastError: "EC2G701: secret default/aws is in another namespace ...",
-		Refusal: &discovered.Refusal{Code: "EC2G701", Message: "secret default/aws is in another namespace ..."}}
+		Refusal: &discovered.Refusal{Code: string(codes.DiscoverySecretNotShared), Message: "secret default/aws is in another namespace ..."}}
 	r := Build(in)
 	for _, res := range r.Results {
 		if res.Policy != CheckDiscovery {

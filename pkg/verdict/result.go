@@ -1,10 +1,9 @@
 package verdict
 
 import (
-	"fmt"
 	"strings"
 
-	"github.com/ec2guard/ec2guard/pkg/ec2"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 )
@@ -43,29 +42,24 @@ type SourceResult struct {
 // CredentialsFailure says AWS rejected the credentials themselves: the access key is not valid, or
 // roleArn cannot be assumed.
 type CredentialsFailure struct {
-	Code    ec2.Code
+	Code    codes.Code
 	Message string
 	Fix     string
 }
 
-// InvalidAccessKey is the failure when AWS rejects the access key (EC2G505); message is AWS's
-// answer, which names no secret value.
-func InvalidAccessKey(message string) *CredentialsFailure {
-	return &CredentialsFailure{
-		Code:    CodeInvalidAccessKey,
-		Message: message,
-		Fix:     "put a valid, active access key of the intended IAM user into the secret (aws iam list-access-keys shows which keys exist)",
-	}
+func credentialsFailure(c codes.Code, args ...any) *CredentialsFailure {
+	return &CredentialsFailure{Code: c, Message: c.Message(args...), Fix: c.Fix(args...)}
 }
 
-// AssumeRoleDenied is the failure when roleArn cannot be assumed (EC2G504).
+// InvalidAccessKey is the failure when AWS rejects the access key; message is AWS's answer, which
+// names no secret value.
+func InvalidAccessKey(message string) *CredentialsFailure {
+	return credentialsFailure(codes.InvalidAccessKey, message)
+}
+
+// AssumeRoleDenied is the failure when roleArn cannot be assumed.
 func AssumeRoleDenied(message, roleARN string) *CredentialsFailure {
-	return &CredentialsFailure{
-		Code:    CodeAssumeRoleDenied,
-		Message: message,
-		Fix: fmt.Sprintf("allow sts:AssumeRole on %s in the base identity's policies and trust the base identity in the role's trust policy, or fix roleArn",
-			roleARN),
-	}
+	return credentialsFailure(codes.AssumeRoleDenied, message, roleARN)
 }
 
 // IAMResult is what a front end knows about one set of credentials: the principal and every

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
@@ -26,7 +27,7 @@ func (f SourceFunc) IAM(ctx context.Context, u *ec2.Upstream) *IAMResult { retur
 // Problem is one IAM problem, with the check whose enforcement applies. It never holds a secret
 // value.
 type Problem struct {
-	Check    Check
+	Check    codes.Check
 	Code     string
 	Severity ec2.Severity
 	Field    string
@@ -45,7 +46,7 @@ type Verdict struct {
 	Source    string
 	// Consistency is a policycheck.ConsistencyClass or ConsistencyUnknown.
 	Consistency string
-	// Problems in check order (Checks()).
+	// Problems in the webhook's check order (codes.Checks()).
 	Problems []Problem
 }
 
@@ -119,7 +120,7 @@ func checkCredentials(res *IAMResult, field string) []Problem {
 		return nil
 	}
 	c := res.Credentials
-	return []Problem{{Check: CheckCredentials, Code: string(c.Code), Severity: ec2.SeverityError, Field: field, Message: c.Message, Fix: c.Fix}}
+	return []Problem{{Check: c.Code.Check(), Code: string(c.Code), Severity: c.Code.Severity(), Field: field, Message: c.Message, Fix: c.Fix}}
 }
 
 // principalName names the principal in a message ("the principal" when unknown, e.g. offline).
@@ -137,29 +138,25 @@ func checkIAMDeny(res *IAMResult, region, field string) []Problem {
 	if !res.Denied() {
 		return nil
 	}
-	code, kind := CodeIAMImplicitDeny, "no statement allows it (implicit deny)"
+	code := codes.IAMImplicitDeny
 	if res.Decision == DecisionExplicitDeny {
-		code, kind = CodeIAMExplicitDeny, "a Deny statement denies it (explicit deny)"
+		code = codes.IAMExplicitDeny
 	}
 	explained := res.Local != nil && res.Local.Result == res.Decision
-	msg := fmt.Sprintf("%s may not call ec2:DescribeInstances in %s: %s, decided by the %s source", principalName(res), region, kind, res.Source)
-	if !explained {
-		msg += ": " + sourceReason(res, res.Source)
+	detail := ""
+	switch {
+	case !explained:
+		detail = ": " + sourceReason(res, res.Source)
 		if res.Local != nil {
-			msg += fmt.Sprintf("; the collected IAM policies say %s, so a permissions boundary, SCP or RCP ec2guard cannot read decides", res.Local.Result)
+			detail += fmt.Sprintf("; the collected IAM policies say %s, so a permissions boundary, SCP or RCP ec2guard cannot read decides", res.Local.Result)
 		}
+	case len(res.Local.Findings) == 0 && res.Decision == DecisionExplicitDeny:
+		detail = ": " + res.Local.Summary()
 	}
-	fix := fmt.Sprintf("allow ec2:DescribeInstances with \"Resource\": \"*\" (pin the region with aws:RequestedRegion = %s); DescribeInstances cannot be scoped by instance ARN or tag in IAM, so keep tag scoping in the Upstream's filters", region)
-	if res.Decision == DecisionExplicitDeny {
-		fix = "remove or narrow the Deny statement named here, or use credentials it does not apply to"
-	}
-	out := []Problem{{Check: CheckIAMDeny, Code: string(code), Severity: ec2.SeverityError, Field: field, Message: msg, Fix: fix}}
+	out := []Problem{problem(code, field, principalName(res), region, res.Source, detail)}
 	if explained {
 		for _, f := range res.Local.Findings {
-			out = append(out, Problem{Check: CheckIAMDeny, Code: f.Code, Severity: ec2.SeverityError, Field: field, Message: f.Message, Fix: f.Fix})
-		}
-		if len(res.Local.Findings) == 0 && res.Decision == DecisionExplicitDeny {
-			out[0].Message += ": " + res.Local.Summary()
+			out = append(out, Problem{Check: code.Check(), Code: f.Code, Severity: code.Severity(), Field: field, Message: f.Message, Fix: f.Fix})
 		}
 	}
 	return out
@@ -171,18 +168,10 @@ func checkIAMUnknown(res *IAMResult, field string) []Problem {
 		return nil
 	}
 	if !res.Known() {
-		return []Problem{{
-			Check: CheckIAMUnknown, Code: string(CodeIAMUnknown), Severity: ec2.SeverityError, Field: field,
-			Message: "IAM decision unknown: " + res.Unknown,
-			Fix:     "check that AWS (STS, IAM) is reachable and that the credentials or the auditor identity may read IAM; a policy set over ec2guard's size limits (POLICY_SET_TOO_LARGE, PATTERN_TOO_LONG) cannot be decided: shrink it",
-		}}
+		return []Problem{problem(codes.IAMUnknown, field, res.Unknown)}
 	}
 	if a, b, ok := res.Disagreement(); ok {
-		return []Problem{{
-			Check: CheckIAMUnknown, Code: string(CodeIAMSourcesDisagree), Severity: ec2.SeverityWarning, Field: field,
-			Message: fmt.Sprintf("IAM sources disagree: %s says %s, %s says %s", a.Source, a.Decision, b.Source, b.Decision),
-			Fix:     "a permissions boundary, SCP or RCP the collector cannot read usually explains it; the first source decides",
-		}}
+		return []Problem{problem(codes.IAMSourcesDisagree, field, a.Source, a.Decision, b.Source, b.Decision)}
 	}
 	return nil
 }
@@ -193,11 +182,12 @@ func checkPermissiveNoFilters(class string, field string) []Problem {
 	if class != string(policycheck.PermissiveCredentialsNoFilters) {
 		return nil
 	}
-	return []Problem{{
-		Check: CheckPermissiveNoFilters, Code: string(CodePermissiveNoFilters), Severity: ec2.SeverityError, Field: field,
-		Message: "no filters and credentials that see every instance in the region: routes to all running instances",
-		Fix:     "add tag filters, or use credentials of an account that holds only the intended instances and say so with the annotation ec2guard.io/dedicated-account: \"true\" on the Secret",
-	}}
+	return []Problem{problem(codes.PermissiveNoFilters, field)}
+}
+
+// problem renders code c's problem on field from its declaration.
+func problem(c codes.Code, field string, args ...any) Problem {
+	return Problem{Check: c.Check(), Code: string(c), Severity: c.Severity(), Field: field, Message: c.Message(args...), Fix: c.Fix(args...)}
 }
 
 func sourceReason(res *IAMResult, source string) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 )
@@ -24,7 +25,7 @@ func exampleUpstream(t *testing.T, name string) *ec2.Upstream {
 	return u
 }
 
-func codes(ps []Problem) string {
+func problemCodes(ps []Problem) string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.Code)
@@ -37,7 +38,7 @@ func TestCheckIAMDenyExplicitFromAnotherSource(t *testing.T) {
 		Sources: []SourceResult{{Source: SourceAWSSimulator, Decision: DecisionExplicitDeny, Reason: "the IAM policy simulator finds an explicit deny"}},
 		Local:   &policycheck.Decision{Result: policycheck.Allowed}}
 	ps := checkIAMDeny(res, "us-east-1", "spec.awsEc2.secretRef")
-	if codes(ps) != "EC2G502" {
+	if problemCodes(ps) != "EC2G502" {
 		t.Fatalf("problems %+v", ps)
 	}
 	for _, want := range []string{"explicit deny", "aws-simulator", "finds an explicit deny", "collected IAM policies say allowed"} {
@@ -51,26 +52,26 @@ func TestCheckIAMDenyExplicitFromAnotherSource(t *testing.T) {
 }
 
 func TestCheckIAMUnknown(t *testing.T) {
-	if ps := checkIAMUnknown(Unknown("AWS did not answer"), "f"); codes(ps) != "EC2G503" || !strings.Contains(ps[0].Message, "AWS did not answer") {
+	if ps := checkIAMUnknown(Unknown("AWS did not answer"), "f"); problemCodes(ps) != "EC2G503" || !strings.Contains(ps[0].Message, "AWS did not answer") {
 		t.Errorf("unknown: %+v", ps)
 	}
 	rejected := Unknown("rejected")
-	rejected.Credentials = &CredentialsFailure{Code: CodeInvalidAccessKey}
+	rejected.Credentials = &CredentialsFailure{Code: codes.InvalidAccessKey}
 	if ps := checkIAMUnknown(rejected, "f"); ps != nil {
 		t.Errorf("rejected credentials also reported as unknown: %+v", ps)
 	}
-	if ps := checkCredentials(rejected, "f"); codes(ps) != "EC2G505" || ps[0].Check != CheckCredentials {
+	if ps := checkCredentials(rejected, "f"); problemCodes(ps) != "EC2G505" || ps[0].Check != codes.CheckCredentials {
 		t.Errorf("credentials: %+v", ps)
 	}
 	split := &IAMResult{Decision: DecisionAllowed, Source: SourceDryRun, Sources: []SourceResult{
 		{Source: SourceDryRun, Decision: DecisionAllowed}, {Source: SourceLocal, Decision: DecisionImplicitDeny}}}
-	if ps := checkIAMUnknown(split, "f"); codes(ps) != "EC2G506" || ps[0].Severity != ec2.SeverityWarning {
+	if ps := checkIAMUnknown(split, "f"); problemCodes(ps) != "EC2G506" || ps[0].Severity != ec2.SeverityWarning {
 		t.Errorf("disagreement: %+v", ps)
 	}
 }
 
 func TestCheckPermissiveNoFilters(t *testing.T) {
-	if ps := checkPermissiveNoFilters(string(policycheck.PermissiveCredentialsNoFilters), "spec.awsEc2.filters"); codes(ps) != "EC2G601" {
+	if ps := checkPermissiveNoFilters(string(policycheck.PermissiveCredentialsNoFilters), "spec.awsEc2.filters"); problemCodes(ps) != "EC2G601" {
 		t.Errorf("%+v", ps)
 	}
 	if ps := checkPermissiveNoFilters(string(policycheck.PermissiveCredentialsDiscerningFilters), "f"); ps != nil {
@@ -95,7 +96,7 @@ func TestIAMField(t *testing.T) {
 
 func TestConsistency(t *testing.T) {
 	rejected := Unknown("x")
-	rejected.Credentials = &CredentialsFailure{Code: CodeInvalidAccessKey}
+	rejected.Credentials = &CredentialsFailure{Code: codes.InvalidAccessKey}
 	allowed := &IAMResult{Decision: DecisionAllowed}
 	cases := []struct {
 		res     *IAMResult
@@ -161,7 +162,7 @@ func TestLocalReportsSizeLimitAsUnknown(t *testing.T) {
 	res := &IAMResult{Sources: []SourceResult{sr}}
 	Decide(res)
 	v := FromResult(u, res)
-	if codes(v.Problems) != "EC2G503" || !strings.Contains(v.Problems[0].Message, policycheck.CodePolicySetTooLarge) || v.Consistency != ConsistencyUnknown {
+	if problemCodes(v.Problems) != "EC2G503" || !strings.Contains(v.Problems[0].Message, policycheck.CodePolicySetTooLarge) || v.Consistency != ConsistencyUnknown {
 		t.Errorf("verdict %+v", v)
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/policycheck"
 	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
@@ -128,7 +129,7 @@ func (c *cluster) serveWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	enf := admission.DefaultEnforcement()
-	for _, check := range []admission.Check{admission.CheckCredentials, admission.CheckIAMDeny, admission.CheckIAMUnknown, admission.CheckPermissiveNoFilters} {
+	for _, check := range []admission.Check{codes.CheckCredentials, codes.CheckIAMDeny, codes.CheckIAMUnknown, codes.CheckPermissiveNoFilters} {
 		if enf, err = enf.With(check, admission.Off); err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/report"
@@ -70,7 +71,7 @@ const (
 	HelmEnv = "EC2GUARD_HELM"
 
 	upstreamFile = "examples/seed-upstream-demo.yaml"
-	brokenFile   = "examples/broken/EC2G101-key-and-kvpair.yaml"
+	brokenFile   = "examples/broken/" + string(codes.FilterKeyOrKVPair) + "-key-and-kvpair.yaml"
 	seedPolicy   = "examples/seed-policy.json"
 	fixedPolicy  = "examples/fixed-policy.json"
 	chartDir     = "charts/ec2guard"
@@ -474,14 +475,14 @@ func (w *walk) seedPolicyRejected(ctx context.Context) error {
 	// follows the API a moment later: wait until a server-side dry run gets the IAM verdict.
 	if err := w.eventually(ctx, "the webhook to judge the Upstream by its IAM policy", func() (bool, string) {
 		_, stderr, _ := w.env.Kubectl(ctx, "apply", "--dry-run=server", "-f", w.path(upstreamFile))
-		return strings.Contains(stderr, string(admission.CodeIAMImplicitDeny)), stderr
+		return strings.Contains(stderr, string(codes.IAMImplicitDeny)), stderr
 	}); err != nil {
 		return err
 	}
 	s, _ := w.kubectl(ctx, "", "apply", "-f", upstreamFile)
 	w.res.SeedRejected = s
-	if s.Err == nil || !strings.Contains(s.Stderr, string(admission.CodeIAMImplicitDeny)) {
-		return fmt.Errorf("the tutorial Upstream with the seed policy was not rejected with %s: %v\n%s%s", admission.CodeIAMImplicitDeny, s.Err, s.Stdout, s.Stderr)
+	if s.Err == nil || !strings.Contains(s.Stderr, string(codes.IAMImplicitDeny)) {
+		return fmt.Errorf("the tutorial Upstream with the seed policy was not rejected with %s: %v\n%s%s", codes.IAMImplicitDeny, s.Err, s.Stdout, s.Stderr)
 	}
 	w.note("rejected: the statement is named, with the fix (Resource \"*\", region pinned, tags in the filters)")
 	return nil
@@ -634,8 +635,8 @@ func (w *walk) brokenFilter(ctx context.Context) error {
 	w.header("A broken filter (key and kvPair in one filter) is rejected")
 	s, _ := w.kubectl(ctx, "", "apply", "-f", brokenFile)
 	w.res.Broken = s
-	if s.Err == nil || !strings.Contains(s.Stderr, string(ec2.CodeFilterKeyOrKVPair)) {
-		return fmt.Errorf("the broken filter was not rejected with %s: %v\n%s%s", ec2.CodeFilterKeyOrKVPair, s.Err, s.Stdout, s.Stderr)
+	if s.Err == nil || !strings.Contains(s.Stderr, string(codes.FilterKeyOrKVPair)) {
+		return fmt.Errorf("the broken filter was not rejected with %s: %v\n%s%s", codes.FilterKeyOrKVPair, s.Err, s.Stdout, s.Stderr)
 	}
 	return nil
 }
@@ -678,8 +679,8 @@ spec:
 	}
 	s, _ := w.kubectl(ctx, "", "--as="+BorrowingUser, "apply", "-f", manifest)
 	w.res.CrossNS = s
-	if s.Err == nil || !strings.Contains(s.Stderr, string(admission.CodeSecretAccessDenied)) {
-		return fmt.Errorf("%s borrowed the secret without being rejected with %s: %v\n%s%s", BorrowingUser, admission.CodeSecretAccessDenied, s.Err, s.Stdout, s.Stderr)
+	if s.Err == nil || !strings.Contains(s.Stderr, string(codes.SecretAccessDenied)) {
+		return fmt.Errorf("%s borrowed the secret without being rejected with %s: %v\n%s%s", BorrowingUser, codes.SecretAccessDenied, s.Err, s.Stdout, s.Stderr)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
@@ -129,8 +130,8 @@ func TestDiscovererHardening(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: discovery.ServiceName("web")}, &svc); err != nil || svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		t.Errorf("web's Service: %v, clusterIP %q, want headless", err, svc.Spec.ClusterIP)
 	}
-	if st := statusOf(t, c, "default", "api"); !strings.Contains(st.LastError, string(discovery.CodePublishFailed)) {
-		t.Errorf("api's status %+v, want %s", st, discovery.CodePublishFailed)
+	if st := statusOf(t, c, "default", "api"); !strings.Contains(st.LastError, string(codes.PublishFailed)) {
+		t.Errorf("api's status %+v, want %s", st, codes.PublishFailed)
 	}
 	if v := metricValue(t, d.metrics, "ec2guard_discoverer_upstream_publish_failures", map[string]string{"upstream": "api"}); v < 1 {
 		t.Errorf("upstream_publish_failures{api} = %v, want at least 1", v)
@@ -139,7 +140,7 @@ func TestDiscovererHardening(t *testing.T) {
 	for _, rc := range []struct {
 		ns, name string
 		code     string
-	}{{"team-a", "borrow", string(discovery.CodeSecretNotShared)}, {"team-b", "nopod", string(discovery.CodePodIdentityNotAllowed)}} {
+	}{{"team-a", "borrow", string(codes.DiscoverySecretNotShared)}, {"team-b", "nopod", string(codes.DiscoveryPodIdentityNotAllowed)}} {
 		st := statusOf(t, c, rc.ns, rc.name)
 		if st.Refusal == nil || st.Refusal.Code != rc.code || st.IAM != nil {
 			t.Errorf("%s/%s: status %+v, want refused with %s", rc.ns, rc.name, st, rc.code)

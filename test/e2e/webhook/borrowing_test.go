@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
@@ -329,7 +330,7 @@ func (b *borrowing) secretNotShared(t *testing.T) {
 	if err == nil {
 		t.Fatal("a secret that does not opt in to team-a was accepted")
 	}
-	if got := strings.Join(problemCodes(stderr), ","); got != string(admission.CodeSecretNotShared) {
+	if got := strings.Join(problemCodes(stderr), ","); got != string(codes.SecretNotShared) {
 		t.Errorf("codes %q:\n%s", got, stderr)
 	}
 	if !strings.Contains(stderr, "ec2guard.io/allowed-namespaces: team-a") {

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
@@ -189,7 +190,7 @@ func (x *e2e) waitForWebhook(t *testing.T) {
 	t.Helper()
 	poll.Until(t, syncTimeout, "the webhook to judge the tutorial Upstream by its IAM policy", func() (bool, string) {
 		_, stderr, _ := x.kubectl("apply", "--dry-run=server", "-f", "testdata/seed-upstream-demo.yaml")
-		return strings.Contains(stderr, string(admission.CodeIAMImplicitDeny)), stderr
+		return strings.Contains(stderr, string(codes.IAMImplicitDeny)), stderr
 	})
 }
 
