@@ -1,11 +1,8 @@
 package oracle
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,63 +15,17 @@ const (
 	principal = "arn:aws:iam::111122223333:user/gloo"
 )
 
-// examplePolicy returns a policy from the shared examples: the copy in testdata/ when present
-// (so the test does not depend on shared/ existing), else ../shared/examples beside the clone.
+// examplePolicy returns one of the repository's example policies (examples/ at the module root).
 func examplePolicy(t *testing.T, name string) json.RawMessage {
 	t.Helper()
-	local := filepath.Join("testdata", name)
-	data, err := os.ReadFile(local)
-	if errors.Is(err, fs.ErrNotExist) {
-		data, err = os.ReadFile(filepath.Join(sharedExamples(t), name))
-	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", name))
 	if err != nil {
 		t.Fatalf("read example policy %s: %v", name, err)
 	}
 	if !json.Valid(data) {
 		t.Fatalf("example policy %s is not valid JSON", name)
 	}
-	warnIfDrifted(t, name, data)
 	return data
-}
-
-// sharedExamples is ../shared/examples relative to the repository root (the directory with go.mod).
-func sharedExamples(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "examples")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// warnIfDrifted logs when the testdata copy no longer matches shared/examples (when that exists).
-func warnIfDrifted(t *testing.T, name string, data []byte) {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		return
-	}
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			return
-		}
-	}
-	shared, err := os.ReadFile(filepath.Join(dir, "..", "shared", "examples", name))
-	if err == nil && !bytes.Equal(bytes.TrimSpace(shared), bytes.TrimSpace(data)) {
-		t.Logf("note: testdata/%s differs from ../shared/examples/%s; refresh the copy", name, name)
-	}
 }
 
 func policy(t *testing.T, doc string) json.RawMessage {
