@@ -20,6 +20,7 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/certrotation"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
+	"github.com/ec2guard/ec2guard/test/harness/poll"
 )
 
 // saToken creates ServiceAccount ns/name and returns a token for it.
@@ -92,6 +93,17 @@ func TestSecureMetrics(t *testing.T) {
 
 	// controller-runtime serves the secure endpoint with a self-signed certificate.
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}} //nolint:gosec // self-signed metrics certificate; the test is about authn/authz
+	// Readiness does not cover the metrics server: with secure metrics controller-runtime starts it
+	// after building its authentication and authorization clients, so wait until it listens.
+	for binary, addr := range map[string]string{"webhook": metrics, "discoverer": dmetrics} {
+		poll.UntilNil(t, readyTimeout, binary+"'s metrics server to listen on "+addr, func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				_ = c.Close()
+			}
+			return err
+		})
+	}
 	scrape := func(addr, token string) (int, string) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/metrics", nil)
 		if err != nil {
@@ -102,7 +114,7 @@ func TestSecureMetrics(t *testing.T) {
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			t.Fatalf("scrape: %v", err)
+			t.Fatalf("scrape %s: %v", addr, err)
 		}
 		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
