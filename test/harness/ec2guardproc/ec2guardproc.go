@@ -98,7 +98,7 @@ func StartWebhook(tb testing.TB, env *k8senv.Env, awsEndpoint string, args ...st
 }
 
 // RunWebhook runs the webhook binary bin on env's webhook port with its certificate, AWS at
-// awsEndpoint, and waits until it is ready. args are added to the command line (a flag given
+// awsEndpoint, and waits until it is ready and serves its metrics. args are added to the command line (a flag given
 // again there wins).
 func RunWebhook(tb testing.TB, bin string, env *k8senv.Env, awsEndpoint string, args ...string) *Process {
 	tb.Helper()
@@ -114,6 +114,8 @@ func RunWebhook(tb testing.TB, bin string, env *k8senv.Env, awsEndpoint string, 
 	}, args...)
 	p := &Process{Process: binproc.Start(tb, bin, full...), MetricsURL: "http://" + metricsAddr + "/metrics"}
 	p.RequireReady(tb, "http://"+healthAddr+"/readyz", readyTimeout)
+	// Readiness does not cover the metrics server, which callers scrape next.
+	p.RequireReady(tb, p.MetricsURL, readyTimeout)
 	return p
 }
 
