@@ -59,7 +59,8 @@ type Options struct {
 	// only: tests and the demo).
 	Endpoint string
 	// HTTPClient replaces the SDK's HTTP client (default: the SDK's
-	// buildable client with DefaultHTTPTimeout).
+	// buildable client with DefaultHTTPTimeout). Either way, request bodies
+	// are handed to it as in-memory copies (ownBodies).
 	HTTPClient aws.HTTPClient
 	// Retry configures the retryer of every client.
 	Retry ec2api.RetryOptions
@@ -208,6 +209,7 @@ func NewFactory(opts Options) (*Factory, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = awshttp.NewBuildableClient().WithTimeout(DefaultHTTPTimeout)
 	}
+	opts.HTTPClient = ownBodies(opts.HTTPClient)
 	c, err := lru.New[Key, *Clients](opts.MaxEntries)
 	if err != nil {
 		return nil, fmt.Errorf("client cache of %d entries: %w", opts.MaxEntries, err)

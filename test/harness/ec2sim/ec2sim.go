@@ -8,14 +8,10 @@
 // It listens on 127.0.0.1 only, checks no signature (the access key id is read from the SigV4
 // Authorization header) and keeps every instance in memory.
 //
-// Options.TLS serves HTTPS, as EC2 does; use it wherever DescribeInstances requests are counted.
-// Over plain HTTP the SDK sends some requests twice: net/http writes a small request body straight
-// to the TCP socket and then reads the body once more to check for extra bytes; an in-memory
-// server can answer in between, the SDK then closes the request body (smithy-go's ClientHandler),
-// that last read fails with io.EOF, net/http closes the connection while the SDK is still reading
-// the answer ("use of closed network connection") and the SDK's retryer sends the request again
-// (attempt=2). Over TLS the body stays in the connection's buffer until that check is done, so the
-// answer cannot come first. Stats.Retries counts the requests the SDK marks as a repeated attempt.
+// Options.TLS serves HTTPS, as EC2 does. Stats.Retries counts the DescribeInstances requests the
+// SDK marks as a repeated attempt (after a throttling answer, or after an answer it lost: see
+// ownBodies in pkg/awsclients for how an answer this fast was lost before ec2guard copied request
+// bodies), DescribeCallsOf the requests per access key.
 package ec2sim
 
 import (
