@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 // maxBufferedBody bounds the request bodies ownBodies copies; ec2guard's AWS requests (EC2, IAM
@@ -27,6 +28,9 @@ const maxBufferedBody = 1 << 20
 // (*bytes.Reader) is one net/http knows: it is written with the headers in one flush, after the
 // check, and closing the SDK's body does not touch it.
 func ownBodies(next aws.HTTPClient) aws.HTTPClient {
+	if next == nil {
+		next = awshttp.NewBuildableClient().WithTimeout(DefaultHTTPTimeout)
+	}
 	if _, ok := next.(ownBodiesClient); ok {
 		return next
 	}
