@@ -159,7 +159,7 @@ func (s *Server) Stats() Stats {
 }
 
 // DescribeCallsOf counts the DescribeInstances requests made with an access key id (throttled
-// ones, dry runs and retries included).
+// ones, dry runs and retries included) since the key was last added.
 func (s *Server) DescribeCallsOf(accessKeyID string) int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
