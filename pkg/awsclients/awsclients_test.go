@@ -488,6 +488,9 @@ func TestDefaultChainWebIdentity(t *testing.T) {
 	if !strings.Contains(fs.authOf("GetCallerIdentity"), "Credential="+assumedKeyID+"/") {
 		t.Error("GetCallerIdentity must be signed with the web-identity credentials")
 	}
+	if _, ok := c.Config.HTTPClient.(ownBodiesClient); !ok {
+		t.Errorf("default-chain clients use %T, want request bodies copied (ownBodies)", c.Config.HTTPClient)
+	}
 }
 
 func TestDefaultChainWithoutCredentials(t *testing.T) {

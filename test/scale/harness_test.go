@@ -7,7 +7,10 @@ package scale
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +21,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,6 +75,11 @@ type fleet struct {
 
 func accessKey(g int) string { return fmt.Sprintf("AKIA%016d", g) }
 
+// label is the group's label in the discoverer's metrics (discovery.GroupKey's String).
+func (g *group) label() string {
+	return discovery.GroupKey{Secret: types.NamespacedName{Namespace: g.namespace, Name: g.secret}, Region: region}.String()
+}
+
 func svcName(g, j int) string { return fmt.Sprintf("g%04d-svc-%d", g, j) }
 
 // newFleet starts the API server and ec2sim and creates the fleet's namespaces, secrets and
@@ -80,6 +89,14 @@ func newFleet(tb testing.TB, s size, simOpts ec2sim.Options) *fleet {
 	env := k8senv.Start(tb, k8senv.Options{})
 	sim := ec2sim.Start(simOpts)
 	tb.Cleanup(sim.Close)
+	if pem := sim.CertPEM(); pem != nil {
+		// The discoverer (a child process) trusts ec2sim's certificate as its only root.
+		ca := filepath.Join(tb.TempDir(), "ec2sim-ca.pem")
+		if err := os.WriteFile(ca, pem, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Setenv("SSL_CERT_FILE", ca)
+	}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 2000, 4000
 	c, err := client.New(cfg, client.Options{Scheme: env.Client.Scheme()})
@@ -294,6 +311,41 @@ func (f *fleet) churn(tb testing.TB, frac float64, skip ...int) []moved {
 		}
 	}
 	return out
+}
+
+// waitOneCallPerRefresh waits until every group has been seen with exactly as many
+// DescribeInstances requests (ec2sim's count by access key, since the fleet was created) as
+// finished refreshes (the discoverer's refreshes_total): one request per refresh. A group is
+// one request ahead while its refresh is in flight, so each group is sampled until it is seen
+// idle. It returns, per group that was never seen equal, requests minus refreshes (its lowest).
+// It only holds while no page needs more than one attempt (no throttling).
+func (f *fleet) waitOneCallPerRefresh(tb testing.TB, p *proc, timeout time.Duration) map[int]float64 {
+	tb.Helper()
+	pending := map[int]float64{}
+	for _, g := range f.groups {
+		pending[g.n] = math.Inf(1)
+	}
+	for deadline := time.Now().Add(timeout); len(pending) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		m, err := binproc.Scrape(p.MetricsURL)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, g := range f.groups {
+			low, ok := pending[g.n]
+			if !ok {
+				continue
+			}
+			// Refreshes first: a request made after the scrape can only raise the difference.
+			refreshes := m.Sum("ec2guard_discoverer_refreshes_total", map[string]string{"group": g.label()})
+			d := float64(f.sim.DescribeCallsOf(g.accessKey)) - refreshes
+			if d == 0 {
+				delete(pending, g.n)
+			} else {
+				pending[g.n] = min(low, d)
+			}
+		}
+	}
+	return pending
 }
 
 // proc is the discoverer process.

@@ -8,13 +8,15 @@ import (
 	"github.com/ec2guard/ec2guard/test/harness/ec2sim"
 )
 
-// TestFleet checks, at a small scale, the counts the fleet benchmark reports: one
-// DescribeInstances page per credential group and refresh (never per Upstream), no Kubernetes
-// write in steady state, writes only for the Upstreams a tag change moved instances between, and a
-// throttled group that delays only itself while keeping its last endpoints.
+// TestFleet checks, at a small scale, the counts the fleet benchmark reports: exactly one
+// DescribeInstances request per credential group and refresh (never per Upstream, never sent
+// twice), no Kubernetes write in steady state, writes only for the Upstreams a tag change moved
+// instances between, and a throttled group that delays only itself while keeping its last
+// endpoints. ec2sim serves HTTPS, as EC2 does (over plain HTTP the SDK re-sends some requests:
+// see package ec2sim).
 func TestFleet(t *testing.T) {
 	s := size{Name: "test", Upstreams: 40, Groups: 8, Instances: 800, Namespaces: 4, Interval: 3 * time.Second}
-	f := newFleet(t, s, ec2sim.Options{})
+	f := newFleet(t, s, ec2sim.Options{TLS: true})
 	p := f.startDiscoverer(t)
 	f.waitPublished(t, 3*time.Minute)
 
@@ -32,13 +34,24 @@ func TestFleet(t *testing.T) {
 		t.Errorf("steady state: %v Kubernetes writes, want 0", w)
 	}
 	// Each group has 100 instances: one page per refresh. The discoverer's own count of attempts
-	// and ec2sim's count of answered pages agree (no throttling here), and neither grows with the
-	// number of Upstreams (5 per group).
+	// and ec2sim's count of answered pages agree (no throttling here), no request was sent again,
+	// and per group, requests equal refreshes exactly (since the start: the initial publication
+	// included); nothing grows with the number of Upstreams (5 per group).
 	pages := float64(sim1.Pages - sim0.Pages)
 	calls := s1.describeCalls - s0.describeCalls
-	if calls != pages || pages < refreshes-float64(s.Groups) || pages > refreshes+float64(s.Groups) {
-		t.Errorf("steady state: %v refreshes, %v DescribeInstances attempts, %v pages answered; want one page per refresh", refreshes, calls, pages)
+	if calls != pages {
+		t.Errorf("steady state: %v DescribeInstances attempts counted by the discoverer, %v pages answered by ec2sim", calls, pages)
 	}
+	oneCallPerRefresh := func(when string) {
+		t.Helper()
+		if st := f.sim.Stats(); st.Retries != 0 || st.Throttled != 0 {
+			t.Errorf("%s: ec2sim saw %d requests sent again and %d throttled, want none", when, st.Retries, st.Throttled)
+		}
+		if off := f.waitOneCallPerRefresh(t, p, time.Minute); len(off) != 0 {
+			t.Errorf("%s: groups (index: DescribeInstances requests minus refreshes) %v, want one request per refresh", when, off)
+		}
+	}
+	oneCallPerRefresh("steady state")
 
 	// Churn: 5% of the instances move to another Upstream of their group.
 	moves := f.churn(t, 0.05)
@@ -56,6 +69,7 @@ func TestFleet(t *testing.T) {
 	if w == 0 || w > float64(4*len(moves)) || w > float64(4*len(affected)+4*len(moves)) {
 		t.Errorf("churn of %d instances (%d Upstreams gained one): %v writes", len(moves), len(affected), w)
 	}
+	oneCallPerRefresh("after churn")
 
 	// A throttled group: its last endpoints stay, the others keep refreshing and publishing.
 	f.sim.ThrottleAll(f.groups[0].accessKey, true)

@@ -7,13 +7,20 @@
 //
 // It listens on 127.0.0.1 only, checks no signature (the access key id is read from the SigV4
 // Authorization header) and keeps every instance in memory.
+//
+// Options.TLS serves HTTPS, as EC2 does. Stats.Retries counts the DescribeInstances requests the
+// SDK marks as a repeated attempt (after a throttling answer, or after an answer it lost: see
+// ownBodies in pkg/awsclients for how an answer this fast was lost before ec2guard copied request
+// bodies), DescribeCallsOf the requests per access key.
 package ec2sim
 
 import (
+	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -61,6 +68,9 @@ type Options struct {
 	RefillRate float64
 	// Latency is added to every answer.
 	Latency time.Duration
+	// TLS serves HTTPS with httptest's certificate for 127.0.0.1 (CertPEM, Client); otherwise plain
+	// HTTP (for a plain-HTTP proxy in front of it).
+	TLS bool
 }
 
 // Stats count what the server answered.
@@ -68,6 +78,11 @@ type Stats struct {
 	// DescribeCalls counts DescribeInstances requests (throttled ones and dry runs included);
 	// Pages the answered non-dry-run pages; Throttled the RequestLimitExceeded answers.
 	DescribeCalls, Pages, Throttled, DryRuns, CallerIdentity int64
+	// Retries counts the DescribeInstances requests the SDK sent again (its amz-sdk-request header
+	// says attempt=2 or later): after a throttling answer, or after a lost answer.
+	Retries int64
+	// Connections counts the connections accepted.
+	Connections int64
 }
 
 // Server is a running ec2sim.
@@ -78,7 +93,7 @@ type Server struct {
 	mu       sync.RWMutex
 	accounts map[string]*account // by access key id
 
-	describeCalls, pages, throttled, dryRuns, callerIdentity atomic.Int64
+	describeCalls, pages, throttled, dryRuns, callerIdentity, retries, conns atomic.Int64
 }
 
 // account is what one access key sees.
@@ -89,6 +104,8 @@ type account struct {
 	order     []string // instance ids, sorted: pages are stable
 	// throttleAll answers every DescribeInstances with RequestLimitExceeded.
 	throttleAll bool
+	// describeCalls counts the key's DescribeInstances requests.
+	describeCalls atomic.Int64
 }
 
 // Start runs a server on loopback (httptest's 127.0.0.1:0) until Close.
@@ -100,9 +117,31 @@ func Start(opts Options) *Server {
 		opts.RefillRate = DefaultRefillRate
 	}
 	s := &Server{opts: opts, accounts: map[string]*account{}}
-	s.http = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.http = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.http.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	if opts.TLS {
+		s.http.StartTLS()
+	} else {
+		s.http.Start()
+	}
 	return s
 }
+
+// CertPEM is the server's certificate in PEM (a CA file for the SDK's clients: SSL_CERT_FILE for
+// a process); nil over plain HTTP.
+func (s *Server) CertPEM() []byte {
+	if !s.opts.TLS {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.http.Certificate().Raw})
+}
+
+// Client is an HTTP client that trusts the server's certificate (aws.Config.HTTPClient).
+func (s *Server) Client() *http.Client { return s.http.Client() }
 
 // URL is the endpoint to give the SDK (BaseEndpoint) or ec2guard (--aws-endpoint).
 func (s *Server) URL() string { return s.http.URL }
@@ -114,8 +153,20 @@ func (s *Server) Close() { s.http.Close() }
 func (s *Server) Stats() Stats {
 	return Stats{
 		DescribeCalls: s.describeCalls.Load(), Pages: s.pages.Load(), Throttled: s.throttled.Load(),
-		DryRuns: s.dryRuns.Load(), CallerIdentity: s.callerIdentity.Load(),
+		DryRuns: s.dryRuns.Load(), CallerIdentity: s.callerIdentity.Load(), Retries: s.retries.Load(),
+		Connections: s.conns.Load(),
 	}
+}
+
+// DescribeCallsOf counts the DescribeInstances requests made with an access key id (throttled
+// ones, dry runs and retries included) since the key was last added.
+func (s *Server) DescribeCallsOf(accessKeyID string) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if a, ok := s.accounts[accessKeyID]; ok {
+		return a.describeCalls.Load()
+	}
+	return 0
 }
 
 // AddAccount registers an access key id, the IAM user ARN GetCallerIdentity answers for it and the
@@ -193,6 +244,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch action := r.PostForm.Get("Action"); action {
 	case "DescribeInstances":
+		if attemptOf(r.Header.Get("amz-sdk-request")) > 1 {
+			s.retries.Add(1)
+		}
 		s.describeInstances(w, r.PostForm, a)
 	case "GetCallerIdentity":
 		s.callerIdentity.Add(1)
@@ -202,6 +256,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusBadRequest, "InvalidAction", fmt.Sprintf("ec2sim does not implement %q", action))
 	}
+}
+
+// attemptOf reads N out of the SDK's "attempt=N; max=M" header; 0 when absent or malformed.
+func attemptOf(h string) int {
+	_, rest, ok := strings.Cut(h, "attempt=")
+	if !ok {
+		return 0
+	}
+	v, _, _ := strings.Cut(rest, ";")
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func accountOf(arn string) string {
@@ -214,6 +282,7 @@ func accountOf(arn string) string {
 
 func (s *Server) describeInstances(w http.ResponseWriter, form url.Values, a *account) {
 	s.describeCalls.Add(1)
+	a.describeCalls.Add(1)
 	s.mu.RLock()
 	throttleAll := a.throttleAll
 	s.mu.RUnlock()

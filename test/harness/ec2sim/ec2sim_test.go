@@ -4,38 +4,51 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
+	ec2model "github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
 
-// clientFor is a real SDK client for the server, without retries so every answer is seen.
-func clientFor(s *Server, key string) (*ec2.Client, *sts.Client) {
-	return clientWith(s, key, aws.NopRetryer{})
+// clientFor is a real SDK client for the server as ec2guard builds it (pkg/awsclients), without
+// retries so every answer is seen.
+func clientFor(t *testing.T, s *Server, key string) (*ec2.Client, *sts.Client) {
+	t.Helper()
+	c := clientsWith(t, s, key, ec2api.RetryOptions{MaxAttempts: 1})
+	return c.EC2, c.STS
 }
 
-// retryingClientFor retries transport errors as production clients do (the SDK can read a
-// response from a connection that is being closed and must send the page again).
-func retryingClientFor(s *Server, key string) (*ec2.Client, *sts.Client) {
-	return clientWith(s, key, retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 3 }))
-}
-
-func clientWith(s *Server, key string, r aws.Retryer) (*ec2.Client, *sts.Client) {
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider(key, "secret", ""),
-		BaseEndpoint: aws.String(s.URL()),
-		Retryer:      func() aws.Retryer { return r },
+func clientsWith(t *testing.T, s *Server, key string, r ec2api.RetryOptions) *awsclients.Clients {
+	t.Helper()
+	f, err := awsclients.NewFactory(awsclients.Options{Endpoint: s.URL(), HTTPClient: s.Client(), Retry: r})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ec2.NewFromConfig(cfg), sts.NewFromConfig(cfg)
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", UID: "uid", ResourceVersion: "1"},
+		Data:       map[string][]byte{"aws_access_key_id": []byte(key), "aws_secret_access_key": []byte(strings.Repeat("s", 40))},
+	}
+	creds, findings := ec2model.ParseSecret(sec)
+	if findings.HasErrors() {
+		t.Fatalf("secret: %v", findings.Errors())
+	}
+	c, err := f.Get(context.Background(), awsclients.Request{Region: "us-east-1", Secret: awsclients.NewSecretVersion(sec, creds)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func fleet(n int, tags func(i int) map[string]string) []Instance {
@@ -52,13 +65,13 @@ func fleet(n int, tags func(i int) map[string]string) []Instance {
 
 // ec2guard's own paginated listing reads every running instance, one page per 1,000.
 func TestListingThroughTheSDK(t *testing.T) {
-	s := Start(Options{RefillRate: -1})
+	s := Start(Options{RefillRate: -1, TLS: true})
 	defer s.Close()
 	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(2500, func(i int) map[string]string {
 		return map[string]string{"app": fmt.Sprintf("svc-%d", i%5), "Name": fmt.Sprintf("n%d", i)}
 	}))
 	s.AddAccount("AKIAGROUPB000000000B", "arn:aws:iam::222222222222:user/b", fleet(3, func(int) map[string]string { return nil }))
-	c, _ := retryingClientFor(s, "AKIAGROUPA000000000A")
+	c, _ := clientFor(t, s, "AKIAGROUPA000000000A")
 	insts, pages, err := ec2api.ListRunningInstances(context.Background(), c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +100,7 @@ func TestListingThroughTheSDK(t *testing.T) {
 	if len(insts) == 0 {
 		t.Error("filtered listing is empty")
 	}
-	cb, stsc := retryingClientFor(s, "AKIAGROUPB000000000B")
+	cb, stsc := clientFor(t, s, "AKIAGROUPB000000000B")
 	if insts, _, _ := ec2api.ListRunningInstances(context.Background(), cb, nil); len(insts) != 3 {
 		t.Errorf("account b sees %d instances, want its own 3", len(insts))
 	}
@@ -95,9 +108,49 @@ func TestListingThroughTheSDK(t *testing.T) {
 	if err != nil || aws.ToString(id.Arn) != "arn:aws:iam::222222222222:user/b" || aws.ToString(id.Account) != "222222222222" {
 		t.Errorf("GetCallerIdentity = %+v, %v", id, err)
 	}
-	// 3 + 1 + 1 pages; a page the SDK had to send again is answered twice.
-	if st := s.Stats(); st.Pages < 5 || st.Pages > 7 || st.CallerIdentity < 1 {
-		t.Errorf("stats %+v, want 5 pages answered (3+1+1, at most two resent) and a GetCallerIdentity", st)
+	// 3 + 1 + 1 pages, each answered once.
+	if st := s.Stats(); st.Pages != 5 || st.DescribeCalls != 5 || st.Retries != 0 || st.CallerIdentity != 1 {
+		t.Errorf("stats %+v, want 5 pages in 5 requests, no retry, and a GetCallerIdentity", st)
+	}
+	if n := s.DescribeCallsOf("AKIAGROUPB000000000B"); n != 1 {
+		t.Errorf("%d DescribeInstances requests with key b, want 1", n)
+	}
+}
+
+// Through the AWS clients ec2guard builds (pkg/awsclients, with the discoverer's retryer), every
+// listing of a one-page group is exactly one DescribeInstances request: no page is sent twice.
+func TestNoRequestSentTwice(t *testing.T) {
+	s := Start(Options{RefillRate: -1, TLS: true})
+	defer s.Close()
+	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(100, func(i int) map[string]string {
+		return map[string]string{"app": fmt.Sprintf("svc-%d", i%5)}
+	}))
+	c := clientsWith(t, s, "AKIAGROUPA000000000A", ec2api.RetryOptions{Adaptive: true})
+	const workers, each = 4, 250
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				if _, pages, err := ec2api.ListRunningInstances(context.Background(), c.EC2, nil); err != nil || pages != 1 {
+					t.Errorf("listing: %d pages, %v", pages, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	t.Logf("%d listings: %+v", workers*each, st)
+	if st.DescribeCalls != workers*each || st.Pages != workers*each || st.Retries != 0 {
+		t.Errorf("%d listings made %d DescribeInstances requests (%d pages, %d sent again), want one each", workers*each, st.DescribeCalls, st.Pages, st.Retries)
+	}
+}
+
+func TestAttemptOf(t *testing.T) {
+	for h, want := range map[string]int{"attempt=1; max=5": 1, "attempt=3; max=3": 3, "": 0, "attempt=x; max=1": 0, "max=2": 0} {
+		if got := attemptOf(h); got != want {
+			t.Errorf("attemptOf(%q) = %d, want %d", h, got, want)
+		}
 	}
 }
 
@@ -108,8 +161,8 @@ func TestTokenBucketPerCredential(t *testing.T) {
 	defer s.Close()
 	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(1, func(int) map[string]string { return nil }))
 	s.AddAccount("AKIAGROUPB000000000B", "arn:aws:iam::222222222222:user/b", fleet(1, func(int) map[string]string { return nil }))
-	a, _ := clientFor(s, "AKIAGROUPA000000000A")
-	b, _ := clientFor(s, "AKIAGROUPB000000000B")
+	a, _ := clientFor(t, s, "AKIAGROUPA000000000A")
+	b, _ := clientFor(t, s, "AKIAGROUPB000000000B")
 	var last error
 	for range 4 {
 		_, last = a.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
@@ -137,7 +190,7 @@ func TestErrors(t *testing.T) {
 	s := Start(Options{RefillRate: -1})
 	defer s.Close()
 	s.AddAccount("AKIAGROUPA000000000A", "arn:aws:iam::111111111111:user/a", fleet(1, func(int) map[string]string { return nil }))
-	a, _ := clientFor(s, "AKIAGROUPA000000000A")
+	a, _ := clientFor(t, s, "AKIAGROUPA000000000A")
 	cases := []struct {
 		name string
 		in   *ec2.DescribeInstancesInput
@@ -154,7 +207,7 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
 	}
-	unknown, _ := clientFor(s, "AKIAUNKNOWN000000000")
+	unknown, _ := clientFor(t, s, "AKIAUNKNOWN000000000")
 	_, err := unknown.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "AuthFailure" {
