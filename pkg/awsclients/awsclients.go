@@ -60,7 +60,7 @@ type Options struct {
 	Endpoint string
 	// HTTPClient replaces the SDK's HTTP client (default: the SDK's
 	// buildable client with DefaultHTTPTimeout). The clients hand it request
-	// bodies as in-memory copies (ownBodies).
+	// bodies as in-memory copies (OwnBodies).
 	HTTPClient aws.HTTPClient
 	// Retry configures the retryer of every client.
 	Retry ec2api.RetryOptions
@@ -307,7 +307,7 @@ func (f *Factory) baseConfig(ctx context.Context, r Request) (aws.Config, string
 		cfg := aws.Config{
 			Region:      r.Region,
 			Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey(), creds.SessionToken()),
-			HTTPClient:  ownBodies(f.opts.HTTPClient),
+			HTTPClient:  OwnBodies(f.opts.HTTPClient),
 			Retryer:     retryer,
 		}
 		if f.opts.Endpoint != "" {
@@ -334,7 +334,7 @@ func (f *Factory) baseConfig(ctx context.Context, r Request) (aws.Config, string
 		return aws.Config{}, "", fmt.Errorf("load the pod's default AWS configuration for region %s: %w", r.Region, err)
 	}
 	// Wrapped after loading: the loader adds AWS_CA_BUNDLE to a *BuildableClient only.
-	cfg.HTTPClient = ownBodies(cfg.HTTPClient)
+	cfg.HTTPClient = OwnBodies(cfg.HTTPClient)
 	return cfg, "", nil
 }
 

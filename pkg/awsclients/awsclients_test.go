@@ -489,7 +489,7 @@ func TestDefaultChainWebIdentity(t *testing.T) {
 		t.Error("GetCallerIdentity must be signed with the web-identity credentials")
 	}
 	if _, ok := c.Config.HTTPClient.(ownBodiesClient); !ok {
-		t.Errorf("default-chain clients use %T, want request bodies copied (ownBodies)", c.Config.HTTPClient)
+		t.Errorf("default-chain clients use %T, want request bodies copied (OwnBodies)", c.Config.HTTPClient)
 	}
 }
 

@@ -10,12 +10,13 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
-// maxBufferedBody bounds the request bodies ownBodies copies; ec2guard's AWS requests (EC2, IAM
+// maxBufferedBody bounds the request bodies OwnBodies copies; ec2guard's AWS requests (EC2, IAM
 // and STS query-protocol forms) are a few KiB at most. Larger or streamed bodies pass unchanged.
 const maxBufferedBody = 1 << 20
 
-// ownBodies wraps the HTTP client of the AWS clients so that net/http sends a copy of each request
-// body that the SDK cannot close.
+// OwnBodies wraps the HTTP client of the AWS clients so that net/http sends a copy of each request
+// body that the SDK cannot close. ec2guard's clients all use it; tests that build SDK clients of
+// their own (the moto seeder) use it too.
 //
 // Without it, an answer can be lost and its request sent again (one more DescribeInstances call
 // against the account's throttling bucket for the same page): net/http writes the body, then
@@ -28,7 +29,7 @@ const maxBufferedBody = 1 << 20
 // benchmark on a loaded machine, 10–15% of the listings were sent twice. An in-memory copy
 // (*bytes.Reader) is a body net/http knows: a small one goes out with the headers in one flush,
 // after the check, and the check reads the copy, which closing the SDK's body does not touch.
-func ownBodies(next aws.HTTPClient) aws.HTTPClient {
+func OwnBodies(next aws.HTTPClient) aws.HTTPClient {
 	if next == nil {
 		next = awshttp.NewBuildableClient().WithTimeout(DefaultHTTPTimeout)
 	}

@@ -58,7 +58,7 @@ func (c heldConn) Write(p []byte) (int, error) {
 }
 
 // Every DescribeInstances call is one request on one kept-alive connection, even when the answer
-// arrives before net/http has finished with the request body. Without ownBodies each call's
+// arrives before net/http has finished with the request body. Without OwnBodies each call's
 // connection is closed under the answer (20 calls, 20 connections); when the answer is larger
 // than what was already read, the SDK then sends the request again.
 func TestAnswerBeforeBodyCheckKeepsConnection(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/testenv"
 )
@@ -244,7 +245,7 @@ func (s *Server) Config(region string, creds aws.CredentialsProvider) aws.Config
 		Region:       region,
 		Credentials:  creds,
 		BaseEndpoint: aws.String(s.endpoint),
-		HTTPClient:   loopbackHTTPClient(),
+		HTTPClient:   awsclients.OwnBodies(loopbackHTTPClient()),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = 2

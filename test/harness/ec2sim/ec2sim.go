@@ -10,7 +10,7 @@
 //
 // Options.TLS serves HTTPS, as EC2 does. Stats.Retries counts the DescribeInstances requests the
 // SDK marks as a repeated attempt (after a throttling answer, or after an answer it lost: see
-// ownBodies in pkg/awsclients for how an answer this fast was lost before ec2guard copied request
+// OwnBodies in pkg/awsclients for how an answer this fast was lost before ec2guard copied request
 // bodies), DescribeCallsOf the requests per access key.
 package ec2sim
 
