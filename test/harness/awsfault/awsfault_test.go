@@ -3,19 +3,13 @@ package awsfault
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/ec2guard/ec2guard/pkg/awsclients"
-	ec2model "github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 	"github.com/ec2guard/ec2guard/test/harness/ec2sim"
 )
@@ -29,22 +23,7 @@ const (
 // also keeps net/http from sending a page twice), without retries so every answer is seen.
 func clients(t *testing.T, p *Proxy, key string) (*ec2.Client, *sts.Client) {
 	t.Helper()
-	f, err := awsclients.NewFactory(awsclients.Options{Endpoint: p.URL(), Retry: ec2api.RetryOptions{MaxAttempts: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s-" + key, UID: types.UID("uid-" + key), ResourceVersion: "1"},
-		Data:       map[string][]byte{"aws_access_key_id": []byte(key), "aws_secret_access_key": []byte(strings.Repeat("s", 40))},
-	}
-	creds, findings := ec2model.ParseSecret(sec)
-	if findings.HasErrors() {
-		t.Fatalf("secret: %v", findings.Errors())
-	}
-	c, err := f.Get(context.Background(), awsclients.Request{Region: "us-east-1", Secret: awsclients.NewSecretVersion(sec, creds)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := ec2sim.Clients(t, p.URL(), nil, key, ec2api.RetryOptions{MaxAttempts: 1})
 	return c.EC2, c.STS
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
@@ -14,11 +13,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
-	ec2model "github.com/ec2guard/ec2guard/pkg/ec2"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
 )
 
@@ -32,23 +28,7 @@ func clientFor(t *testing.T, s *Server, key string) (*ec2.Client, *sts.Client) {
 
 func clientsWith(t *testing.T, s *Server, key string, r ec2api.RetryOptions) *awsclients.Clients {
 	t.Helper()
-	f, err := awsclients.NewFactory(awsclients.Options{Endpoint: s.URL(), HTTPClient: s.Client(), Retry: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", UID: "uid", ResourceVersion: "1"},
-		Data:       map[string][]byte{"aws_access_key_id": []byte(key), "aws_secret_access_key": []byte(strings.Repeat("s", 40))},
-	}
-	creds, findings := ec2model.ParseSecret(sec)
-	if findings.HasErrors() {
-		t.Fatalf("secret: %v", findings.Errors())
-	}
-	c, err := f.Get(context.Background(), awsclients.Request{Region: "us-east-1", Secret: awsclients.NewSecretVersion(sec, creds)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return Clients(t, s.URL(), s.Client(), key, r)
 }
 
 func fleet(n int, tags func(i int) map[string]string) []Instance {
