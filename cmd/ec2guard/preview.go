@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ec2guard/ec2guard/pkg/admission"
@@ -545,7 +546,7 @@ func writePreviewText(w io.Writer, out previewOutput, st style) {
 		fmt.Fprintf(bw, "  IAM: %s (source %s, principal %s); consistency: %s\n", p.IAM.Decision, p.IAM.Source, p.IAM.Principal, p.Consistency)
 		fmt.Fprintf(bw, "  %s:\n", st.green(plural(len(p.Selected), "selected instance")))
 		for _, s := range p.Selected {
-			fmt.Fprintf(bw, "    %-20s %-15s port %-5d %-8s %s\n", s.ID, s.PrivateIP, s.Port, s.State, formatTags(s.MatchedTags))
+			fmt.Fprintf(bw, "    %-20s %-15s port %-5d %-8s %s\n", s.ID, s.PrivateIP, s.Port, s.State, labels.Set(s.MatchedTags).String())
 		}
 		fmt.Fprintf(bw, "  %s:\n", st.yellow(plural(len(p.NearMisses), "near miss")))
 		for _, n := range p.NearMisses {
@@ -558,19 +559,6 @@ func writePreviewText(w io.Writer, out previewOutput, st style) {
 			fmt.Fprintf(bw, "  note: %s\n", n)
 		}
 	}
-}
-
-func formatTags(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+"="+tags[k])
-	}
-	return strings.Join(parts, ",")
 }
 
 // readerMayGet answers the access gate for a Secret the CLI's user has already read with their own

@@ -30,6 +30,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -309,7 +310,7 @@ func (w *walk) seedAWS(ctx context.Context) error {
 		if Matches(i.Tags) {
 			match = "yes"
 		}
-		fmt.Fprintf(w.out, "  %-21s %-15s %-8s %-7s %s\n", i.ID, i.PrivateIP, i.State, match, formatTags(i.Tags))
+		fmt.Fprintf(w.out, "  %-21s %-15s %-8s %-7s %s\n", i.ID, i.PrivateIP, i.State, match, labels.Set(i.Tags).String())
 	}
 	w.note("the tutorial Upstream's filters: key gloo-id, gloo-tag=group1, version=v1.2.3")
 	return nil
@@ -885,19 +886,6 @@ func filterLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func formatTags(tags map[string]string) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, k+"="+tags[k])
-	}
-	return strings.Join(parts, ",")
 }
 
 func mustRead(path string) []byte {
