@@ -103,12 +103,14 @@ func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstre
 		return r
 	}
 	for _, c := range verdict.Checks() {
-		r.Ran[Check(c)] = true
+		r.Ran[c] = true
 	}
 	v := verdict.Of(ctx, u, rv.iamSource(*in.request))
 	r.IAM, r.Consistency = v.IAM, v.Consistency
+	// verdict.Problem has Problem's fields (Check is codes.Check in both): a conversion, not a copy
+	// field by field, so a field added to one and not the other stops the build here.
 	for _, p := range v.Problems {
-		r.Problems = append(r.Problems, Problem{Check: Check(p.Check), Code: p.Code, Severity: p.Severity, Field: p.Field, Message: p.Message, Fix: p.Fix})
+		r.Problems = append(r.Problems, Problem(p))
 	}
 	return r
 }
