@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -63,9 +64,9 @@ func (v *Validator) enforce(r Review) (denials []Problem, warnings []string) {
 			}
 		}
 	}
-	for _, c := range Checks() {
-		if r.Ran[c] && !found[c] {
-			v.Metrics.CheckResult(c, "", OutcomePass)
+	for _, ci := range codes.Checks() { // the declaration itself: Checks() would copy it per request
+		if r.Ran[ci.Check] && !found[ci.Check] {
+			v.Metrics.CheckResult(ci.Check, "", OutcomePass)
 		}
 	}
 	return denials, warnings
