@@ -68,7 +68,7 @@ func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 		oldRaw = oldObj.Metadata.Annotations
 	}
 	oldAnnotations, ok := annotationStrings(oldRaw)
-	if _, newOK := stringAnnotations(obj); !ok || !newOK {
+	if !ok || !hasStringAnnotations(obj) {
 		return info
 	}
 	info.oldAnnotations = oldAnnotations
@@ -76,17 +76,30 @@ func requestInfoOf(req admission.Request, obj map[string]any) requestInfo {
 	return info
 }
 
-// stringAnnotations returns a decoded object's metadata.annotations; ok is false when metadata is
-// not an object or the annotations are not a map of strings.
-func stringAnnotations(obj map[string]any) (ann map[string]string, ok bool) {
+// hasStringAnnotations reports whether a decoded object's metadata is absent or an object whose
+// annotations are absent or a map of strings. It only checks: the new object's annotations are
+// not needed as a map.
+func hasStringAnnotations(obj map[string]any) bool {
 	if obj["metadata"] == nil {
-		return nil, true
+		return true
 	}
 	meta, isMap := obj["metadata"].(map[string]any)
 	if !isMap {
-		return nil, false
+		return false
 	}
-	return annotationStrings(meta["annotations"])
+	if meta["annotations"] == nil {
+		return true
+	}
+	ann, isMap := meta["annotations"].(map[string]any)
+	if !isMap {
+		return false
+	}
+	for _, v := range ann {
+		if _, isString := v.(string); !isString {
+			return false
+		}
+	}
+	return true
 }
 
 // annotationStrings converts decoded annotations (nil, or a map whose values must be strings).

@@ -131,3 +131,31 @@ func TestRequestInfoOfOldObject(t *testing.T) {
 		})
 	}
 }
+
+// A new object whose annotations are not all strings, or whose metadata is not an object, counts as
+// a change even when its spec equals the old one's.
+func TestRequestInfoOfNewObject(t *testing.T) {
+	old := upstreamJSON(t, "seed-upstream-demo-v1.yaml")
+	for _, tc := range []struct {
+		name         string
+		obj          map[string]any
+		metadataOnly bool
+	}{
+		{"same", objectOf(t, old), true},
+		{"annotation not a string", objectOf(t, patchJSON(t, old, func(obj map[string]any) {
+			obj["metadata"].(map[string]any)["annotations"] = map[string]any{"a": "x", "b": 5}
+		})), false},
+		{"annotations not a map", objectOf(t, patchJSON(t, old, func(obj map[string]any) {
+			obj["metadata"].(map[string]any)["annotations"] = "x"
+		})), false},
+		{"metadata not an object", objectOf(t, patchJSON(t, old, func(obj map[string]any) { obj["metadata"] = 5 })), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := admissionRequest(admissionv1.Update, old, "alice")
+			req.OldObject.Raw = old
+			if info := requestInfoOf(req, tc.obj); info.metadataOnly != tc.metadataOnly {
+				t.Errorf("metadataOnly %v, want %v", info.metadataOnly, tc.metadataOnly)
+			}
+		})
+	}
+}

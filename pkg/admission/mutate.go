@@ -27,8 +27,12 @@ func (m *Mutator) HandleUpstream(ctx context.Context, req admission.Request, d *
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("ec2guard: Upstream %s: %w", u.Key(), err))
 	}
-	m.Log.V(1).Info("annotating Upstream", "upstream", u.Key(), "operation", req.Operation,
-		"annotations", want, "changes", len(ops))
+	// Guarded like the validator's line: the arguments (the key, the annotations map boxed) are not
+	// built for a line that is not written.
+	if log := m.Log.V(1); log.Enabled() {
+		log.Info("annotating Upstream", "upstream", u.Key(), "operation", req.Operation,
+			"annotations", want, "changes", len(ops))
+	}
 	if len(ops) == 0 {
 		return admission.Allowed("")
 	}

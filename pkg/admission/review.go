@@ -46,28 +46,30 @@ type Review struct {
 // inputs are the secret's results and, when they allow it, the AWS request for IAM.
 type inputs struct {
 	problems []Problem
-	ran      map[Check]bool
-	request  *awsclients.Request // nil when IAM cannot be evaluated
+	// secretChecked: the Secret check ran; sharedChecked: the opt-in (EC2G406, a secret-access
+	// rule) ran on the Secret read.
+	secretChecked, sharedChecked bool
+	request                      *awsclients.Request // nil when IAM cannot be evaluated
 }
 
 // gather reads and checks the Secret (the access gate has opened) and builds the AWS request. The
 // Secret is checked whatever the spec says, so that a denial lists every problem; IAM needs both
 // to be usable.
 func (rv *Reviewer) gather(ctx context.Context, u *ec2.Upstream, spec []Problem) inputs {
-	in := inputs{ran: map[Check]bool{}}
+	var in inputs
 	iamOK := !blocksIAM(u, spec)
 
 	var secret *awsclients.SecretVersion
 	if ref, ok := u.SecretName(); ok && ref.Name != "" {
 		s, err := rv.Secrets.Secret(ctx, ref)
 		creds, problems := checkSecret(u, s, err)
-		in.ran[codes.CheckSecret] = true
+		in.secretChecked = true
 		in.problems = append(in.problems, problems...)
 		if hasErrors(problems) || s == nil {
 			iamOK = false
 		} else {
 			shared := checkSecretShared(u, s.Namespace, s.Annotations)
-			in.ran[codes.CheckSecretAccess] = true
+			in.sharedChecked = true
 			in.problems = append(in.problems, shared...)
 			if len(shared) > 0 {
 				iamOK = false
@@ -96,19 +98,24 @@ func (rv *Reviewer) Validate(ctx context.Context, req requestInfo, u *ec2.Upstre
 	}
 	in := rv.gather(ctx, u, spec)
 	r.Problems = append(r.Problems, in.problems...)
-	for c := range in.ran {
-		r.Ran[c] = true
+	if in.secretChecked {
+		r.Ran[codes.CheckSecret] = true
+	}
+	if in.sharedChecked {
+		r.Ran[codes.CheckSecretAccess] = true
 	}
 	if in.request == nil {
 		return r
 	}
 	for _, c := range verdict.Checks() {
-		r.Ran[Check(c)] = true
+		r.Ran[c] = true
 	}
 	v := verdict.Of(ctx, u, rv.iamSource(*in.request))
 	r.IAM, r.Consistency = v.IAM, v.Consistency
+	// verdict.Problem has Problem's fields (Check is codes.Check in both): a conversion, not a copy
+	// field by field, so a field added to one and not the other stops the build here.
 	for _, p := range v.Problems {
-		r.Problems = append(r.Problems, Problem{Check: Check(p.Check), Code: p.Code, Severity: p.Severity, Field: p.Field, Message: p.Message, Fix: p.Fix})
+		r.Problems = append(r.Problems, Problem(p))
 	}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ec2guard/ec2guard/pkg/codes"
 	"github.com/ec2guard/ec2guard/pkg/ec2"
 )
 
@@ -27,21 +28,26 @@ func (v *Validator) HandleUpstream(ctx context.Context, req admission.Request, d
 	u := d.Upstream
 	review := v.Reviewer.Validate(ctx, requestInfoOf(req, d.Object), u)
 	denials, warnings := v.enforce(review)
-	// The fields are passed with each line rather than with WithValues, which formats them even
-	// when the line is not written (allowed requests log below --log-level=info).
+	if len(denials) > 0 {
+		v.Log.Info("denied Upstream", append(logFields(req, u, review), "codes", codesOf(denials), "warnings", len(warnings))...)
+		return admission.Denied(denialMessage(u, denials)).WithWarnings(warnings...)
+	}
+	if log := v.Log.V(1); log.Enabled() {
+		log.Info("allowed Upstream", append(logFields(req, u, review), "warnings", len(warnings))...)
+	}
+	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// logFields are the fields of the validator's lines. They are passed with each line rather than
+// with WithValues, which formats them even when the line is not written, and built only for a line
+// that is written (allowed requests log below --log-level=info).
+func logFields(req admission.Request, u *ec2.Upstream, review Review) []any {
 	kv := []any{"upstream", u.Key(), "operation", req.Operation, "user", req.UserInfo.Username,
 		"dryRun", req.DryRun != nil && *req.DryRun, "consistency", review.Consistency}
 	if review.IAM != nil {
 		kv = append(kv, "principal", review.IAM.Principal, "iamDecision", review.IAM.Decision, "iamSource", review.IAM.Source)
 	}
-	if len(denials) > 0 {
-		v.Log.Info("denied Upstream", append(kv, "codes", codesOf(denials), "warnings", len(warnings))...)
-		return admission.Denied(denialMessage(u, denials)).WithWarnings(warnings...)
-	}
-	if log := v.Log.V(1); log.Enabled() {
-		log.Info("allowed Upstream", append(kv, "warnings", len(warnings))...)
-	}
-	return admission.Allowed("").WithWarnings(warnings...)
+	return kv
 }
 
 // enforce applies the enforcement actions, counts every check result and returns the problems that
@@ -63,9 +69,9 @@ func (v *Validator) enforce(r Review) (denials []Problem, warnings []string) {
 			}
 		}
 	}
-	for _, c := range Checks() {
-		if r.Ran[c] && !found[c] {
-			v.Metrics.CheckResult(c, "", OutcomePass)
+	for _, ci := range codes.Checks() { // the declaration itself: Checks() would copy it per request
+		if r.Ran[ci.Check] && !found[ci.Check] {
+			v.Metrics.CheckResult(ci.Check, "", OutcomePass)
 		}
 	}
 	return denials, warnings

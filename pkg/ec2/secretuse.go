@@ -45,7 +45,7 @@ type NamespaceList []string
 // ignored; an entry that is not a valid namespace name is an error naming it.
 func ParseNamespaceList(s string) (NamespaceList, error) {
 	var out NamespaceList
-	for _, part := range strings.Split(s, ",") {
+	for part := range strings.SplitSeq(s, ",") {
 		ns := strings.TrimSpace(part)
 		if ns == "" {
 			continue
