@@ -233,21 +233,34 @@ func (f *Factory) Get(ctx context.Context, r Request) (*Clients, error) {
 	if c, ok := f.cache.Get(k); ok {
 		return c, nil
 	}
-	v, err, _ := f.sf.Do(k.String(), func() (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("aws clients for %s: %w", k, err)
+	}
+	// Concurrent callers share one build; each waits only as long as its own context allows, and
+	// the build does not fail for the others when the caller that started it gives up (it is
+	// bounded by the call timeout instead).
+	ch := f.sf.DoChan(k.String(), func() (any, error) {
 		if c, ok := f.cache.Get(k); ok {
 			return c, nil
 		}
-		c, err := f.build(ctx, k, r)
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.opts.CallTimeout)
+		defer cancel()
+		c, err := f.build(bctx, k, r)
 		if err != nil {
 			return nil, err
 		}
 		f.add(k, c)
 		return c, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("aws clients for %s: %w", k, ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*Clients), nil
 	}
-	return v.(*Clients), nil
 }
 
 // add caches c under k and evicts other versions of the same secret.

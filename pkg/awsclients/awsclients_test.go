@@ -555,3 +555,19 @@ func TestEndpointFromEnv(t *testing.T) {
 		t.Errorf("EndpointFromEnv = %q", EndpointFromEnv())
 	}
 }
+
+// TestGetHonoursItsContext: a caller whose context has ended gets its context's error instead of
+// waiting for (or starting) a shared build.
+func TestGetHonoursItsContext(t *testing.T) {
+	awstest.IsolateEnv(t)
+	f := newTestFactory(t, "http://127.0.0.1:1", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	v := secretVersion("ns", "creds", "uid-ctx", "1", testKeyID, testSecretKey)
+	if _, err := f.Get(ctx, Request{Region: "us-east-1", Secret: v}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := f.Get(context.Background(), Request{Region: "us-east-1", Secret: v}); err != nil {
+		t.Fatalf("Get after another caller gave up: %v", err)
+	}
+}
