@@ -135,9 +135,7 @@ type (
 		Previews []upstreamPreview `json:"previews"`
 	}
 	upstreamPreview struct {
-		Upstream    string            `json:"upstream"`
-		File        string            `json:"file,omitempty"`
-		Line        int               `json:"line,omitempty"`
+		outputOrigin
 		Region      string            `json:"region"`
 		Credentials string            `json:"credentials"`
 		Filters     []string          `json:"filters"`
@@ -241,7 +239,7 @@ func (s staticSecrets) Secret(_ context.Context, nn types.NamespacedName) (*core
 func (a *app) previewOne(ctx context.Context, o previewOptions, in *inputs, ui upstreamInput,
 	factory *awsclients.Factory, evaluator *admission.IAMEvaluator) (upstreamPreview, int, error) {
 	u := ui.upstream
-	p := upstreamPreview{Upstream: upstreamName(u), File: ui.at.file, Line: ui.at.line, Region: u.Spec.Region,
+	p := upstreamPreview{outputOrigin: ui.origin(), Region: u.Spec.Region,
 		Filters: []string{}, Selected: []previewInstance{}, NearMisses: []nearMiss{}}
 	for _, f := range u.Spec.Filters {
 		p.Filters = append(p.Filters, f.String())

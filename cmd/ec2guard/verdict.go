@@ -202,6 +202,19 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// outputOrigin opens each Upstream's entry in the structured (-o json / -o yaml) output of check
+// and preview: its name and the file and line it came from (none for an Upstream read from a
+// cluster).
+type outputOrigin struct {
+	Upstream string `json:"upstream"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+}
+
+func (ui upstreamInput) origin() outputOrigin {
+	return outputOrigin{Upstream: upstreamName(ui.upstream), File: ui.at.file, Line: ui.at.line}
+}
+
 // The structured (-o json / -o yaml) output: {"results": [...]}, one result per EC2 Upstream with the
 // file and line it came from (none for an Upstream read from a cluster).
 type (
@@ -209,9 +222,7 @@ type (
 		Results []jsonResult `json:"results"`
 	}
 	jsonResult struct {
-		Upstream    string      `json:"upstream"`
-		File        string      `json:"file,omitempty"`
-		Line        int         `json:"line,omitempty"`
+		outputOrigin
 		Allowed     bool        `json:"allowed"`
 		Warnings    []string    `json:"warnings"`
 		Errors      []jsonError `json:"errors"`
@@ -235,14 +246,12 @@ func structuredVerdicts(verdicts []verdict) jsonOutput {
 	out := jsonOutput{Results: make([]jsonResult, 0, len(verdicts))}
 	for _, v := range verdicts {
 		r := jsonResult{
-			Upstream:    upstreamName(v.in.upstream),
-			File:        v.in.at.file,
-			Line:        v.in.at.line,
-			Allowed:     v.allowed(),
-			Warnings:    []string{},
-			Errors:      []jsonError{},
-			IAM:         jsonIAM{Decision: v.iam.Decision, Source: v.iam.Source},
-			Consistency: v.iam.Consistency,
+			outputOrigin: v.in.origin(),
+			Allowed:      v.allowed(),
+			Warnings:     []string{},
+			Errors:       []jsonError{},
+			IAM:          jsonIAM{Decision: v.iam.Decision, Source: v.iam.Source},
+			Consistency:  v.iam.Consistency,
 		}
 		for _, f := range v.findings {
 			if f.Severity == ec2.SeverityError {

@@ -18,9 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
 	"github.com/ec2guard/ec2guard/test/demo"
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
@@ -62,8 +59,7 @@ func run() int {
 		return 2
 	}
 	defer harnessLog.Close()
-	// envtest logs through controller-runtime's logger.
-	ctrllog.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(harnessLog, prefix, args) }, funcr.Options{}))
+	k8senv.LogTo(harnessLog)
 
 	// The first SIGINT/SIGTERM ends the walk; the cleanup then stops everything. Later signals
 	// only say that the cleanup is running: leaving now would leave processes behind.

@@ -83,7 +83,10 @@ func TestIAMInvalidAccessKeyIsACredentialsFailure(t *testing.T) {
 	}
 }
 
-func TestIAMAssumeRoleDeniedIsExplained(t *testing.T) {
+// assumeRoleDenied evaluates an Upstream whose secret may not assume the role it names (the
+// role's trust policy names someone else) and returns the fake AWS, the role and the result.
+func assumeRoleDenied(t *testing.T) (*fakeAWS, string, *IAMResult) {
+	t.Helper()
 	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
 	role := "arn:aws:iam::123456789012:role/discovery"
 	aws.roleErr = &awsclients.AssumeRoleError{RoleARN: role, Source: "secret default/gloo-tag-group1", Code: "AccessDenied", Message: "not authorized to perform sts:AssumeRole"}
@@ -93,6 +96,11 @@ func TestIAMAssumeRoleDeniedIsExplained(t *testing.T) {
 	r := iamRequest()
 	r.RoleARN = role
 	res := testEvaluator(t, aws, nil, IAMOptions{}).Result(context.Background(), r)
+	return aws, role, res
+}
+
+func TestIAMAssumeRoleDeniedIsExplained(t *testing.T) {
+	_, role, res := assumeRoleDenied(t)
 	if res.Credentials == nil || res.Credentials.Code != codes.AssumeRoleDenied {
 		t.Fatalf("credentials failure %+v, want %s", res.Credentials, codes.AssumeRoleDenied)
 	}

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/codes"
-	"github.com/ec2guard/ec2guard/pkg/policycheck/collect"
 	"github.com/ec2guard/ec2guard/pkg/verdict"
 )
 
@@ -52,15 +50,7 @@ func TestIAMSourcePanicIsUnknown(t *testing.T) {
 // Explaining a refused AssumeRole reads the role's policies with the Upstream's own credentials
 // only: the auditor identity never reads the policies of a role a user named.
 func TestAssumeRoleExplanationNeverUsesTheAuditor(t *testing.T) {
-	aws := newFakeAWS(string(readTestdata(t, "fixed-policy.json")))
-	role := "arn:aws:iam::123456789012:role/discovery"
-	aws.roleErr = &awsclients.AssumeRoleError{RoleARN: role, Source: "secret default/gloo-tag-group1", Code: "AccessDenied", Message: "not authorized to perform sts:AssumeRole"}
-	aws.policies[role] = &collect.Policies{Principal: role, PrincipalType: "role",
-		TrustPolicy: &collect.Document{Origin: collect.Origin{Type: collect.Trust, AttachedTo: "role/discovery"},
-			JSON: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/someone-else"},"Action":"sts:AssumeRole"}]}`}}
-	r := iamRequest()
-	r.RoleARN = role
-	res := testEvaluator(t, aws, nil, IAMOptions{}).Result(context.Background(), r)
+	aws, role, res := assumeRoleDenied(t)
 	if res.Credentials == nil || res.Credentials.Code != codes.AssumeRoleDenied {
 		t.Fatalf("credentials failure %+v", res.Credentials)
 	}

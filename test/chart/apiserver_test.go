@@ -318,6 +318,19 @@ func (p process) waitFor(t *testing.T, what string, cond func() error) {
 	}
 }
 
+// writeCertDir writes the TLS Secret's tls.crt and tls.key into a new temporary directory, the
+// --cert-dir of a webhook run outside the cluster, and returns it.
+func writeCertDir(t *testing.T, secret *corev1.Secret) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, k := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(dir, k), secret.Data[k], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // runInstalledWebhook runs cmd/webhook with the installed command line as the webhook's
 // ServiceAccount (with the listener, probes and certificate directory moved to the test's): it
 // gets ready only when its Secret informers synced under the chart's Roles, and it serves the
@@ -326,12 +339,7 @@ func (p process) waitFor(t *testing.T, what string, cond func() error) {
 func runInstalledWebhook(t *testing.T, env *k8senv.Env, secret *corev1.Secret) {
 	bin := binproc.Build(t, "webhook")
 	args := installedArgs(t, env, "ec2guard-webhook", "webhook")
-	certDir := t.TempDir()
-	for _, k := range []string{"tls.crt", "tls.key"} {
-		if err := os.WriteFile(filepath.Join(certDir, k), secret.Data[k], 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	certDir := writeCertDir(t, secret)
 	listen, probes, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	host, port, _ := net.SplitHostPort(listen)
 	p := startProcess(t, bin, append(args,

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,12 +68,7 @@ func TestSecureMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	certDir := t.TempDir()
-	for _, k := range []string{"tls.crt", "tls.key"} {
-		if err := os.WriteFile(filepath.Join(certDir, k), secret.Data[k], 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	certDir := writeCertDir(t, secret)
 	listen, probes, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	host, port, _ := net.SplitHostPort(listen)
 	args := installedArgs(t, env, "ec2guard-webhook", "webhook")

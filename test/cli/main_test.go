@@ -15,18 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
 	"github.com/ec2guard/ec2guard/test/harness/binproc"
+	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
 // binPath is the ec2guard binary built for these tests.
 var binPath string
 
 func TestMain(m *testing.M) {
-	// envtest logs through controller-runtime's logger; without one it complains after 30s.
-	ctrllog.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
+	k8senv.LogTo(os.Stderr)
 	dir, err := os.MkdirTemp("", "ec2guard-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -465,19 +465,10 @@ func (w *walk) serviceAccountKubeconfig(ctx context.Context, name string) (strin
 // seedPolicyRejected: the tutorial Upstream with a secret holding the seed user's keys.
 func (w *walk) seedPolicyRejected(ctx context.Context) error {
 	w.header("The tutorial Upstream, its secret holding the keys of gloo-seed (policy " + seedPolicy + ")")
-	secret, err := w.writeSecret("secret-gloo-seed.yaml", w.res.SeedUser)
-	if err != nil {
-		return err
-	}
-	if _, err := w.kubectl(ctx, "", "apply", "-f", secret); err != nil {
-		return err
-	}
 	// The API server loads webhook configurations asynchronously and the webhook's Secret cache
 	// follows the API a moment later: wait until a server-side dry run gets the IAM verdict.
-	if err := w.eventually(ctx, "the webhook to judge the Upstream by its IAM policy", func() (bool, string) {
-		_, stderr, _ := w.env.Kubectl(ctx, "apply", "--dry-run=server", "-f", w.path(upstreamFile))
-		return strings.Contains(stderr, string(codes.IAMImplicitDeny)), stderr
-	}); err != nil {
+	if err := w.applySecretUntil(ctx, "secret-gloo-seed.yaml", w.res.SeedUser, "the webhook to judge the Upstream by its IAM policy",
+		func(stderr string, _ error) bool { return strings.Contains(stderr, string(codes.IAMImplicitDeny)) }); err != nil {
 		return err
 	}
 	s, _ := w.kubectl(ctx, "", "apply", "-f", upstreamFile)
@@ -492,17 +483,8 @@ func (w *walk) seedPolicyRejected(ctx context.Context) error {
 // fixedPolicyCreated: the secret now holds the keys of the user with the fixed policy.
 func (w *walk) fixedPolicyCreated(ctx context.Context) error {
 	w.header("The fix: the secret holds the keys of gloo-fixed (policy " + fixedPolicy + ")")
-	secret, err := w.writeSecret("secret-gloo-fixed.yaml", w.res.FixedUser)
-	if err != nil {
-		return err
-	}
-	if _, err := w.kubectl(ctx, "", "apply", "-f", secret); err != nil {
-		return err
-	}
-	if err := w.eventually(ctx, "the webhook to see the updated secret", func() (bool, string) {
-		_, stderr, err := w.env.Kubectl(ctx, "apply", "--dry-run=server", "-f", w.path(upstreamFile))
-		return err == nil, stderr
-	}); err != nil {
+	if err := w.applySecretUntil(ctx, "secret-gloo-fixed.yaml", w.res.FixedUser, "the webhook to see the updated secret",
+		func(_ string, err error) bool { return err == nil }); err != nil {
 		return err
 	}
 	s, _ := w.kubectl(ctx, "", "apply", "-f", upstreamFile)
@@ -745,6 +727,23 @@ func (w *walk) sliceIPs(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// applySecretUntil writes the secret file name holding user's keys, applies it, and waits (as
+// what) until a server-side dry run of the tutorial Upstream gives the verdict verdict accepts:
+// the dry run's stderr and error.
+func (w *walk) applySecretUntil(ctx context.Context, name string, user awsemu.User, what string, verdict func(stderr string, err error) bool) error {
+	secret, err := w.writeSecret(name, user)
+	if err != nil {
+		return err
+	}
+	if _, err := w.kubectl(ctx, "", "apply", "-f", secret); err != nil {
+		return err
+	}
+	return w.eventually(ctx, what, func() (bool, string) {
+		_, stderr, err := w.env.Kubectl(ctx, "apply", "--dry-run=server", "-f", w.path(upstreamFile))
+		return verdict(stderr, err), stderr
+	})
 }
 
 // writeSecret writes the tutorial's secret (examples/seed-secret.yaml: what glooctl stores)

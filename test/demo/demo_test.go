@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
 	"github.com/ec2guard/ec2guard/pkg/admission"
 	"github.com/ec2guard/ec2guard/test/demo"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
@@ -27,8 +24,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// envtest logs through controller-runtime's logger; without one it complains after 30s.
-	ctrllog.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
+	k8senv.LogTo(os.Stderr)
 	os.Exit(m.Run())
 }
 

@@ -51,9 +51,6 @@ func TestDiscovererBinary(t *testing.T) {
 			"aws_secret_access_key": []byte("wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYAB"),
 		},
 	}
-	if err := env.Client.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
 	up := `apiVersion: gloo.solo.io/v1
 kind: Upstream
 metadata: {name: smoke, namespace: default}
@@ -64,9 +61,7 @@ spec:
     filters:
     - kvPair: {key: app, value: smoke}
 `
-	if out, errOut, err := env.KubectlWithInput(ctx, strings.NewReader(up), "apply", "-f", "-"); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s%s", err, out, errOut)
-	}
+	createAndApply(t, ctx, env, up, secret)
 
 	metricsAddr, probeAddr := binproc.FreeAddr(t), binproc.FreeAddr(t)
 	p := binproc.StartConfig(t, binproc.Config{Bin: bin, StopTimeout: time.Minute, Args: []string{

@@ -474,17 +474,9 @@ func TestDiscovererEndToEnd(t *testing.T) {
 	// aws-a is shared with team-a, where discover-from-tags generates gen-api with it.
 	secretA := awsSecret("aws-a", userA)
 	secretA.Annotations = map[string]string{ec2.AnnotationSecretAllowedNamespaces: "team-a"}
-	for _, obj := range []client.Object{
+	createAndApply(t, ctx, env, upstreamsYAML,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
-		secretA, awsSecret("aws-b", userB),
-	} {
-		if err := c.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, errOut, err := env.KubectlWithInput(ctx, strings.NewReader(upstreamsYAML), "apply", "-f", "-"); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s%s", err, out, errOut)
-	}
+		secretA, awsSecret("aws-b", userB))
 
 	groupA := discovery.GroupKey{Secret: types.NamespacedName{Namespace: "default", Name: "aws-a"}, Region: east}
 	groupB := discovery.GroupKey{Secret: types.NamespacedName{Namespace: "default", Name: "aws-b"}, Region: west}

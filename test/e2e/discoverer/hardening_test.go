@@ -101,18 +101,10 @@ func TestDiscovererHardening(t *testing.T) {
 	// A Service of someone else holds the name of api's Service.
 	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: discovery.ServiceName("api")},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(80)}}}}
-	for _, obj := range []client.Object{
+	createAndApply(t, ctx, env, storedUpstreamsYAML,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}},
-		awsSecret("aws-a", userA), awsSecret("aws-b", userB), foreign,
-	} {
-		if err := c.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, errOut, err := env.KubectlWithInput(ctx, strings.NewReader(storedUpstreamsYAML), "apply", "-f", "-"); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s%s", err, out, errOut)
-	}
+		awsSecret("aws-a", userA), awsSecret("aws-b", userB), foreign)
 
 	groupA := discovery.GroupKey{Secret: types.NamespacedName{Namespace: "default", Name: "aws-a"}, Region: east}
 	groupB := discovery.GroupKey{Secret: types.NamespacedName{Namespace: "default", Name: "aws-b"}, Region: west}

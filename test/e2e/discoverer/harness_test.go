@@ -20,7 +20,22 @@ import (
 	"github.com/ec2guard/ec2guard/pkg/discovery"
 	"github.com/ec2guard/ec2guard/pkg/discovery/discoverytest"
 	"github.com/ec2guard/ec2guard/test/harness/awsemu"
+	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
+
+// createAndApply creates objs through the API server, in order, then applies manifest with
+// kubectl as the tests' Upstreams are written by users.
+func createAndApply(t *testing.T, ctx context.Context, env *k8senv.Env, manifest string, objs ...client.Object) {
+	t.Helper()
+	for _, obj := range objs {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, errOut, err := env.KubectlWithInput(ctx, strings.NewReader(manifest), "apply", "-f", "-"); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s%s", err, out, errOut)
+	}
+}
 
 // countingHTTP counts the DescribeInstances requests (not dry runs) that leave the discoverer,
 // and every AWS request by the access key id that signed it.

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ec2guard/ec2guard/test/harness/ec2sim"
 )
 
 // Kind is a kind of fault.
@@ -192,13 +194,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	switch fault.Kind {
 	case Throttle:
 		if req.service == "ec2" {
-			writeEC2Error(w, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+			ec2sim.WriteEC2Error(w, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.", "awsfault")
 		} else {
 			writeQueryError(w, http.StatusBadRequest, "Throttling", "Rate exceeded")
 		}
 	case ServerError:
 		if req.service == "ec2" {
-			writeEC2Error(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred")
+			ec2sim.WriteEC2Error(w, http.StatusInternalServerError, "InternalError", "An internal error has occurred", "awsfault")
 		} else {
 			writeQueryError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "Service is unavailable")
 		}
@@ -256,12 +258,6 @@ func reset(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
-type ec2Error struct {
-	XMLName   xml.Name   `xml:"Response"`
-	Errors    []errorXML `xml:"Errors>Error"`
-	RequestID string     `xml:"RequestID"`
-}
-
 type errorXML struct {
 	Type    string `xml:"Type,omitempty"`
 	Code    string `xml:"Code"`
@@ -272,12 +268,6 @@ type queryError struct {
 	XMLName   xml.Name `xml:"ErrorResponse"`
 	Error     errorXML `xml:"Error"`
 	RequestID string   `xml:"RequestId"`
-}
-
-func writeEC2Error(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "text/xml")
-	w.WriteHeader(status)
-	_ = xml.NewEncoder(w).Encode(ec2Error{Errors: []errorXML{{Code: code, Message: msg}}, RequestID: "awsfault"})
 }
 
 func writeQueryError(w http.ResponseWriter, status int, code, msg string) {

@@ -513,9 +513,15 @@ type errItem struct {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	WriteEC2Error(w, status, code, msg, "ec2sim")
+}
+
+// WriteEC2Error answers with HTTP status and EC2's error document (code, message, request id),
+// as the AWS SDK's EC2 client reads it.
+func WriteEC2Error(w http.ResponseWriter, status int, code, msg, requestID string) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(status)
-	_ = xml.NewEncoder(w).Encode(errorResponse{Errors: []errItem{{Code: code, Message: msg}}, RequestID: "ec2sim"})
+	_ = xml.NewEncoder(w).Encode(errorResponse{Errors: []errItem{{Code: code, Message: msg}}, RequestID: requestID})
 }
 
 func writeXML(w http.ResponseWriter, v any) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,18 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ec2guard/ec2guard/test/harness/k8senv"
 )
 
 func TestMain(m *testing.M) {
-	// controller-runtime (envtest, webhook server) logs through this logger;
-	// without it, it complains after 30s that no logger was set.
-	ctrllog.SetLogger(funcr.New(func(prefix, args string) {
-		fmt.Fprintln(os.Stderr, prefix, args)
-	}, funcr.Options{}))
+	k8senv.LogTo(os.Stderr)
 	os.Exit(m.Run())
 }
 
