@@ -394,18 +394,14 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], audit G
 	if res.Err != nil {
 		staleSince = res.StaleSince
 	}
-	var errs []error
+	var n tally
 	for _, u := range matchGroup(r.key, res, members, audit) {
-		w, err := r.writeMember(ctx, u, staleSince)
-		rep.Writes += w
-		errs = append(errs, err)
+		n.add(r.writeMember(ctx, u, staleSince))
 	}
 	if !rematch && res.Err == nil && r.tagSource != nil {
-		w, err := r.d.generator.Sync(ctx, *r.tagSource, r.key, ix)
-		rep.Writes += w
-		errs = append(errs, err)
+		n.add(r.d.generator.Sync(ctx, *r.tagSource, r.key, ix))
 	}
-	rep.PublishErr = errors.Join(errs...)
+	rep.Writes, rep.PublishErr = n.result()
 	return rep
 }
 
@@ -462,14 +458,9 @@ func (r *groupRunner) writeMember(ctx context.Context, u memberUpdate, staleSinc
 	} else if perr != nil && st.LastError == "" {
 		st.LastError = "publishing: " + ErrorSummary(perr)
 	}
-	w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
+	w, serr := r.d.writeStatus(ctx, t, st)
 	writes += w
-	errs = append(errs, aerr)
-	if r.d.deps.Reports != nil {
-		w, rerr := r.d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
-		writes += w
-		errs = append(errs, rerr)
-	}
+	errs = append(errs, serr)
 	r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
 	if f != nil {
 		r.d.deps.Metrics.publishFailing(t.Upstream.Namespace, t.Upstream.Name, f.failures)
