@@ -213,15 +213,6 @@ type groupRunner struct {
 	failing map[types.UID]*publishFailure
 }
 
-// publishBackoff is interval·2ⁿ capped at maxBackoff (without overflowing).
-func publishBackoff(interval, maxBackoff time.Duration, n int) time.Duration {
-	d := interval
-	for i := 0; i < n && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
-}
-
 // publishFailure is a member whose publication failed: it is retried after a per-Upstream
 // backoff (Interval·2ⁿ after n failures, capped at MaxBackoff), or at once when the Upstream
 // changes, instead of on every refresh.
@@ -441,7 +432,7 @@ func (r *groupRunner) writeMember(ctx context.Context, u memberUpdate, staleSinc
 			f = &publishFailure{fingerprint: t.fingerprint}
 		}
 		f.failures++
-		f.next = now.Add(publishBackoff(r.d.opts.Loop.Interval, r.d.opts.Loop.MaxBackoff, f.failures))
+		f.next = now.Add(backoff(r.d.opts.Loop.Interval, r.d.opts.Loop.MaxBackoff, f.failures))
 		f.summary = ErrorSummary(perr)
 		r.failing[t.UID] = f
 		errs = append(errs, perr)
