@@ -684,11 +684,12 @@ func (d *Discoverer) readTargets(list *unstructured.UnstructuredList) (map[types
 // names (see credentialUse).
 func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.NamespacedName]*Target) map[types.NamespacedName]*discovered.Refusal {
 	out := map[types.NamespacedName]*discovered.Refusal{}
+	seen := secretReads{}
 	for key, t := range targets {
 		if t.Invalid != "" {
 			continue
 		}
-		if r := d.credentialUse(ctx, t); r != nil {
+		if r := d.credentialUse(ctx, t, seen); r != nil {
 			out[key] = r
 		}
 	}
