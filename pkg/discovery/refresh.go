@@ -30,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/codes"
@@ -45,7 +46,8 @@ func (d *Discoverer) awsRequest(ctx context.Context, key GroupKey) (awsclients.R
 		return req, nil
 	}
 	s := &corev1.Secret{}
-	if err := d.deps.Reader.Get(ctx, key.Secret, s); err != nil {
+	// Read-only: ParseSecret copies the credentials out, NewSecretVersion keeps no reference.
+	if err := d.deps.Reader.Get(ctx, key.Secret, s, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return req, fmt.Errorf("secret %s not found", key.Secret)
 		}
