@@ -562,6 +562,9 @@ func planGroups(targets map[types.NamespacedName]*Target, refusals map[types.Nam
 func (d *Discoverer) cleanUpRemoved(ctx context.Context, removed map[types.NamespacedName]*Target) (int, error) {
 	var n tally
 	for _, key := range sortedKeys(removed) {
+		if n.stopped(ctx) {
+			break
+		}
 		if !d.ownsUpstream(key) {
 			continue
 		}
@@ -599,6 +602,9 @@ func (d *Discoverer) annotateInvalid(ctx context.Context, targets, prev map[type
 	for key, t := range targets {
 		if t.Invalid == "" || t.SameDiscovery(prev[key]) || !d.ownsUpstream(key) {
 			continue
+		}
+		if n.stopped(ctx) {
+			break
 		}
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
 		n.add(d.writeStatus(ctx, t, discovered.Status{LastError: "invalid upstream, not discovered: " + t.Invalid}))
@@ -726,6 +732,10 @@ func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.Namesp
 		done := string(t.UID) + "|" + r.String()
 		if d.refusalsDone[key] == done {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err) // retried on the next regroup (not marked done)
+			break
 		}
 		d.deps.Metrics.refusedUpstream(key.Namespace, key.Name, r)
 		var one tally

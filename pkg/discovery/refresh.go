@@ -389,6 +389,9 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], audit G
 	}
 	var n tally
 	for _, u := range matchGroup(r.key, res, members, audit) {
+		if n.stopped(ctx) {
+			break
+		}
 		n.add(r.writeMember(ctx, u, staleSince))
 	}
 	if !rematch && res.Err == nil && r.tagSource != nil {

@@ -23,6 +23,16 @@ func (t *tally) add(writes int, err error) {
 
 func (t *tally) result() (int, error) { return t.writes, errors.Join(t.errs...) }
 
+// stopped records ctx's error and reports whether ctx ended: loops over Upstreams stop writing
+// then (what is left is done again by the next regroup or refresh, or by the next leader).
+func (t *tally) stopped(ctx context.Context) bool {
+	if err := ctx.Err(); err != nil {
+		t.errs = append(t.errs, err)
+		return true
+	}
+	return false
+}
+
 // writeStatus writes an Upstream's ec2guard.io/discovered annotation and, with a report sink,
 // its consistency report. It returns the number of writes.
 func (d *Discoverer) writeStatus(ctx context.Context, t *Target, st discovered.Status) (int, error) {
