@@ -497,22 +497,18 @@ func (d *Discoverer) regroup(ctx context.Context, first bool) {
 	rep.Removed = sortedKeys(removed)
 	rep.Refused = sortedKeys(refusals)
 
-	var errs []error
-	apply := func(w int, err error) {
-		rep.Writes += w
-		errs = append(errs, err)
-	}
-	apply(d.cleanUpRemoved(ctx, removed))
+	var n tally
+	n.add(d.cleanUpRemoved(ctx, removed))
 	if first {
-		apply(d.deleteOrphans(ctx, targets))
+		n.add(d.deleteOrphans(ctx, targets))
 	}
-	apply(d.annotateInvalid(ctx, targets, d.targets))
-	apply(d.applyRefusals(ctx, targets, refusals))
-	errs = append(errs, d.applyPlan(ctx, plan))
+	n.add(d.annotateInvalid(ctx, targets, d.targets))
+	n.add(d.applyRefusals(ctx, targets, refusals))
+	n.add(0, d.applyPlan(ctx, plan))
 	d.targets = targets
 	rep.Groups = len(d.runners)
 	d.deps.Metrics.setGroups(len(d.runners), int(d.stale.Load()))
-	rep.Err = errors.Join(errs...)
+	rep.Writes, rep.Err = n.result()
 	if rep.Err != nil {
 		d.deps.Log.Error(rep.Err, "regrouping upstreams")
 	}
@@ -564,27 +560,19 @@ func planGroups(targets map[types.NamespacedName]*Target, refusals map[types.Nam
 
 // cleanUpRemoved deletes what was published for removed Upstreams, and their reports.
 func (d *Discoverer) cleanUpRemoved(ctx context.Context, removed map[types.NamespacedName]*Target) (int, error) {
-	writes := 0
-	var errs []error
+	var n tally
 	for _, key := range sortedKeys(removed) {
+		if n.stopped(ctx) {
+			break
+		}
 		if !d.ownsUpstream(key) {
 			continue
 		}
-		old := removed[key]
 		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
-		if d.publisher != nil {
-			w, err := d.publisher.DeleteFor(ctx, key.Namespace, old.UID)
-			writes += w
-			errs = append(errs, err)
-		}
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Delete(ctx, key)
-			writes += w
-			errs = append(errs, err)
-		}
+		n.add(d.deletePublished(ctx, key, removed[key].UID, true))
 		d.deps.Log.Info("upstream removed; deleted what was published for it", "upstream", key.String())
 	}
-	return writes, errors.Join(errs...)
+	return n.result()
 }
 
 // deleteOrphans deletes, at start, what was published and reported for Upstreams that no longer
@@ -597,42 +585,31 @@ func (d *Discoverer) deleteOrphans(ctx context.Context, targets map[types.Namesp
 	for _, t := range targets {
 		live[t.UID] = true
 	}
-	writes := 0
-	var errs []error
+	var n tally
 	if d.publisher != nil {
-		w, err := d.publisher.DeleteOrphans(ctx, live)
-		writes += w
-		errs = append(errs, err)
+		n.add(d.publisher.DeleteOrphans(ctx, live))
 	}
 	if d.deps.Reports != nil {
-		w, err := d.deps.Reports.DeleteOrphans(ctx, live)
-		writes += w
-		errs = append(errs, err)
+		n.add(d.deps.Reports.DeleteOrphans(ctx, live))
 	}
-	return writes, errors.Join(errs...)
+	return n.result()
 }
 
 // annotateInvalid says on each invalid Upstream (new or changed since prev) why it is not
 // discovered.
 func (d *Discoverer) annotateInvalid(ctx context.Context, targets, prev map[types.NamespacedName]*Target) (int, error) {
-	writes := 0
-	var errs []error
+	var n tally
 	for key, t := range targets {
 		if t.Invalid == "" || t.SameDiscovery(prev[key]) || !d.ownsUpstream(key) {
 			continue
 		}
-		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
-		st := discovered.Status{LastError: "invalid upstream, not discovered: " + t.Invalid}
-		w, err := d.annotator.Write(ctx, key, t.UID, st)
-		writes += w
-		errs = append(errs, err)
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
-			writes += w
-			errs = append(errs, err)
+		if n.stopped(ctx) {
+			break
 		}
+		d.deps.Metrics.forgetUpstream(key.Namespace, key.Name)
+		n.add(d.writeStatus(ctx, t, discovered.Status{LastError: "invalid upstream, not discovered: " + t.Invalid}))
 	}
-	return writes, errors.Join(errs...)
+	return n.result()
 }
 
 // applyPlan stops the loops of groups that are no longer planned, starts the new ones, hands
@@ -713,11 +690,12 @@ func (d *Discoverer) readTargets(list *unstructured.UnstructuredList) (map[types
 // names (see credentialUse).
 func (d *Discoverer) credentialUses(ctx context.Context, targets map[types.NamespacedName]*Target) map[types.NamespacedName]*discovered.Refusal {
 	out := map[types.NamespacedName]*discovered.Refusal{}
+	seen := secretReads{}
 	for key, t := range targets {
 		if t.Invalid != "" {
 			continue
 		}
-		if r := d.credentialUse(ctx, t); r != nil {
+		if r := d.credentialUse(ctx, t, seen); r != nil {
 			out[key] = r
 		}
 	}
@@ -755,23 +733,17 @@ func (d *Discoverer) applyRefusals(ctx context.Context, targets map[types.Namesp
 		if d.refusalsDone[key] == done {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err) // retried on the next regroup (not marked done)
+			break
+		}
 		d.deps.Metrics.refusedUpstream(key.Namespace, key.Name, r)
-		var werrs []error
-		if d.publisher != nil {
-			w, err := d.publisher.DeleteFor(ctx, key.Namespace, t.UID)
-			writes += w
-			werrs = append(werrs, err)
-		}
-		st := discovered.Status{LastError: r.String(), Refusal: r}
-		w, err := d.annotator.Write(ctx, key, t.UID, st)
+		var one tally
+		one.add(d.deletePublished(ctx, key, t.UID, false))
+		one.add(d.writeStatus(ctx, t, discovered.Status{LastError: r.String(), Refusal: r}))
+		w, err := one.result()
 		writes += w
-		werrs = append(werrs, err)
-		if d.deps.Reports != nil {
-			w, err := d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
-			writes += w
-			werrs = append(werrs, err)
-		}
-		if err := errors.Join(werrs...); err != nil {
+		if err != nil {
 			errs = append(errs, fmt.Errorf("refused upstream %s: %w", key, err))
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -228,9 +227,16 @@ func nextDelay(o LoopOptions, failures int, r float64) time.Duration {
 		f := 1 + o.Jitter*(2*r-1)
 		return time.Duration(float64(o.Interval) * f)
 	}
-	d := float64(o.MaxBackoff)
-	if failures < 62 {
-		d = math.Min(float64(o.Interval)*math.Exp2(float64(failures)), d)
-	}
+	d := float64(backoff(o.Interval, o.MaxBackoff, failures))
 	return time.Duration(d/2 + r*d/2)
+}
+
+// backoff is interval·2ⁿ capped at maxBackoff (without overflowing): the loop's delay after n
+// failed attempts (before its jitter) and a member's delay after n failed publications.
+func backoff(interval, maxBackoff time.Duration, n int) time.Duration {
+	d := interval
+	for i := 0; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
 }

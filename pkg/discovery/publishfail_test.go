@@ -146,8 +146,8 @@ func TestPublishBackoff(t *testing.T) {
 		{30 * time.Second, 5 * time.Minute, 4, 5 * time.Minute},
 		{3 * time.Hour, 3 * time.Hour, 1000, 3 * time.Hour},
 	} {
-		if got := publishBackoff(c.interval, c.max, c.n); got != c.want {
-			t.Errorf("publishBackoff(%s, %s, %d) = %s, want %s", c.interval, c.max, c.n, got, c.want)
+		if got := backoff(c.interval, c.max, c.n); got != c.want {
+			t.Errorf("backoff(%s, %s, %d) = %s, want %s", c.interval, c.max, c.n, got, c.want)
 		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ec2guard/ec2guard/pkg/awsclients"
 	"github.com/ec2guard/ec2guard/pkg/codes"
@@ -45,7 +46,8 @@ func (d *Discoverer) awsRequest(ctx context.Context, key GroupKey) (awsclients.R
 		return req, nil
 	}
 	s := &corev1.Secret{}
-	if err := d.deps.Reader.Get(ctx, key.Secret, s); err != nil {
+	// Read-only: ParseSecret copies the credentials out, NewSecretVersion keeps no reference.
+	if err := d.deps.Reader.Get(ctx, key.Secret, s, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return req, fmt.Errorf("secret %s not found", key.Secret)
 		}
@@ -211,15 +213,6 @@ type groupRunner struct {
 	// failing holds, by Upstream UID, the members whose Service or EndpointSlices could not be
 	// written.
 	failing map[types.UID]*publishFailure
-}
-
-// publishBackoff is interval·2ⁿ capped at maxBackoff (without overflowing).
-func publishBackoff(interval, maxBackoff time.Duration, n int) time.Duration {
-	d := interval
-	for i := 0; i < n && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
 }
 
 // publishFailure is a member whose publication failed: it is retried after a per-Upstream
@@ -394,18 +387,17 @@ func (r *groupRunner) publish(ctx context.Context, res Result[*listing], audit G
 	if res.Err != nil {
 		staleSince = res.StaleSince
 	}
-	var errs []error
+	var n tally
 	for _, u := range matchGroup(r.key, res, members, audit) {
-		w, err := r.writeMember(ctx, u, staleSince)
-		rep.Writes += w
-		errs = append(errs, err)
+		if n.stopped(ctx) {
+			break
+		}
+		n.add(r.writeMember(ctx, u, staleSince))
 	}
 	if !rematch && res.Err == nil && r.tagSource != nil {
-		w, err := r.d.generator.Sync(ctx, *r.tagSource, r.key, ix)
-		rep.Writes += w
-		errs = append(errs, err)
+		n.add(r.d.generator.Sync(ctx, *r.tagSource, r.key, ix))
 	}
-	rep.PublishErr = errors.Join(errs...)
+	rep.Writes, rep.PublishErr = n.result()
 	return rep
 }
 
@@ -445,7 +437,7 @@ func (r *groupRunner) writeMember(ctx context.Context, u memberUpdate, staleSinc
 			f = &publishFailure{fingerprint: t.fingerprint}
 		}
 		f.failures++
-		f.next = now.Add(publishBackoff(r.d.opts.Loop.Interval, r.d.opts.Loop.MaxBackoff, f.failures))
+		f.next = now.Add(backoff(r.d.opts.Loop.Interval, r.d.opts.Loop.MaxBackoff, f.failures))
 		f.summary = ErrorSummary(perr)
 		r.failing[t.UID] = f
 		errs = append(errs, perr)
@@ -462,14 +454,9 @@ func (r *groupRunner) writeMember(ctx context.Context, u memberUpdate, staleSinc
 	} else if perr != nil && st.LastError == "" {
 		st.LastError = "publishing: " + ErrorSummary(perr)
 	}
-	w, aerr := r.d.annotator.Write(ctx, t.Key(), t.UID, st)
+	w, serr := r.d.writeStatus(ctx, t, st)
 	writes += w
-	errs = append(errs, aerr)
-	if r.d.deps.Reports != nil {
-		w, rerr := r.d.deps.Reports.Write(ctx, t.Upstream, t.UID, st)
-		writes += w
-		errs = append(errs, rerr)
-	}
+	errs = append(errs, serr)
 	r.d.deps.Metrics.upstream(t.Upstream.Namespace, t.Upstream.Name, &st)
 	if f != nil {
 		r.d.deps.Metrics.publishFailing(t.Upstream.Namespace, t.Upstream.Name, f.failures)

@@ -1,9 +1,12 @@
 package discovery
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ec2guard/ec2guard/pkg/discovered"
 	"github.com/ec2guard/ec2guard/pkg/ec2/ec2api"
@@ -62,5 +65,29 @@ func TestMatchGroup(t *testing.T) {
 	got = matchGroup(key, Result[*listing]{Err: errors.New("boom")}, []*Target{web}, audit)
 	if got[0].listed || got[0].eps != nil || got[0].status.Count != 0 || !got[0].status.Stale {
 		t.Fatalf("update without a listing = %+v", got[0])
+	}
+}
+
+// TestPublishStopsWhenContextEnds: a group's publication writes nothing for its members once
+// its context ended, and says so.
+func TestPublishStopsWhenContextEnds(t *testing.T) {
+	h := startHarness(t, nil, nil, Options{})
+	web := mustTarget(t, "web", kv("app", "web"))
+	key := web.Group()
+	r := &groupRunner{d: h.d, key: key, failing: map[types.UID]*publishFailure{}}
+	r.setMembers([]*Target{web, mustTarget(t, "api", kv("app", "api"))})
+	ix := NewIndex([]ec2api.Instance{{ID: "i-1", PrivateIPv4: "10.0.0.1", Tags: map[string]string{"app": "web"}}})
+	res := Result[*listing]{Value: &listing{index: ix}, HasValue: true}
+	audit := (*Auditor)(nil).Audit(t.Context(), nil, key.Region, nil)
+
+	before := h.w.Count()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	rep := r.publish(ctx, res, audit, false)
+	if rep.Writes != 0 || !errors.Is(rep.PublishErr, context.Canceled) {
+		t.Fatalf("publication after the context ended: %d writes, error %v (want none, context.Canceled)", rep.Writes, rep.PublishErr)
+	}
+	if got := h.w.Since(before); len(got) != 0 {
+		t.Fatalf("API writes after the context ended: %v", got)
 	}
 }

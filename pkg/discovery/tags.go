@@ -182,7 +182,7 @@ func (g *Generator) Sync(ctx context.Context, src TagSource, group GroupKey, ix 
 	// Never a secretRef the secret does not allow: a namespace other than the secret's needs the
 	// secret's ec2guard.io/allowed-namespaces annotation to list it, as for any Upstream.
 	secret := &corev1.Secret{}
-	if err := g.reader.Get(ctx, src.Secret, secret); err != nil {
+	if err := g.reader.Get(ctx, src.Secret, secret, client.UnsafeDisableDeepCopy); err != nil { // read-only: its metadata
 		return 0, fmt.Errorf("get discover-from-tags secret %s: %w", src.Secret, err)
 	}
 	want = slices.DeleteFunc(want, func(w GeneratedUpstream) bool {
