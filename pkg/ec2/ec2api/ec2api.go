@@ -22,6 +22,11 @@ import (
 // always paginates with the largest page EC2 allows.
 const PageSize int32 = 1000
 
+// MaxPages bounds one listing: at most MaxPages pages of PageSize instances (500,000 running
+// instances, far above EC2's default per-region quotas) are read into memory. A listing beyond it
+// fails, naming the bound, instead of growing without limit.
+const MaxPages = 500
+
 // DefaultTimeout bounds a call made under a context without a deadline.
 const DefaultTimeout = 60 * time.Second
 
@@ -65,6 +70,9 @@ func ListRunningInstances(ctx context.Context, client Client, filters []ec2types
 	var out []Instance
 	pages := 0
 	for p.HasMorePages() {
+		if pages == MaxPages {
+			return nil, pages, fmt.Errorf("ec2:DescribeInstances: more than %d pages of %d instances; ec2guard lists at most that many with one set of credentials in one region: use credentials that see fewer instances", MaxPages, PageSize)
+		}
 		page, err := p.NextPage(ctx, optFns...)
 		if err != nil {
 			return nil, pages, fmt.Errorf("ec2:DescribeInstances page %d: %w", pages+1, err)

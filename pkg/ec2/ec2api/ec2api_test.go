@@ -382,3 +382,27 @@ func TestNewRetryerDefaults(t *testing.T) {
 		t.Error("RequestLimitExceeded must be retryable")
 	}
 }
+
+// endlessPages answers every DescribeInstances with one running instance and a new NextToken.
+type endlessPages struct{ calls int }
+
+func (e *endlessPages) DescribeInstances(_ context.Context, _ *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	e.calls++
+	return &ec2.DescribeInstancesOutput{
+		Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{
+			InstanceId: aws.String(fmt.Sprintf("i-%017d", e.calls)),
+			State:      &ec2types.InstanceState{Name: ec2types.InstanceStateNameRunning},
+		}}}},
+		NextToken: aws.String(fmt.Sprintf("token-%d", e.calls)),
+	}, nil
+}
+
+// TestListingIsBounded: a listing that never ends stops after MaxPages pages with an error that
+// names the bound, and keeps nothing.
+func TestListingIsBounded(t *testing.T) {
+	e := &endlessPages{}
+	insts, pages, err := ListRunningInstances(context.Background(), e, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d pages", MaxPages)) || insts != nil || pages != MaxPages || e.calls != MaxPages {
+		t.Fatalf("endless listing: %d instances, %d pages, %d calls, %v", len(insts), pages, e.calls, err)
+	}
+}
